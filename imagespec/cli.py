@@ -1,0 +1,355 @@
+"""The command line: parse options, call one operation, print its result.
+
+Exit codes follow SPEC §8; a user mistake is one line per problem on stderr,
+never a traceback.  Usage errors exit 1 (not click's 2, which `diff
+--exit-code` reserves for "changes").
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+import tempfile
+import traceback
+from dataclasses import dataclass
+from enum import Enum
+from pathlib import Path
+from typing import Any, NoReturn, Optional
+
+import click
+import typer
+from rich.console import Console
+
+from . import __version__
+from .directors import choose_one
+from .errors import ConfigError, ImagespecError, UsageError, choice_list, suggest
+from .pipeline import SiteView, open_site
+from .render import RenderedDirector, RenderedImage
+from .report import explain as explain_report
+from .report import graph as graph_report
+from .report import show as show_report
+from .source import WorktreeSource, find_site_root
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="Declarative GitOps pipeline for xCAT node images.",
+    context_settings={"help_option_names": ["-h", "--help"]},
+    pretty_exceptions_enable=False,
+)
+
+SiteOpt = typer.Option(None, "--site", help="Site directory (default: walk up to imagespec.yaml).")
+JsonOpt = typer.Option(False, "--json", help="Print the machine-readable report.")
+DirectorOpt = typer.Option(None, "--director", "-d", help="Director to act on.")
+BranchOpt = typer.Option(None, "--branch", help="Act on the director following this git branch.")
+
+
+@dataclass
+class Globals:
+    site: Optional[Path] = None
+    json: bool = False
+    verbose: int = 0
+
+
+def _globals(ctx: typer.Context) -> Globals:
+    obj = ctx.find_root().obj
+    return obj if isinstance(obj, Globals) else Globals()
+
+
+def _console() -> Console:
+    return Console(highlight=False, soft_wrap=True)
+
+
+@app.callback()
+def main_callback(
+    ctx: typer.Context,
+    site: Optional[Path] = SiteOpt,
+    json_out: bool = typer.Option(
+        False, "--json", help="Machine-readable output where a command prints a report."
+    ),
+    verbose: int = typer.Option(0, "-v", "--verbose", count=True, help="More detail (repeatable)."),
+    version: bool = typer.Option(False, "--version", help="Print the version and exit."),
+) -> None:
+    """Profiles as YAML -> xCAT osimages, reconciled from git."""
+    if version:
+        typer.echo(f"imagespec {__version__}")
+        raise typer.Exit(0)
+    ctx.obj = Globals(site=site, json=json_out, verbose=verbose)
+
+
+def _site_root(ctx: typer.Context, site: Optional[Path]) -> Path:
+    given = site or _globals(ctx).site
+    if given is not None:
+        if not (given / "imagespec.yaml").is_file():
+            raise UsageError(f"{given}: no imagespec.yaml there; --site must name a site directory")
+        return given.resolve()
+    found = find_site_root(Path.cwd())
+    if found is None:
+        raise UsageError(
+            "no imagespec.yaml in this directory or any parent; run inside a site or pass --site PATH"
+        )
+    return found
+
+
+def _open(ctx: typer.Context, site: Optional[Path], strict: bool = False) -> SiteView:
+    return open_site(WorktreeSource(_site_root(ctx, site)), strict=strict)
+
+
+def _want_json(ctx: typer.Context, local: bool) -> bool:
+    return local or _globals(ctx).json
+
+
+def _print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, sort_keys=False, ensure_ascii=False) + "\n")
+
+
+def _warn(view: SiteView) -> None:
+    for problem in view.warnings:
+        sys.stderr.write(f"{problem}\n")
+
+
+def _image(view: SiteView, rendered: RenderedDirector, name: str) -> RenderedImage:
+    if name not in rendered.images:
+        names = list(rendered.images)
+        raise UsageError(
+            f"unknown image '{name}'{suggest(name, names)} (images: {choice_list(names)})"
+        )
+    return rendered.images[name]
+
+
+# ------------------------------------------------------------------ commands
+
+
+@app.command()
+def validate(
+    ctx: typer.Context,
+    strict: bool = typer.Option(False, "--strict", help="Treat warnings as errors."),
+    site: Optional[Path] = SiteOpt,
+    json_out: bool = JsonOpt,
+) -> None:
+    """Check the whole site: schema, graph, files, merge rules, every director."""
+    try:
+        view = _open(ctx, site, strict=strict)
+        view.render_all()
+    except ConfigError as exc:
+        if _want_json(ctx, json_out):
+            _print_json({"ok": False, "problems": [_problem_json(p) for p in exc.problems]})
+            raise typer.Exit(1) from None
+        raise
+    if _want_json(ctx, json_out):
+        _print_json({"ok": True, "problems": [_problem_json(p) for p in view.warnings]})
+        return
+    _warn(view)
+    docs = view.docs
+    _console().print(
+        f"ok: {len(docs.profiles)} profiles, {len(docs.site.model.images)} images, "
+        f"{len(docs.site.model.directors)} directors"
+        + (f", {len(view.warnings)} warnings" if view.warnings else "")
+    )
+
+
+def _problem_json(problem: Any) -> dict[str, Any]:
+    pos = problem.pos
+    return {
+        "file": pos.path,
+        "line": pos.line or None,
+        "column": pos.col or None,
+        "severity": problem.severity,
+        "message": problem.message,
+    }
+
+
+class GraphFormat(str, Enum):
+    text = "text"
+    dot = "dot"
+    mermaid = "mermaid"
+    json = "json"
+
+
+@app.command()
+def graph(
+    ctx: typer.Context,
+    fmt: GraphFormat = typer.Option(GraphFormat.text, "--format", "-f", help="Output format."),
+    site: Optional[Path] = SiteOpt,
+    json_out: bool = JsonOpt,
+) -> None:
+    """The profile DAG and the images on it."""
+    view = _open(ctx, site)
+    if _want_json(ctx, json_out) or fmt is GraphFormat.json:
+        _print_json(graph_report.graph_json(view.docs, view.graph))
+        return
+    render = {
+        GraphFormat.text: graph_report.graph_text,
+        GraphFormat.dot: graph_report.graph_dot,
+        GraphFormat.mermaid: graph_report.graph_mermaid,
+    }[fmt]
+    sys.stdout.write(render(view.docs, view.graph))
+
+
+@app.command()
+def show(
+    ctx: typer.Context,
+    image: str = typer.Argument(..., help="Image name."),
+    director: Optional[str] = DirectorOpt,
+    branch: Optional[str] = BranchOpt,
+    site: Optional[Path] = SiteOpt,
+    json_out: bool = JsonOpt,
+) -> None:
+    """The merged view of one image, with where every entry came from."""
+    view = _open(ctx, site)
+    name = choose_one(view.docs.site.model, view.docs.source.root, director, branch)
+    rendered = _image(view, view.render(name), image)
+    if _want_json(ctx, json_out):
+        _print_json(show_report.show_json(rendered))
+        return
+    _warn(view)
+    show_report.print_show(_console(), rendered)
+
+
+@app.command()
+def explain(
+    ctx: typer.Context,
+    image: str = typer.Argument(..., help="Image name."),
+    entry: str = typer.Argument(..., help="A package, exclude pattern, path, script or attribute."),
+    director: Optional[str] = DirectorOpt,
+    branch: Optional[str] = BranchOpt,
+    site: Optional[Path] = SiteOpt,
+    json_out: bool = JsonOpt,
+) -> None:
+    """Where an entry was added, overridden or removed along the image's chain."""
+    view = _open(ctx, site)
+    name = choose_one(view.docs.site.model, view.docs.source.root, director, branch)
+    rendered = _image(view, view.render(name), image)
+    result = explain_report.explain(rendered, entry)
+    if result is None:
+        raise UsageError(
+            f"'{entry}' does not occur in image '{image}' or its chain ({' -> '.join(rendered.resolved.chain)})"
+        )
+    if _want_json(ctx, json_out):
+        _print_json(result.as_json())
+        return
+    explain_report.print_explain(_console(), result)
+
+
+@app.command()
+def render(
+    ctx: typer.Context,
+    out: Path = typer.Option(..., "--out", "-o", help="Directory to write the director tree into."),
+    force: bool = typer.Option(False, "--force", help="Replace the contents of a non-empty --out."),
+    director: Optional[str] = DirectorOpt,
+    branch: Optional[str] = BranchOpt,
+    site: Optional[Path] = SiteOpt,
+    json_out: bool = JsonOpt,
+) -> None:
+    """Write the director tree exactly as it would land under install_root."""
+    view = _open(ctx, site)
+    name = choose_one(view.docs.site.model, view.docs.source.root, director, branch)
+    rendered = view.render(name)
+    write_tree(rendered, out, force)
+    if _want_json(ctx, json_out):
+        _print_json(
+            {
+                "director": name,
+                "out": str(out),
+                "files": sorted(rendered.files),
+                "images": {n: img.digests for n, img in sorted(rendered.images.items())},
+            }
+        )
+        return
+    _warn(view)
+    _console().print(
+        f"rendered {len(rendered.files)} files for {len(rendered.images)} images of director '{name}' into {out}"
+    )
+
+
+def write_tree(rendered: RenderedDirector, out: Path, force: bool) -> None:
+    """Write into a fresh sibling directory, then swap it in, so --out is never half-written."""
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"{out} exists and is not a directory")
+    if out.is_dir() and any(out.iterdir()) and not force:
+        raise UsageError(
+            f"{out} is not empty; choose a new directory or pass --force to replace its contents"
+        )
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        for rel, file in sorted(rendered.files.items()):
+            target = staging / rel
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(file.data)
+            target.chmod(file.mode)
+        staging.chmod(0o755)
+        if out.exists():
+            old = out.with_name(f".{out.name}.old-{os.getpid()}")
+            out.rename(old)
+            staging.rename(out)
+            shutil.rmtree(old)
+        else:
+            staging.rename(out)
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging)
+
+
+# ------------------------------------------------------------------ entry point
+
+
+def _crash_log(exc: BaseException) -> Path:
+    log_dir = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "imagespec"
+    try:
+        log_dir.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        log_dir = Path(tempfile.gettempdir())
+    path = log_dir / f"crash-{os.getpid()}.log"
+    path.write_text("".join(traceback.format_exception(type(exc), exc, exc.__traceback__)))
+    return path
+
+
+def _fail(lines: list[str], code: int) -> NoReturn:
+    for line in lines:
+        sys.stderr.write(f"{line}\n")
+    sys.exit(code)
+
+
+def main(argv: Optional[list[str]] = None) -> None:
+    """Console entry point: run the app, map every failure to one message and an exit code."""
+    try:
+        app(args=argv, prog_name="imagespec", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+    except click.exceptions.Abort:
+        _fail(["interrupted"], 130)
+    except click.ClickException as exc:
+        _fail([f"error: {exc.format_message()}", *_usage_hint(exc)], 1)
+    except ImagespecError as exc:
+        lines = exc.lines()
+        if not isinstance(exc, ConfigError):
+            lines = [f"error: {line}" for line in lines]
+        _fail(lines, exc.exit_code)
+    except KeyboardInterrupt:
+        _fail(["interrupted"], 130)
+    except BrokenPipeError:
+        sys.exit(1)
+    except Exception as exc:
+        log = _crash_log(exc)
+        _fail(
+            [
+                f"internal error: {type(exc).__name__}: {exc}",
+                f"details are in {log}; please report it",
+            ],
+            1,
+        )
+    sys.exit(0)
+
+
+def _usage_hint(exc: click.ClickException) -> list[str]:
+    ctx = getattr(exc, "ctx", None)
+    if ctx is not None:
+        return [f"try '{ctx.command_path} --help'"]
+    return []
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,77 @@
+"""The three per-image digests of SPEC §6, over canonical bytes.
+
+Each digest is sha256 over a canonical JSON document (sorted keys, no
+whitespace) of exactly the inputs one xCAT stage reads, so a YAML comment, a
+key reordering or a renamed ancestor profile never changes it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+BUILD_ATTRIBUTES = (
+    "pkgdir",
+    "otherpkgdir",
+    "osvers",
+    "osarch",
+    "profile",
+    "kernelver",
+    "netdrivers",
+    "driverupdatesrc",
+    "environvar",
+    "permission",
+    "postinstall",
+    "rootimgdir",
+)
+PACK_ATTRIBUTES = ("provmethod", "rootfstype")
+
+
+def sha256(data: bytes) -> str:
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def canonical_json(value: Any) -> bytes:
+    """Stable bytes for a JSON-able value: sorted keys, no whitespace, UTF-8."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def build_digest(
+    pkglist: bytes, otherpkglist: bytes, scripts: dict[str, bytes], attributes: dict[str, str]
+) -> str:
+    """genimage inputs: package lists, postinstall scripts and the attributes genimage reads."""
+    doc = {
+        "pkglist": pkglist.decode(),
+        "otherpkglist": otherpkglist.decode(),
+        "scripts": {name: sha256(data) for name, data in sorted(scripts.items())},
+        "attributes": {k: attributes.get(k, "") for k in BUILD_ATTRIBUTES},
+    }
+    return sha256(canonical_json(doc))
+
+
+def pack_digest(
+    exlist: bytes,
+    sync_lines: list[str],
+    sources: dict[str, tuple[bytes, int]],
+    litefile: bytes,
+    attributes: dict[str, str],
+    pack_options: dict[str, str],
+) -> str:
+    """packimage/liteimg inputs: exlist, build-time sync and its sources, litefile, pack options."""
+    doc = {
+        "exlist": exlist.decode(),
+        "sync": sync_lines,
+        "sources": {
+            name: [sha256(data), oct(mode)] for name, (data, mode) in sorted(sources.items())
+        },
+        "litefile": litefile.decode(),
+        "attributes": {k: attributes.get(k, "") for k in PACK_ATTRIBUTES},
+        "pack": pack_options,
+    }
+    return sha256(canonical_json(doc))
+
+
+def define_digest(stanza: bytes) -> str:
+    """mkdef/chdef input: the stanza bytes."""
+    return sha256(stanza)

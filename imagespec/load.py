@@ -1,0 +1,348 @@
+"""YAML -> pydantic models, keeping file:line:col of every key and list item.
+
+Parsing uses ruamel.yaml's round-trip loader, whose nodes know where they
+stand.  Each file becomes plain data plus a position map (key path -> Pos);
+pydantic validates the plain data and every error is mapped back through the
+position map, so messages read ``profiles/login.yaml:12:5: ...``.  All files
+are read and all problems reported in one pass.
+"""
+
+from __future__ import annotations
+
+import datetime
+import re
+import typing
+from dataclasses import dataclass, field
+from typing import Any, Optional, Union
+
+from pydantic import BaseModel, ValidationError
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.error import MarkedYAMLError, YAMLError
+
+from .errors import ConfigError, Pos, Problem, suggest
+from .model import Profile, Site
+from .source import SiteSource
+
+KeyPath = tuple[Union[str, int], ...]
+PosMap = dict[KeyPath, Pos]
+
+SITE_FILE = "imagespec.yaml"
+PROFILE_DIR = "profiles"
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+@dataclass(frozen=True)
+class Located:
+    """A validated model plus where each of its keys and items came from."""
+
+    path: str
+    positions: PosMap
+
+    def pos(self, *keys: Union[str, int]) -> Pos:
+        """Position of a key path, falling back to the nearest enclosing node."""
+        path: KeyPath = tuple(keys)
+        while path:
+            found = self.positions.get(path)
+            if found is not None:
+                return found
+            path = path[:-1]
+        return Pos(self.path, 1, 1)
+
+
+@dataclass(frozen=True)
+class LoadedProfile(Located):
+    name: str = ""
+    model: Profile = field(default_factory=Profile)
+
+
+@dataclass(frozen=True)
+class LoadedSite(Located):
+    model: Site = field(default_factory=lambda: Site(site=""))
+
+
+@dataclass
+class SiteDocs:
+    """Everything loaded from a site: settings, profiles, and the source to read files from."""
+
+    source: SiteSource
+    site: LoadedSite
+    profiles: dict[str, LoadedProfile]
+    warnings: list[Problem] = field(default_factory=list)
+
+
+# ---------------------------------------------------------------- YAML parsing
+
+_yaml = YAML(typ="rt")
+_yaml.allow_duplicate_keys = False
+
+
+def _plain(node: Any, path: KeyPath, rel: str, positions: PosMap) -> Any:
+    """Convert ruamel nodes to plain Python values, recording positions on the way."""
+    if isinstance(node, CommentedMap):
+        out: dict[str, Any] = {}
+        for key, value in node.items():
+            name = "null" if key is None else str(key)
+            line, col = node.lc.key(key)
+            positions[(*path, name)] = Pos(rel, line + 1, col + 1)
+            out[name] = _plain(value, (*path, name), rel, positions)
+        return out
+    if isinstance(node, CommentedSeq):
+        items = []
+        for index, value in enumerate(node):
+            line, col = node.lc.item(index)
+            positions[(*path, index)] = Pos(rel, line + 1, col + 1)
+            items.append(_plain(value, (*path, index), rel, positions))
+        return items
+    if isinstance(node, bool) or node is None:
+        return node
+    if isinstance(node, int):
+        return int(node)
+    if isinstance(node, float):
+        return float(node)
+    if isinstance(node, str):
+        return str(node)
+    return node
+
+
+def parse_yaml(rel: str, data: bytes) -> tuple[Any, PosMap]:
+    """Parse one YAML document; raise ConfigError with the position of a syntax error."""
+    positions: PosMap = {}
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError([Problem(Pos(rel, 1, 1), f"not UTF-8 text ({exc.reason})")]) from None
+    try:
+        node = _yaml.load(text)
+    except MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        where = Pos(rel, mark.line + 1, mark.column + 1) if mark else Pos(rel, 1, 1)
+        what = " ".join(filter(None, [exc.context, exc.problem])) or "invalid YAML"
+        what = " ".join(what.split())
+        raise ConfigError([Problem(where, f"YAML syntax error: {what}")]) from None
+    except YAMLError as exc:
+        raise ConfigError([Problem(Pos(rel, 1, 1), f"YAML error: {exc}")]) from None
+    return _plain(node, (), rel, positions), positions
+
+
+# ---------------------------------------------------------------- validation
+
+_TYPE_WORDS = {
+    "string_type": "a string",
+    "list_type": "a list",
+    "int_type": "an integer",
+    "float_type": "a number",
+    "bool_type": "true or false",
+    "dict_type": "a mapping",
+    "model_type": "a mapping",
+    "model_attributes_type": "a mapping",
+    "none_required": "null",
+}
+
+
+def _describe(value: Any) -> str:
+    if value is None:
+        return "nothing (null)"
+    if isinstance(value, bool):
+        return f"the boolean {str(value).lower()}"
+    if isinstance(value, (int, float)):
+        return f"the number {value}"
+    if isinstance(value, str):
+        return f"the string '{value}'"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, (datetime.date, datetime.datetime)):
+        return f"a date ({value}); quote it"
+    return type(value).__name__
+
+
+def _resolve_loc(data: Any, loc: tuple[Any, ...]) -> tuple[KeyPath, Any, Optional[str]]:
+    """Map a pydantic loc onto the data: (data path, value there, trailing missing key).
+
+    pydantic adds union member tags ('str', 'list[str]') to loc; they match
+    nothing in the data and are skipped.
+    """
+    path: list[Union[str, int]] = []
+    current = data
+    tail: Optional[str] = None
+    for index, part in enumerate(loc):
+        if isinstance(current, dict) and isinstance(part, str) and part in current:
+            path.append(part)
+            current = current[part]
+        elif isinstance(current, list) and isinstance(part, int) and 0 <= part < len(current):
+            path.append(part)
+            current = current[part]
+        elif index == len(loc) - 1 and isinstance(part, str) and isinstance(current, dict):
+            tail = part
+    return tuple(path), current, tail
+
+
+def _model_fields_at(model: type[BaseModel], path: KeyPath) -> list[str]:
+    """Names of the fields the model allows at a data path (for 'did you mean')."""
+    annotation: Any = model
+    for part in path:
+        annotation = _descend(annotation, part)
+        if annotation is None:
+            return []
+    target = _unwrap_model(annotation)
+    return list(target.model_fields) if target else []
+
+
+def _unwrap_model(annotation: Any) -> Optional[type[BaseModel]]:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in typing.get_args(annotation):
+        found = _unwrap_model(arg)
+        if found:
+            return found
+    return None
+
+
+def _descend(annotation: Any, part: Union[str, int]) -> Any:
+    model = _unwrap_model(annotation) if typing.get_origin(annotation) not in (dict, list) else None
+    if model is not None and isinstance(part, str):
+        info = model.model_fields.get(part)
+        return info.annotation if info else None
+    for candidate in (annotation, *typing.get_args(annotation)):
+        origin = typing.get_origin(candidate)
+        if origin is dict and isinstance(part, str):
+            return typing.get_args(candidate)[1]
+        if origin is list and isinstance(part, int):
+            return typing.get_args(candidate)[0]
+    return None
+
+
+def _problems_from(
+    exc: ValidationError, model: type[BaseModel], data: Any, located: Located
+) -> list[Problem]:
+    """Turn pydantic errors into one problem per offending place."""
+    grouped: dict[tuple[KeyPath, Optional[str]], list[dict[str, Any]]] = {}
+    for err in exc.errors():
+        path, _value, tail = _resolve_loc(data, tuple(err["loc"]))
+        grouped.setdefault((path, tail), []).append(dict(err))
+    problems = []
+    for (path, tail), errors in grouped.items():
+        problems.append(Problem(located.pos(*path), _message(errors, path, tail, model, data)))
+    return problems
+
+
+def _message(
+    errors: list[dict[str, Any]],
+    path: KeyPath,
+    tail: Optional[str],
+    model: type[BaseModel],
+    data: Any,
+) -> str:
+    first = errors[0]
+    kind = first["type"]
+    where = ".".join(str(p) for p in path) or "top level"
+    if kind == "extra_forbidden":
+        key = str(path[-1]) if path else "?"
+        allowed = _model_fields_at(model, path[:-1])
+        hint = suggest(key, allowed)
+        if not hint and allowed:
+            hint = f"; allowed keys: {', '.join(allowed)}"
+        return f"unknown key '{key}'{hint}"
+    if kind == "missing":
+        return f"missing required key '{tail}' in {where}; add it"
+    _, value, _ = _resolve_loc(data, path)
+    if kind == "literal_error":
+        expected = first.get("ctx", {}).get("expected", "")
+        return f"{where}: {_describe(value)} is not allowed; use one of {expected}"
+    words = [_TYPE_WORDS[e["type"]] for e in errors if e["type"] in _TYPE_WORDS]
+    if words and len(words) == len(errors):
+        expected = " or ".join(dict.fromkeys(words))
+        return f"{where}: expected {expected}, got {_describe(value)}"
+    msg = str(first["msg"])
+    if msg.startswith("Value error, "):
+        msg = msg[len("Value error, ") :]
+    return f"{where}: {msg}"
+
+
+def _drop_empty_sections(data: dict[str, Any], keys: tuple[str, ...]) -> None:
+    """`packages:` with every item commented out is an empty list, not an error."""
+    for key in keys:
+        if key in data and data[key] is None:
+            del data[key]
+
+
+def _load_document(
+    source: SiteSource, rel: str, model: type[BaseModel], empty_ok: bool
+) -> tuple[Optional[BaseModel], PosMap, list[Problem]]:
+    try:
+        raw = source.read(rel)
+    except FileNotFoundError:
+        return None, {}, [Problem(Pos(rel), "file not found")]
+    except OSError as exc:
+        return None, {}, [Problem(Pos(rel), f"cannot read: {exc.strerror or exc}")]
+    try:
+        data, positions = parse_yaml(rel, raw)
+    except ConfigError as exc:
+        return None, {}, list(exc.problems)
+    if data is None and empty_ok:
+        data = {}
+    located = Located(rel, positions)
+    if not isinstance(data, dict):
+        return (
+            None,
+            positions,
+            [Problem(Pos(rel, 1, 1), f"expected a mapping, got {_describe(data)}")],
+        )
+    _drop_empty_sections(data, tuple(model.model_fields))
+    try:
+        return model.model_validate(data), positions, []
+    except ValidationError as exc:
+        return None, positions, _problems_from(exc, model, data, located)
+
+
+_PARSED: dict[tuple[str, str, str], tuple[Optional[BaseModel], PosMap, list[Problem]]] = {}
+
+
+def _load_cached(
+    source: SiteSource, rel: str, model: type[BaseModel], empty_ok: bool
+) -> tuple[Optional[BaseModel], PosMap, list[Problem]]:
+    """Parse each distinct blob once per process (git revisions share most blobs)."""
+    key = source.cache_key(rel)
+    if key is None:
+        return _load_document(source, rel, model, empty_ok)
+    cache_id = (model.__name__, rel, key)
+    if cache_id not in _PARSED:
+        _PARSED[cache_id] = _load_document(source, rel, model, empty_ok)
+    return _PARSED[cache_id]
+
+
+def load_site(source: SiteSource) -> SiteDocs:
+    """Read imagespec.yaml and every profile; raise ConfigError listing every problem."""
+    problems: list[Problem] = []
+    warnings: list[Problem] = []
+    site_model, site_pos, found = _load_cached(source, SITE_FILE, Site, empty_ok=False)
+    problems += found
+    profiles: dict[str, LoadedProfile] = {}
+    for rel in source.list_files(PROFILE_DIR):
+        name, _, ext = rel[len(PROFILE_DIR) + 1 :].rpartition(".")
+        if ext in ("yml", "YAML") or "/" in name:
+            warnings.append(
+                Problem(Pos(rel), "ignored: profiles are profiles/<name>.yaml", "warning")
+            )
+            continue
+        if ext != "yaml":
+            continue
+        if not NAME_RE.match(name):
+            problems.append(
+                Problem(
+                    Pos(rel),
+                    f"profile name '{name}' may only use letters, digits, '_', '.', '-'; rename the file",
+                )
+            )
+            continue
+        model, positions, found = _load_cached(source, rel, Profile, empty_ok=True)
+        problems += found
+        if isinstance(model, Profile):
+            profiles[name] = LoadedProfile(rel, positions, name=name, model=model)
+    if problems:
+        raise ConfigError(problems)
+    assert isinstance(site_model, Site)
+    site = LoadedSite(SITE_FILE, site_pos, model=site_model)
+    return SiteDocs(source=source, site=site, profiles=profiles, warnings=warnings)

@@ -1,0 +1,224 @@
+"""The schema of imagespec.yaml and of profiles, as pydantic v2 models.
+
+Unknown keys are errors everywhere (``extra="forbid"``).  The models hold plain
+values only; where each value came from is kept beside them (see load.py), so
+that error messages and provenance can point at file:line:col.
+"""
+
+from __future__ import annotations
+
+from typing import Literal, Optional, Union
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictFloat,
+    StrictInt,
+    StrictStr,
+    model_validator,
+)
+
+# A scalar osimage attribute value as written in YAML; numbers are kept as text.
+AttrValue = Union[StrictStr, StrictInt, StrictFloat]
+Attributes = dict[str, Optional[AttrValue]]
+StrList = list[StrictStr]
+
+SYNC_MODES = ("copy", "append", "merge", "execute", "executealways")
+PACK_METHODS = ("cpio", "squashfs")
+COMPRESSORS = ("gzip", "pigz", "xz")
+BUILDERS = ("xcat", "native", "none")
+
+
+class Strict(BaseModel):
+    """Base: unknown keys are errors, and models are immutable once loaded."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class BuildOptions(Strict):
+    """How a director builds and packs its images."""
+
+    jobs: Optional[Union[StrictInt]] = Field(default=None, ge=1, le=256)
+    method: Literal["cpio", "squashfs"] = "cpio"
+    compress: Literal["gzip", "pigz", "xz"] = "gzip"
+    generations: StrictInt = Field(default=2, ge=0, le=100)
+
+
+class DistroOverride(Strict):
+    """A director's override of some distro fields (e.g. a test package repository)."""
+
+    osvers: Optional[StrictStr] = None
+    osarch: Optional[StrictStr] = None
+    family: Optional[StrictStr] = None
+    pkgdir: Optional[Union[StrictStr, StrList]] = None
+    otherpkgdir: Optional[StrictStr] = None
+    attributes: Attributes = Field(default_factory=dict)
+
+
+class Distro(Strict):
+    """An operating system release images are built from."""
+
+    osvers: StrictStr
+    osarch: StrictStr
+    family: StrictStr
+    pkgdir: Union[StrictStr, StrList]
+    otherpkgdir: Optional[StrictStr] = None
+    attributes: Attributes = Field(default_factory=dict)
+
+
+class Director(Strict):
+    """An xCAT management node (or a local directory) that images are reconciled to."""
+
+    branch: Optional[StrictStr] = None
+    host: Optional[StrictStr] = None
+    install_root: StrictStr = "/install"
+    prefix: StrictStr = ""
+    builder: Literal["xcat", "native", "none"] = "xcat"
+    build: BuildOptions = Field(default_factory=BuildOptions)
+    distros: dict[str, DistroOverride] = Field(default_factory=dict)
+
+
+class Image(Strict):
+    """One xCAT osimage: a profile built for a distro."""
+
+    profile: StrictStr
+    distro: StrictStr
+    attributes: Attributes = Field(default_factory=dict)
+    frozen: StrictBool = False
+
+
+class Site(Strict):
+    """imagespec.yaml."""
+
+    site: StrictStr
+    defaults: Attributes = Field(default_factory=dict)
+    distros: dict[str, Distro] = Field(default_factory=dict)
+    directors: dict[str, Director] = Field(default_factory=dict)
+    images: dict[str, Image] = Field(default_factory=dict)
+    builtin_postscripts: StrList = Field(default_factory=list)
+
+
+class SyncEntry(Strict):
+    """One synclist entry; keyed by dest when profiles are merged."""
+
+    src: Optional[Union[StrictStr, StrList]] = None
+    dest: StrictStr
+    mode: Literal["copy", "append", "merge", "execute", "executealways"] = "copy"
+    nodes: Optional[StrictStr] = None
+    drop: StrictBool = False
+
+    @model_validator(mode="after")
+    def _src_unless_drop(self) -> SyncEntry:
+        if self.drop and self.src is not None:
+            raise ValueError("a 'drop' entry names only 'dest'; remove 'src'")
+        if not self.drop and not self.sources:
+            raise ValueError("'src' is required (or 'drop: true' to remove an inherited entry)")
+        return self
+
+    @property
+    def sources(self) -> list[str]:
+        """src as a list, whichever form the YAML used."""
+        if self.src is None:
+            return []
+        return [self.src] if isinstance(self.src, str) else list(self.src)
+
+
+class Profile(Strict):
+    """profiles/<name>.yaml."""
+
+    description: StrictStr = ""
+    inherits: StrList = Field(default_factory=list)
+    packages: StrList = Field(default_factory=list)
+    otherpkgs: StrList = Field(default_factory=list)
+    erase: StrList = Field(default_factory=list)
+    exclude: StrList = Field(default_factory=list)
+    sync: list[SyncEntry] = Field(default_factory=list)
+    postinstall: StrList = Field(default_factory=list)
+    postscripts: StrList = Field(default_factory=list)
+    postbootscripts: StrList = Field(default_factory=list)
+    litefile: dict[str, Optional[StrictStr]] = Field(default_factory=dict)
+    attributes: Attributes = Field(default_factory=dict)
+
+
+LIST_FIELDS = (
+    "packages",
+    "otherpkgs",
+    "erase",
+    "exclude",
+    "postinstall",
+    "postscripts",
+    "postbootscripts",
+)
+
+# Attributes imagespec computes; setting them by hand is an error.
+COMPUTED_ATTRIBUTES = frozenset(
+    {
+        "pkglist",
+        "otherpkglist",
+        "exlist",
+        "synclists",
+        "postinstall",
+        "postscripts",
+        "postbootscripts",
+        "profile",
+        "osvers",
+        "osarch",
+    }
+)
+
+# xCAT postscripts that ship with xCAT and need no file in postscripts/.
+# Sites extend this with `builtin_postscripts:` in imagespec.yaml.
+XCAT_BUILTIN_POSTSCRIPTS = frozenset(
+    {
+        "syncfiles",
+        "otherpkgs",
+        "confignetwork",
+        "configeth",
+        "configib",
+        "remoteshell",
+        "syslog",
+        "setupntp",
+        "hardeths",
+        "enablekdump",
+        "mountpoint",
+        "setroute",
+        "updatenetwork",
+        "xcatdsklspost",
+        "addsiteyum",
+        "setuprepo",
+        "routeop",
+        "ospkgs",
+        "sudoer",
+        "nfsmounts",
+        "servicenode",
+        "setupLDAP",
+    }
+)
+
+# xCAT litefile options (litefile table); blank means tmpfs,rw.
+LITEFILE_OPTIONS = frozenset(
+    {
+        "tmpfs",
+        "persistent",
+        "localdisk",
+        "rw",
+        "ro",
+        "con",
+        "link",
+        "tmpfs,rw",
+        "link,ro",
+        "link,persistent",
+        "link,con",
+    }
+)
+
+MERGE_TARGETS = frozenset({"/etc/passwd", "/etc/shadow", "/etc/group", "/etc/gshadow"})
+
+# Built-in osimage attribute defaults, the lowest level of attribute precedence.
+BUILTIN_ATTRIBUTES: dict[str, str] = {
+    "imagetype": "linux",
+    "osname": "Linux",
+    "provmethod": "netboot",
+}

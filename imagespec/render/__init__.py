@@ -1,0 +1,5 @@
+"""Rendering: resolved images -> the director's files, in xCAT's own formats."""
+
+from .tree import RenderedDirector, RenderedFile, RenderedImage, render_director
+
+__all__ = ["RenderedDirector", "RenderedFile", "RenderedImage", "render_director"]

@@ -1,0 +1,1 @@
+"""Reports: the views commands print, as JSON-able data and as rich text."""

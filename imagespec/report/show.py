@@ -1,0 +1,109 @@
+"""`show IMAGE`: the merged view of one image, as SPEC §8 JSON or a rich text report."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from ..errors import Pos
+from ..render import RenderedImage
+from ..resolve import Entry, Origin
+
+LIST_KEYS = {
+    "pkglist": "packages",
+    "otherpkglist": "otherpkgs",
+    "erase": "erase",
+    "exlist": "exclude",
+    "postinstall": "postinstall",
+    "postscripts": "postscripts",
+    "postbootscripts": "postbootscripts",
+}
+
+
+def show_json(image: RenderedImage) -> dict[str, Any]:
+    """Exactly the SPEC's shape; attributes are the osimage definition as it will be stored."""
+    resolved = image.resolved
+    doc: dict[str, Any] = {
+        "image": image.name,
+        "profile": image.profile,
+        "chain": list(resolved.chain),
+    }
+    for key, list_field in LIST_KEYS.items():
+        doc[key] = resolved.values(list_field)
+    doc["synclist"] = [
+        {"src": list(item.sources), "dest": item.dest, "mode": item.mode, "nodes": item.nodes}
+        for item in resolved.merge.sync
+    ]
+    doc["litefile"] = {path: entry.value for path, entry in sorted(resolved.merge.litefile.items())}
+    doc["attributes"] = dict(sorted(image.attributes.items()))
+    doc["frozen"] = image.frozen
+    doc["digests"] = dict(image.digests)
+    order = [
+        "image",
+        "profile",
+        "chain",
+        *LIST_KEYS,
+        "synclist",
+        "litefile",
+        "attributes",
+        "frozen",
+        "digests",
+    ]
+    return {key: doc[key] for key in order}
+
+
+def _where(origin: Origin) -> Text:
+    return Text(f"{origin.level}  {origin.pos}", style="dim")
+
+
+def _section(console: Console, title: str, rows: list[tuple[str, Origin]]) -> None:
+    if not rows:
+        return
+    table = Table(
+        title=f"{title} ({len(rows)})",
+        title_justify="left",
+        show_header=False,
+        box=None,
+        pad_edge=False,
+    )
+    table.add_column("value", overflow="fold")
+    table.add_column("from", overflow="fold")
+    for value, origin in rows:
+        table.add_row(value, _where(origin))
+    console.print(table)
+
+
+def print_show(console: Console, image: RenderedImage) -> None:
+    """Human view: every merged entry beside the profile and line that put it there."""
+    resolved = image.resolved
+    console.print(
+        f"[bold]{image.name}[/bold] on director [bold]{image.director}[/bold]\n"
+        f"profile {image.profile}, chain {' -> '.join(resolved.chain)}, distro {resolved.distro}"
+        + (", [yellow]frozen[/yellow]" if image.frozen else "")
+    )
+    for key, list_field in LIST_KEYS.items():
+        entries: list[Entry] = resolved.merge.lists[list_field]
+        _section(console, key, [(e.value, e.origin) for e in entries])
+    sync_rows = []
+    for item in resolved.merge.sync:
+        target = f"({item.nodes}) {item.dest}" if item.nodes else item.dest
+        sync_rows.append((f"{' '.join(item.sources)} -> {target} [{item.mode}]", item.origin))
+    _section(console, "synclist", sync_rows)
+    _section(
+        console,
+        "litefile",
+        [(f"{p}  {e.value}", e.origin) for p, e in sorted(resolved.merge.litefile.items())],
+    )
+    computed = Origin("computed by imagespec", Pos(""))
+    attr_rows = []
+    for name, value in sorted(image.attributes.items()):
+        origin = resolved.attributes[name].origin if name in resolved.attributes else computed
+        attr_rows.append((f"{name}={value}", origin))
+    _section(console, "attributes", attr_rows)
+    digest_table = Table(title="digests", title_justify="left", show_header=False, box=None)
+    for name, value in image.digests.items():
+        digest_table.add_row(name, value)
+    console.print(digest_table)
