@@ -23,10 +23,12 @@ import typer
 from rich.console import Console
 
 from . import __version__
+from .compare import run_diff
 from .directors import choose_one
 from .errors import ConfigError, ImagespecError, UsageError, choice_list, suggest
 from .pipeline import SiteView, open_site
 from .render import RenderedDirector, RenderedImage
+from .report import diff as diff_report
 from .report import explain as explain_report
 from .report import graph as graph_report
 from .report import show as show_report
@@ -291,6 +293,43 @@ def write_tree(rendered: RenderedDirector, out: Path, force: bool) -> None:
     finally:
         if staging.exists():
             shutil.rmtree(staging)
+
+
+class DiffFormat(str, Enum):
+    text = "text"
+    markdown = "markdown"
+    json = "json"
+
+
+@app.command()
+def diff(
+    ctx: typer.Context,
+    base: Optional[str] = typer.Argument(None, help="BASE revision, or BASE..HEAD (default HEAD)."),
+    head: Optional[str] = typer.Argument(None, help="HEAD revision (default: the working tree)."),
+    fmt: DiffFormat = typer.Option(DiffFormat.text, "--format", "-f", help="Output format."),
+    exit_code: bool = typer.Option(
+        False, "--exit-code", help="Exit 2 when images change, 0 when not."
+    ),
+    director: Optional[str] = DirectorOpt,
+    branch: Optional[str] = BranchOpt,
+    site: Optional[Path] = SiteOpt,
+    json_out: bool = JsonOpt,
+) -> None:
+    """Per-image changes and required actions between two git revisions."""
+    root = _site_root(ctx, site)
+    report = run_diff(root, base, head, director, branch)
+    if _want_json(ctx, json_out) or fmt is DiffFormat.json:
+        _print_json(report.as_json())
+    elif fmt is DiffFormat.markdown:
+        sys.stdout.write(diff_report.render_markdown(report, _diff_command(base, head)))
+    else:
+        diff_report.print_text(_console(), report)
+    if exit_code and report.changed:
+        raise typer.Exit(2)
+
+
+def _diff_command(base: Optional[str], head: Optional[str]) -> str:
+    return " ".join(["imagespec diff", *(r for r in (base, head) if r)])
 
 
 # ------------------------------------------------------------------ entry point

@@ -1,81 +1,95 @@
 """load -> graph -> resolve -> render, as one value the commands share.
 
-Opening a site loads and checks everything that needs no director; each
-director is resolved and rendered on first use and kept.
+Opening a site loads and checks everything that needs no director.  Chains
+are merged and directors rendered on first use and kept, so a command that
+needs one image of one director pays only for that.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Optional
 
-from .errors import ConfigError, Problem
+from .errors import ConfigError, Pos, Problem
 from .graph import ProfileGraph, build_graph
 from .load import SiteDocs, load_site
 from .render import RenderedDirector, render_director
-from .resolve import ChainMerge, merge_profiles, resolve_director
+from .resolve import ChainMerge, merge_chain, resolve_director
 from .source import SiteSource
 from .validate import check_profiles, check_rendered, check_site
 
 
 @dataclass
 class SiteView:
-    """A loaded, checked site; renders directors on demand."""
+    """A loaded, checked site; merges chains and renders directors on demand."""
 
     docs: SiteDocs
     graph: ProfileGraph
-    merges: dict[str, ChainMerge]
     strict: bool = False
     problems: list[Problem] = field(default_factory=list)
-    _rendered: dict[str, RenderedDirector] = field(default_factory=dict)
+    merges: dict[str, ChainMerge] = field(default_factory=dict)
+    _rendered: dict[tuple[str, Optional[frozenset[str]]], RenderedDirector] = field(
+        default_factory=dict
+    )
 
     @property
     def directors(self) -> list[str]:
         return list(self.docs.site.model.directors)
 
     @property
-    def warnings(self) -> list[Problem]:
-        return sorted(
-            set(p for p in self.problems if p.severity == "warning"),
-            key=lambda p: (p.pos, p.message),
-        )
+    def images(self) -> list[str]:
+        return list(self.docs.site.model.images)
 
-    def render(self, director: str) -> RenderedDirector:
-        """The director's tree; raises ConfigError for problems only rendering shows."""
-        if director not in self._rendered:
-            resolution = resolve_director(self.docs, self.graph, director, self.merges)
+    @property
+    def warnings(self) -> list[Problem]:
+        found = {p for p in self.problems if p.severity == "warning"}
+        return sorted(found, key=lambda p: (p.pos, p.message))
+
+    def merge_profiles(self, names: Iterable[str]) -> dict[str, ChainMerge]:
+        """Chain merges of the given profiles, computed once each."""
+        for name in sorted(set(names) - set(self.merges)):
+            self.merges[name] = merge_chain(self.docs, self.graph.chains[name])
+        return self.merges
+
+    def render(self, director: str, images: Optional[Iterable[str]] = None) -> RenderedDirector:
+        """The director's tree (all images, or only the named ones)."""
+        subset = frozenset(images) if images is not None else None
+        key = (director, subset)
+        if key not in self._rendered:
+            names = subset if subset is not None else frozenset(self.images)
+            model = self.docs.site.model
+            merges = self.merge_profiles(model.images[n].profile for n in names)
+            resolution = resolve_director(self.docs, self.graph, director, merges, set(names))
             rendered = render_director(self.docs, resolution)
-            self._raise_errors(check_rendered(self.docs, rendered))
-            self._rendered[director] = rendered
-        return self._rendered[director]
+            self.raise_errors(check_rendered(self.docs, rendered))
+            self._rendered[key] = rendered
+        return self._rendered[key]
 
     def render_all(self) -> dict[str, RenderedDirector]:
         return {name: self.render(name) for name in self.directors}
 
-    def _raise_errors(self, problems: list[Problem]) -> None:
+    def raise_errors(self, problems: list[Problem]) -> None:
+        """Keep warnings; raise ConfigError for errors (and for warnings under strict)."""
         self.problems.extend(problems)
         errors = [p for p in problems if p.severity == "error" or self.strict]
         if errors:
-            raise ConfigError(set(_as_error(p) for p in errors))
+            raise ConfigError({Problem(p.pos, p.message, "error") for p in errors})
 
 
-def _as_error(problem: Problem) -> Problem:
-    return Problem(problem.pos, problem.message, "error")
+def open_site(source: SiteSource, strict: bool = False, merge_all: bool = True) -> SiteView:
+    """Load and check a site; raise ConfigError with every problem found.
 
-
-def open_site(
-    source: SiteSource, strict: bool = False, profiles: Optional[set[str]] = None
-) -> SiteView:
-    """Load and check a site; raise ConfigError with every problem (warnings too under strict)."""
+    merge_all also merges every profile's chain to find removals that remove
+    nothing anywhere (validate wants that; diff does not need it).
+    """
     docs = load_site(source)
     graph = build_graph(docs)
-    problems = list(docs.warnings) + check_site(docs) + check_profiles(docs)
-    view = SiteView(docs=docs, graph=graph, merges={}, strict=strict)
-    view._raise_errors(problems)
-    view.merges = merge_profiles(
-        docs, graph, profiles if profiles is not None else set(docs.profiles)
-    )
-    view._raise_errors(unused_removals(view.merges))
+    view = SiteView(docs=docs, graph=graph, strict=strict)
+    view.raise_errors(list(docs.warnings) + check_site(docs) + check_profiles(docs))
+    if merge_all:
+        view.merge_profiles(docs.profiles)
+        view.raise_errors(unused_removals(view.merges))
     return view
 
 
@@ -86,7 +100,7 @@ def unused_removals(merges: dict[str, ChainMerge]) -> list[Problem]:
     (where another parent added the entry); it is reported only when it is
     useless everywhere.
     """
-    verdict: dict[object, Optional[Problem]] = {}
+    verdict: dict[Pos, Optional[Problem]] = {}
     for merge in merges.values():
         for pos, problem in merge.removals.items():
             if pos not in verdict or problem is None:

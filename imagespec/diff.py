@@ -1,0 +1,327 @@
+"""What changed between two renderings of a director, per image, and what it requires.
+
+Pure: takes two SiteViews (any sources) and compares their renderings.  Only
+images a change can reach are rendered: an image is reached when a profile of
+its chain, a file one of those profiles names, its own entry in
+imagespec.yaml, or the site-wide settings changed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+from .load import SiteDocs
+from .pipeline import SiteView
+from .render import RenderedDirector, RenderedImage
+
+ACTIONS = ("sync", "define", "genimage", "pack")
+WEIGHT = {"genimage": 4, "pack": 3, "define": 2, "sync": 1}
+LIST_CHANGES = (
+    ("pkglist", "packages"),
+    ("otherpkglist", "otherpkgs"),
+    ("erase", "erase"),
+    ("exlist", "exclude"),
+)
+
+
+@dataclass
+class ImageDiff:
+    name: str
+    status: str  # added | removed | changed | unchanged
+    actions: list[str] = field(default_factory=list)
+    changes: dict[str, Any] = field(default_factory=dict)
+    via: list[str] = field(default_factory=list)  # changed profiles of the chain
+    frozen: bool = False
+
+    @property
+    def heaviest(self) -> Optional[str]:
+        return max(self.actions, key=WEIGHT.__getitem__) if self.actions else None
+
+    def as_json(self) -> dict[str, Any]:
+        return {"status": self.status, "actions": list(self.actions), "changes": self.changes}
+
+
+@dataclass
+class DiffReport:
+    base: str
+    head: str
+    director: str
+    images: dict[str, ImageDiff]
+
+    @property
+    def changed(self) -> bool:
+        return any(d.status != "unchanged" for d in self.images.values())
+
+    def summary(self) -> dict[str, Any]:
+        """Each image once, under its heaviest action; removed images apart; unchanged counted."""
+        out: dict[str, Any] = {"genimage": [], "pack": [], "define": [], "sync": [], "removed": []}
+        unchanged = 0
+        for name, image in sorted(self.images.items()):
+            if image.status == "removed":
+                out["removed"].append(name)
+            elif image.heaviest:
+                out[image.heaviest].append(name)
+            else:
+                unchanged += 1
+        out["unchanged"] = unchanged
+        return out
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "base": self.base,
+            "head": self.head,
+            "images": {n: d.as_json() for n, d in sorted(self.images.items())},
+            "summary": self.summary(),
+        }
+
+
+# ----------------------------------------------------------------- reach
+
+
+def changed_profiles(old: Optional[SiteView], new: SiteView, changed: set[str]) -> set[str]:
+    """Profiles whose meaning changed: added, removed, or a different model (not just comments)."""
+    names = {p[len("profiles/") : -len(".yaml")] for p in changed if p.startswith("profiles/")}
+    if old is None:
+        return names
+    a, b = old.docs.profiles, new.docs.profiles
+    return {n for n in names if n not in a or n not in b or a[n].model != b[n].model}
+
+
+def profile_refs(docs: SiteDocs, name: str) -> set[str]:
+    """Site-relative files a profile names (scripts and sync sources), removals included."""
+    model = docs.profiles[name].model
+    refs: set[str] = set()
+    for list_field, folder in (
+        ("postinstall", "postinstall"),
+        ("postscripts", "postscripts"),
+        ("postbootscripts", "postscripts"),
+    ):
+        for raw in getattr(model, list_field):
+            words = raw.lstrip("-").split()
+            if words:
+                refs.add(f"{folder}/{words[0]}")
+    for entry in model.sync:
+        for src in entry.sources:
+            refs.update({f"synclists/{src}", f"synclists/{src}.post"})
+    return refs
+
+
+def _site_settings(docs: SiteDocs) -> Any:
+    """imagespec.yaml without its images: what every image depends on."""
+    return docs.site.model.model_copy(update={"images": {}})
+
+
+def reached_images(old: Optional[SiteView], new: SiteView, changed: set[str]) -> set[str]:
+    """Images a change between two sites can reach (the rest are unchanged by construction)."""
+    names = set(new.images) | set(old.images if old else ())
+    if old is None or (
+        "imagespec.yaml" in changed and _site_settings(old.docs) != _site_settings(new.docs)
+    ):
+        return names
+    old_images, new_images = old.docs.site.model.images, new.docs.site.model.images
+    reached = {n for n in names if old_images.get(n) != new_images.get(n)}
+    profiles = changed_profiles(old, new, changed)
+    files = {p for p in changed if not p.startswith("profiles/") and p != "imagespec.yaml"}
+    for view in (old, new):
+        refs = {name: profile_refs(view.docs, name) for name in view.docs.profiles}
+        for name, image in view.docs.site.model.images.items():
+            chain = view.graph.chains.get(image.profile, ())
+            if profiles.intersection(chain) or any(files & refs[p] for p in chain):
+                reached.add(name)
+    return reached
+
+
+# ----------------------------------------------------------------- compare
+
+
+def _file_ids(image: RenderedImage, tree: RenderedDirector) -> dict[str, str]:
+    return {p: tree.files[p].identity for p in image.files if p != image.stanza_path}
+
+
+def image_actions(
+    old: RenderedImage, new: RenderedImage, old_tree: RenderedDirector, new_tree: RenderedDirector
+) -> list[str]:
+    """SPEC §6: sync if its files changed, then define/genimage/pack from the digests."""
+    actions = []
+    if _file_ids(old, old_tree) != _file_ids(new, new_tree):
+        actions.append("sync")
+    if old.digests["define"] != new.digests["define"]:
+        actions.append("define")
+    genimage = old.digests["build"] != new.digests["build"]
+    if genimage:
+        actions.append("genimage")
+    if genimage or old.digests["pack"] != new.digests["pack"]:
+        actions.append("pack")
+    return actions
+
+
+def _added_removed(old: list[str], new: list[str]) -> dict[str, list[str]]:
+    return {"added": [v for v in new if v not in old], "removed": [v for v in old if v not in new]}
+
+
+def _content_changed(
+    paths: dict[str, str], old_tree: RenderedDirector, new_tree: RenderedDirector
+) -> list[str]:
+    """Names whose file exists on both sides with different bytes or mode."""
+    return [
+        name
+        for name, path in paths.items()
+        if path in old_tree.files
+        and path in new_tree.files
+        and old_tree.files[path].identity != new_tree.files[path].identity
+    ]
+
+
+def image_changes(
+    old: RenderedImage, new: RenderedImage, old_tree: RenderedDirector, new_tree: RenderedDirector
+) -> dict[str, Any]:
+    """The human-meaningful differences, keyed like `show`; empty keys left out."""
+    a, b = old.resolved, new.resolved
+    changes: dict[str, Any] = {}
+    for key, list_field in LIST_CHANGES:
+        delta = _added_removed(a.values(list_field), b.values(list_field))
+        if delta["added"] or delta["removed"]:
+            changes[key] = delta
+    _script_changes(changes, old, new, old_tree, new_tree)
+    sync = _sync_changes(old, new, old_tree, new_tree)
+    if sync:
+        changes["synclist"] = sync
+    lite = _litefile_changes(old, new)
+    if lite:
+        changes["litefile"] = lite
+    attrs = {
+        k: {"old": old.attributes.get(k), "new": new.attributes.get(k)}
+        for k in sorted(set(old.attributes) | set(new.attributes))
+        if old.attributes.get(k) != new.attributes.get(k)
+    }
+    if attrs:
+        changes["attributes"] = attrs
+    if a.chain != b.chain:
+        changes["chain"] = {"old": list(a.chain), "new": list(b.chain)}
+    if old.frozen != new.frozen:
+        changes["frozen"] = {"old": old.frozen, "new": new.frozen}
+    return changes
+
+
+def _script_paths(image: RenderedImage, list_field: str, tree: RenderedDirector) -> dict[str, str]:
+    layout = tree.layout
+    out = {}
+    for value in image.resolved.values(list_field):
+        script = value.split()[0]
+        if list_field == "postinstall":
+            out[script] = layout.postinstall(image.resolved.family, script)
+        else:
+            out[script] = layout.postscript(script)
+    return out
+
+
+def _script_changes(
+    changes: dict[str, Any],
+    old: RenderedImage,
+    new: RenderedImage,
+    old_tree: RenderedDirector,
+    new_tree: RenderedDirector,
+) -> None:
+    for list_field in ("postinstall", "postscripts", "postbootscripts"):
+        before, after = old.resolved.values(list_field), new.resolved.values(list_field)
+        content = _content_changed(_script_paths(new, list_field, new_tree), old_tree, new_tree)
+        if before == after and not content:
+            continue
+        entry: dict[str, Any] = {}
+        if list_field == "postinstall" and before != after:
+            entry.update(before=before, after=after)
+        elif before != after:
+            entry.update(_added_removed(before, after))
+        if content:
+            entry["content"] = content
+        changes[list_field] = entry
+
+
+def _sync_changes(
+    old: RenderedImage, new: RenderedImage, old_tree: RenderedDirector, new_tree: RenderedDirector
+) -> dict[str, Any]:
+    a = {i.dest: i for i in old.resolved.merge.sync}
+    b = {i.dest: i for i in new.resolved.merge.sync}
+    out: dict[str, Any] = {}
+    added = [d for d in b if d not in a]
+    removed = [d for d in a if d not in b]
+    retargeted = [
+        {
+            "dest": d,
+            "old": {"src": list(a[d].sources), "mode": a[d].mode, "nodes": a[d].nodes},
+            "new": {"src": list(b[d].sources), "mode": b[d].mode, "nodes": b[d].nodes},
+        }
+        for d in b
+        if d in a and (a[d].sources, a[d].mode, a[d].nodes) != (b[d].sources, b[d].mode, b[d].nodes)
+    ]
+    sources = {s: new_tree.layout.sync_source(s) for item in b.values() for s in item.sources}
+    content = _content_changed(sources, old_tree, new_tree)
+    for key, value in (("added", added), ("removed", removed), ("retargeted", retargeted)):
+        if value:
+            out[key] = value
+    if content:
+        out["content"] = content
+    return out
+
+
+def _litefile_changes(old: RenderedImage, new: RenderedImage) -> dict[str, Any]:
+    a = {p: e.value for p, e in old.resolved.merge.litefile.items()} if old.statelite else {}
+    b = {p: e.value for p, e in new.resolved.merge.litefile.items()} if new.statelite else {}
+    out: dict[str, Any] = {}
+    added = [{"file": p, "options": b[p]} for p in sorted(b) if p not in a]
+    removed = [{"file": p, "options": a[p]} for p in sorted(a) if p not in b]
+    changed = [{"file": p, "old": a[p], "new": b[p]} for p in sorted(b) if p in a and a[p] != b[p]]
+    for key, value in (("added", added), ("removed", removed), ("changed", changed)):
+        if value:
+            out[key] = value
+    return out
+
+
+def compare(
+    old: Optional[SiteView],
+    new: SiteView,
+    director: str,
+    changed: set[str],
+    base: str,
+    head: str,
+) -> DiffReport:
+    """Per image status, actions and changes of one director between two sites."""
+    reached = reached_images(old, new, changed)
+    old_has = old is not None and director in old.directors
+    old_names = set(old.images) if old_has and old else set()
+    new_names = set(new.images)
+    old_tree = old.render(director, reached & old_names) if old and old_has else None
+    new_tree = new.render(director, reached & new_names)
+    profiles = changed_profiles(old, new, changed)
+    images: dict[str, ImageDiff] = {}
+    for name in sorted(old_names | new_names):
+        if name not in reached:
+            images[name] = ImageDiff(
+                name, "unchanged", frozen=new.docs.site.model.images[name].frozen
+            )
+            continue
+        images[name] = _image_diff(name, old_tree, new_tree, profiles)
+    return DiffReport(base=base, head=head, director=director, images=images)
+
+
+def _image_diff(
+    name: str,
+    old_tree: Optional[RenderedDirector],
+    new_tree: RenderedDirector,
+    changed_profiles: set[str],
+) -> ImageDiff:
+    old = old_tree.images.get(name) if old_tree else None
+    new = new_tree.images.get(name)
+    if new is None:
+        assert old is not None
+        return ImageDiff(name, "removed", via=[], frozen=old.frozen)
+    if old is None or old_tree is None:
+        return ImageDiff(name, "added", actions=list(ACTIONS), frozen=new.frozen)
+    actions = image_actions(old, new, old_tree, new_tree)
+    changes = image_changes(old, new, old_tree, new_tree)
+    if not actions and not changes:
+        return ImageDiff(name, "unchanged", frozen=new.frozen)
+    chain = list(dict.fromkeys([*old.resolved.chain, *new.resolved.chain]))
+    via = [p for p in chain if p in changed_profiles]
+    return ImageDiff(name, "changed", actions, changes, via, new.frozen)

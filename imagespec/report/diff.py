@@ -1,0 +1,218 @@
+"""Diff and plan reports: rich text grouped by action, markdown for pull requests, JSON."""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from rich.console import Console
+from rich.markup import escape
+
+from ..diff import DiffReport, ImageDiff
+
+MARKDOWN_LIMIT = 60_000
+GROUPS = ("genimage", "pack", "define", "sync")
+GROUP_TITLES = {
+    "genimage": "rebuild (genimage + pack)",
+    "pack": "re-pack",
+    "define": "re-define",
+    "sync": "sync files only",
+}
+
+Code = Callable[[str], str]
+
+
+def _plain(text: str) -> str:
+    return text
+
+
+def _join(values: list[str], code: Code) -> str:
+    return ", ".join(code(v) for v in values)
+
+
+def change_lines(image: ImageDiff, code: Code = _plain) -> list[str]:
+    """One line per kind of change, e.g. 'pkglist: added vim; removed emacs'."""
+    lines = []
+    for key, change in image.changes.items():
+        if key in ("pkglist", "otherpkglist", "erase", "exlist", "postscripts", "postbootscripts"):
+            lines.append(f"{key}: {_delta(change, code)}")
+        elif key == "postinstall":
+            parts = []
+            if "before" in change:
+                parts.append(
+                    f"chain {_join(change['before'], code)} -> {_join(change['after'], code)}"
+                )
+            if change.get("content"):
+                parts.append(f"content changed: {_join(change['content'], code)}")
+            lines.append(f"postinstall: {'; '.join(parts)}")
+        elif key == "synclist":
+            lines.append(f"synclist: {_sync(change, code)}")
+        elif key == "litefile":
+            lines.append(f"litefile: {_litefile(change, code)}")
+        elif key == "attributes":
+            for name, pair in change.items():
+                lines.append(
+                    f"attribute {code(name)}: {_value(pair['old'], code)} -> {_value(pair['new'], code)}"
+                )
+        elif key == "chain":
+            lines.append(f"chain: {' -> '.join(change['old'])}  =>  {' -> '.join(change['new'])}")
+        elif key == "frozen":
+            lines.append(f"frozen: {change['old']} -> {change['new']}")
+    return lines
+
+
+def _value(value: Any, code: Code) -> str:
+    return "(unset)" if value is None else code(str(value))
+
+
+def _delta(change: dict[str, Any], code: Code) -> str:
+    parts = []
+    if change.get("added"):
+        parts.append(f"added {_join(change['added'], code)}")
+    if change.get("removed"):
+        parts.append(f"removed {_join(change['removed'], code)}")
+    if change.get("content"):
+        parts.append(f"content changed: {_join(change['content'], code)}")
+    return "; ".join(parts)
+
+
+def _sync(change: dict[str, Any], code: Code) -> str:
+    parts = []
+    if change.get("added"):
+        parts.append(f"added {_join(change['added'], code)}")
+    if change.get("removed"):
+        parts.append(f"removed {_join(change['removed'], code)}")
+    for item in change.get("retargeted", []):
+        old, new = item["old"], item["new"]
+        parts.append(
+            f"{code(item['dest'])} now from {_join(new['src'], code)} ({new['mode']})"
+            f" instead of {_join(old['src'], code)} ({old['mode']})"
+        )
+    if change.get("content"):
+        parts.append(f"source content changed: {_join(change['content'], code)}")
+    return "; ".join(parts)
+
+
+def _litefile(change: dict[str, Any], code: Code) -> str:
+    parts = [f"added {code(r['file'])} {r['options']}" for r in change.get("added", [])]
+    parts += [f"removed {code(r['file'])}" for r in change.get("removed", [])]
+    parts += [f"{code(r['file'])} {r['old']} -> {r['new']}" for r in change.get("changed", [])]
+    return "; ".join(parts)
+
+
+def _why(image: ImageDiff) -> str:
+    notes = []
+    if image.via:
+        notes.append(f"via {', '.join(image.via)}")
+    if image.frozen:
+        notes.append("frozen: will not be applied")
+    return f" ({'; '.join(notes)})" if notes else ""
+
+
+def _short(rev: str) -> str:
+    return rev[:10] if len(rev) == 40 else rev
+
+
+def _grouped(report: DiffReport) -> list[tuple[str, list[ImageDiff]]]:
+    groups: list[tuple[str, list[ImageDiff]]] = []
+    for group in GROUPS:
+        members = [
+            i
+            for _, i in sorted(report.images.items())
+            if i.heaviest == group and i.status != "removed"
+        ]
+        if members:
+            groups.append((group, members))
+    return groups
+
+
+def print_text(console: Console, report: DiffReport) -> None:
+    """Grouped by heaviest action, heaviest first; unchanged images only counted."""
+    summary = report.summary()
+    changed = sum(len(summary[g]) for g in GROUPS)
+    console.print(
+        f"[bold]{_short(report.base)}..{_short(report.head)}[/bold] on director "
+        f"[bold]{report.director}[/bold]: {changed} image(s) change, "
+        f"{len(summary['removed'])} removed, {summary['unchanged']} unchanged"
+    )
+    for group, members in _grouped(report):
+        console.print(f"\n[bold]{GROUP_TITLES[group]}[/bold] ({len(members)})")
+        for image in members:
+            status = "[green]added[/green]" if image.status == "added" else ", ".join(image.actions)
+            console.print(f"  [bold]{escape(image.name)}[/bold]: {status}{escape(_why(image))}")
+            for line in change_lines(image):
+                console.print(f"      {escape(line)}")
+    if summary["removed"]:
+        console.print(f"\n[bold]removed from the site[/bold] ({len(summary['removed'])})")
+        for name in summary["removed"]:
+            console.print(
+                f"  {escape(name)}: definition and build outputs are left on the director"
+            )
+
+
+def _md_code(text: str) -> str:
+    text = text.replace("`", "'")
+    return f"`{text}`"
+
+
+def render_markdown(report: DiffReport, command: str = "imagespec diff") -> str:
+    """Summary table first, per-image details folded; kept under 60,000 characters."""
+    summary = report.summary()
+    head = [
+        f"### imagespec: `{_short(report.base)}..{_short(report.head)}` on director `{report.director}`",
+        "",
+    ]
+    if not report.changed:
+        return "\n".join([*head, "No image changes.", ""])
+    head += ["| what happens | images |", "|---|---|"]
+    for group in GROUPS:
+        if summary[group]:
+            head.append(f"| {GROUP_TITLES[group]} | {len(summary[group])} |")
+    if summary["removed"]:
+        head.append(f"| removed (left on the director) | {len(summary['removed'])} |")
+    head.append(f"| unchanged | {summary['unchanged']} |")
+    head += ["", "| image | status | actions | via |", "|---|---|---|---|"]
+    details: list[str] = []
+    for _group, members in _grouped(report):
+        for image in members:
+            head.append(
+                f"| `{image.name}` | {image.status}{' (frozen)' if image.frozen else ''} | "
+                f"{', '.join(image.actions)} | {', '.join(image.via)} |"
+            )
+            details.append(_md_details(image))
+    for name in summary["removed"]:
+        head.append(f"| `{name}` | removed | | |")
+    return _fit("\n".join(head) + "\n", details, command)
+
+
+def _md_details(image: ImageDiff) -> str:
+    lines = [
+        f"<details><summary><code>{image.name}</code>: {', '.join(image.actions)}{_why(image)}</summary>",
+        "",
+    ]
+    body = change_lines(image, _md_code) or ["new image: full build"]
+    lines += [f"- {line}" for line in body]
+    lines += ["", "</details>", ""]
+    return "\n".join(lines)
+
+
+def _fit(head: str, details: list[str], command: str) -> str:
+    note_room = 300
+    out = head + "\n"
+    kept = 0
+    for block in details:
+        if len(out) + len(block) + note_room > MARKDOWN_LIMIT:
+            break
+        out += block
+        kept += 1
+    if kept < len(details):
+        out += (
+            f"\n> **Truncated:** details of {len(details) - kept} more image(s) are left out to stay "
+            f"under GitHub's comment size. Run `{command}` for the full report.\n"
+        )
+    if len(out) > MARKDOWN_LIMIT:  # even the summary table is too long
+        cut = out[: MARKDOWN_LIMIT - note_room].rsplit("\n", 1)[0]
+        out = (
+            cut
+            + f"\n\n> **Truncated:** the summary is too long. Run `{command}` for the full report.\n"
+        )
+    return out
