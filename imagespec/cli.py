@@ -355,7 +355,7 @@ def _fail(lines: list[str], code: int) -> NoReturn:
 def main(argv: Optional[list[str]] = None) -> None:
     """Console entry point: run the app, map every failure to one message and an exit code."""
     try:
-        app(args=argv, prog_name="imagespec", standalone_mode=False)
+        code = app(args=argv, prog_name="imagespec", standalone_mode=False)
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
     except click.exceptions.Abort:
@@ -380,7 +380,8 @@ def main(argv: Optional[list[str]] = None) -> None:
             ],
             1,
         )
-    sys.exit(0)
+    # without standalone mode click returns typer.Exit's code instead of raising it
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 def _usage_hint(exc: click.ClickException) -> list[str]:

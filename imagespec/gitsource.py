@@ -9,20 +9,15 @@ each distinct blob once.
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
 
 from .errors import GitError
+from .source import blob_id
 
 SITE_DIRS = ("profiles", "postinstall", "postscripts", "synclists")
 WORKTREE = "worktree"
-
-
-def blob_id(data: bytes) -> str:
-    """The id git gives a blob with these bytes."""
-    return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
+from . import cache
 from .errors import ConfigError, Pos, Problem, suggest
 from .model import Profile, Site
 from .source import SiteSource
@@ -309,7 +310,11 @@ def _load_cached(
         return _load_document(source, rel, model, empty_ok)
     cache_id = (model.__name__, rel, key)
     if cache_id not in _PARSED:
-        _PARSED[cache_id] = _load_document(source, rel, model, empty_ok)
+        found = cache.get(cache_id)
+        if found is None:
+            found = _load_document(source, rel, model, empty_ok)
+            cache.put(cache_id, found)
+        _PARSED[cache_id] = found
     return _PARSED[cache_id]
 
 

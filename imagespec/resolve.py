@@ -123,11 +123,14 @@ def merge_list(
 ) -> list[Entry]:
     """Walk the chain: `-x` removes earlier x; other entries append unless present."""
     merged: list[Entry] = []
+    present: set[str] = set()
     removed_before: set[str] = set()
     for loaded, values in levels:
+        positions = loaded.positions
         for index, raw in enumerate(values):
-            origin = Origin(loaded.name, loaded.pos(list_field, index))
-            if raw.startswith("-") and len(raw) > 1:
+            pos = positions.get((list_field, index)) or loaded.pos(list_field, index)
+            origin = Origin(loaded.name, pos)
+            if raw[:1] == "-" and len(raw) > 1:
                 target = raw[1:]
                 keep = [e for e in merged if not _matches(list_field, e.value, target)]
                 merge.removal(
@@ -138,9 +141,11 @@ def merge_list(
                 merge.events.append(Event(list_field, target, "removed", None, origin))
                 removed_before.add(target)
                 merged = keep
-            elif is_directive(raw) or all(e.value != raw for e in merged):
+                present = {e.value for e in merged}
+            elif raw not in present or (raw[:1] == "#" and is_directive(raw)):
                 action = "re-added" if raw in removed_before else "added"
                 merged.append(Entry(raw, origin))
+                present.add(raw)
                 merge.events.append(Event(list_field, raw, action, raw, origin))
             else:
                 merge.events.append(Event(list_field, raw, "kept", raw, origin))

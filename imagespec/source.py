@@ -6,6 +6,7 @@ the working tree and any commit without checking anything out.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import stat
 from pathlib import Path
@@ -43,12 +44,15 @@ class WorktreeSource:
     def __init__(self, root: Path):
         self.root = root.resolve()
         self.label = "worktree"
+        self._data: dict[str, bytes] = {}
 
     def _path(self, rel: str) -> Path:
         return self.root / rel
 
     def read(self, rel: str) -> bytes:
-        return self._path(rel).read_bytes()
+        if rel not in self._data:
+            self._data[rel] = self._path(rel).read_bytes()
+        return self._data[rel]
 
     def is_file(self, rel: str) -> bool:
         return self._path(rel).is_file()
@@ -70,7 +74,17 @@ class WorktreeSource:
         return sorted(found)
 
     def cache_key(self, rel: str) -> Optional[str]:
-        return None
+        """The git blob id of the file's bytes (so the parse cache is shared with git revisions)."""
+        try:
+            data = self.read(rel)
+        except OSError:
+            return None
+        return blob_id(data)
+
+
+def blob_id(data: bytes) -> str:
+    """The id git gives a blob with these bytes."""
+    return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
 
 
 def find_site_root(start: Path) -> Optional[Path]:
