@@ -26,7 +26,7 @@ from . import __version__
 from .compare import run_diff
 from .directors import choose_one
 from .errors import ConfigError, ImagespecError, UsageError, choice_list, suggest
-from .pipeline import SiteView, open_site
+from .pipeline import SiteView, open_site, validate_site
 from .render import RenderedDirector, RenderedImage
 from .report import diff as diff_report
 from .report import explain as explain_report
@@ -64,6 +64,12 @@ def _console() -> Console:
     return Console(highlight=False, soft_wrap=True)
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"imagespec {__version__}")
+        raise typer.Exit(0)
+
+
 @app.callback()
 def main_callback(
     ctx: typer.Context,
@@ -72,12 +78,15 @@ def main_callback(
         False, "--json", help="Machine-readable output where a command prints a report."
     ),
     verbose: int = typer.Option(0, "-v", "--verbose", count=True, help="More detail (repeatable)."),
-    version: bool = typer.Option(False, "--version", help="Print the version and exit."),
+    version: bool = typer.Option(
+        False,
+        "--version",
+        is_eager=True,
+        callback=_print_version,
+        help="Print the version and exit.",
+    ),
 ) -> None:
     """Profiles as YAML -> xCAT osimages, reconciled from git."""
-    if version:
-        typer.echo(f"imagespec {__version__}")
-        raise typer.Exit(0)
     ctx.obj = Globals(site=site, json=json_out, verbose=verbose)
 
 
@@ -133,8 +142,7 @@ def validate(
 ) -> None:
     """Check the whole site: schema, graph, files, merge rules, every director."""
     try:
-        view = _open(ctx, site, strict=strict)
-        view.render_all()
+        view = validate_site(WorktreeSource(_site_root(ctx, site)), strict)
     except ConfigError as exc:
         if _want_json(ctx, json_out):
             _print_json({"ok": False, "problems": [_problem_json(p) for p in exc.problems]})
@@ -224,6 +232,7 @@ def explain(
     view = _open(ctx, site)
     name = choose_one(view.docs.site.model, view.docs.source.root, director, branch)
     rendered = _image(view, view.render(name), image)
+    _warn(view)
     result = explain_report.explain(rendered, entry)
     if result is None:
         raise UsageError(
@@ -352,16 +361,33 @@ def _fail(lines: list[str], code: int) -> NoReturn:
     sys.exit(code)
 
 
+def _click_classes(name: str) -> tuple[type[BaseException], ...]:
+    """An exception class from click and from the copy of click newer typer releases vendor."""
+    modules: list[Any] = [click.exceptions]
+    try:
+        from typer._click import exceptions as vendored  # type: ignore[import-not-found,unused-ignore]
+
+        modules.append(vendored)
+    except ImportError:
+        pass
+    return tuple(getattr(m, name) for m in modules if hasattr(m, name))
+
+
 def main(argv: Optional[list[str]] = None) -> None:
     """Console entry point: run the app, map every failure to one message and an exit code."""
+    exit_types = _click_classes("Exit")
+    abort_types = _click_classes("Abort")
+    click_errors = _click_classes("ClickException")
     try:
         code = app(args=argv, prog_name="imagespec", standalone_mode=False)
-    except click.exceptions.Exit as exc:
-        sys.exit(exc.exit_code)
-    except click.exceptions.Abort:
+    except exit_types as exc:
+        sys.exit(getattr(exc, "exit_code", 0))
+    except abort_types:
         _fail(["interrupted"], 130)
-    except click.ClickException as exc:
-        _fail([f"error: {exc.format_message()}", *_usage_hint(exc)], 1)
+    except click_errors as exc:
+        if type(exc).__name__ == "NoArgsIsHelpError":  # bare `imagespec`: help was printed
+            sys.exit(0)
+        _fail([f"error: {exc.format_message()}", *_usage_hint(exc)], 1)  # type: ignore[attr-defined]
     except ImagespecError as exc:
         lines = exc.lines()
         if not isinstance(exc, ConfigError):
@@ -384,7 +410,7 @@ def main(argv: Optional[list[str]] = None) -> None:
     sys.exit(code if isinstance(code, int) else 0)
 
 
-def _usage_hint(exc: click.ClickException) -> list[str]:
+def _usage_hint(exc: BaseException) -> list[str]:
     ctx = getattr(exc, "ctx", None)
     if ctx is not None:
         return [f"try '{ctx.command_path} --help'"]

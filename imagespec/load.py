@@ -78,13 +78,24 @@ _yaml = YAML(typ="rt")
 _yaml.allow_duplicate_keys = False
 
 
+def _key_position(node: CommentedMap, key: Any) -> tuple[int, int]:
+    """Where a key stands; keys brought in by a YAML merge (`<<`) have no place of their own."""
+    try:
+        found = node.lc.key(key)
+    except (KeyError, TypeError):
+        found = None
+    if not found:
+        return node.lc.line or 0, node.lc.col or 0
+    return int(found[0]), int(found[1])
+
+
 def _plain(node: Any, path: KeyPath, rel: str, positions: PosMap) -> Any:
     """Convert ruamel nodes to plain Python values, recording positions on the way."""
     if isinstance(node, CommentedMap):
         out: dict[str, Any] = {}
         for key, value in node.items():
             name = "null" if key is None else str(key)
-            line, col = node.lc.key(key)
+            line, col = _key_position(node, key)
             positions[(*path, name)] = Pos(rel, line + 1, col + 1)
             out[name] = _plain(value, (*path, name), rel, positions)
         return out
@@ -106,21 +117,31 @@ def _plain(node: Any, path: KeyPath, rel: str, positions: PosMap) -> Any:
     return node
 
 
+def _yaml_message(exc: MarkedYAMLError) -> str:
+    duplicate = re.search(r'found duplicate key "(.*?)"', str(exc.problem or ""))
+    if duplicate:
+        return f"duplicate key '{duplicate.group(1)}'; keep only one of them"
+    what = " ".join(filter(None, [exc.context, exc.problem])) or "invalid YAML"
+    return "YAML syntax error: " + " ".join(what.split())
+
+
 def parse_yaml(rel: str, data: bytes) -> tuple[Any, PosMap]:
     """Parse one YAML document; raise ConfigError with the position of a syntax error."""
     positions: PosMap = {}
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise ConfigError([Problem(Pos(rel, 1, 1), f"not UTF-8 text ({exc.reason})")]) from None
+        line = data.count(b"\n", 0, exc.start) + 1
+        col = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise ConfigError(
+            [Problem(Pos(rel, line, col), f"not UTF-8 text ({exc.reason}); save the file as UTF-8")]
+        ) from None
     try:
         node = _yaml.load(text)
     except MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = Pos(rel, mark.line + 1, mark.column + 1) if mark else Pos(rel, 1, 1)
-        what = " ".join(filter(None, [exc.context, exc.problem])) or "invalid YAML"
-        what = " ".join(what.split())
-        raise ConfigError([Problem(where, f"YAML syntax error: {what}")]) from None
+        raise ConfigError([Problem(where, _yaml_message(exc))]) from None
     except YAMLError as exc:
         raise ConfigError([Problem(Pos(rel, 1, 1), f"YAML error: {exc}")]) from None
     return _plain(node, (), rel, positions), positions
@@ -252,6 +273,9 @@ def _message(
     if kind == "literal_error":
         expected = first.get("ctx", {}).get("expected", "")
         return f"{where}: {_describe(value)} is not allowed; use one of {expected}"
+    bounds = {"greater_than_equal": "at least {ge}", "less_than_equal": "at most {le}"}
+    if kind in bounds:
+        return f"{where}: must be {bounds[kind].format(**first.get('ctx', {}))}, got {_describe(value)}"
     words = [_TYPE_WORDS[e["type"]] for e in errors if e["type"] in _TYPE_WORDS]
     if words and len(words) == len(errors):
         expected = " or ".join(dict.fromkeys(words))

@@ -63,6 +63,7 @@ class SiteView:
             resolution = resolve_director(self.docs, self.graph, director, merges, set(names))
             rendered = render_director(self.docs, resolution)
             self.raise_errors(check_rendered(self.docs, rendered))
+            self.raise_strict()
             self._rendered[key] = rendered
         return self._rendered[key]
 
@@ -70,11 +71,20 @@ class SiteView:
         return {name: self.render(name) for name in self.directors}
 
     def raise_errors(self, problems: list[Problem]) -> None:
-        """Keep warnings; raise ConfigError for errors (and for warnings under strict)."""
+        """Keep the problems; on any error raise ConfigError with every problem so far."""
         self.problems.extend(problems)
-        errors = [p for p in problems if p.severity == "error" or self.strict]
-        if errors:
-            raise ConfigError({Problem(p.pos, p.message, "error") for p in errors})
+        if any(p.severity == "error" for p in problems):
+            raise ConfigError(self._report())
+
+    def raise_strict(self) -> None:
+        """Under --strict, every warning collected so far is an error."""
+        if self.strict and self.warnings:
+            raise ConfigError(self._report())
+
+    def _report(self) -> set[Problem]:
+        if self.strict:
+            return {Problem(p.pos, p.message, "error") for p in self.problems}
+        return set(self.problems)
 
 
 def open_site(source: SiteSource, strict: bool = False, merge_all: bool = True) -> SiteView:
@@ -90,6 +100,7 @@ def open_site(source: SiteSource, strict: bool = False, merge_all: bool = True) 
     if merge_all:
         view.merge_profiles(docs.profiles)
         view.raise_errors(unused_removals(view.merges))
+    view.raise_strict()
     return view
 
 
@@ -106,3 +117,16 @@ def unused_removals(merges: dict[str, ChainMerge]) -> list[Problem]:
             if pos not in verdict or problem is None:
                 verdict[pos] = problem
     return [p for p in verdict.values() if p is not None]
+
+
+def validate_site(source: SiteSource, strict: bool = False) -> SiteView:
+    """Everything `validate` checks: load, every chain, every director; all problems in one go.
+
+    Under strict, warnings of every stage are collected first and then raised
+    together as errors.
+    """
+    view = open_site(source)
+    view.render_all()
+    view.strict = strict
+    view.raise_strict()
+    return view

@@ -271,7 +271,12 @@ def _attribute_levels(
         ("defaults", dict(site.model.defaults), lambda n: site.pos("defaults", n)),
         (
             f"distro {image.distro}",
-            {"pkgdir": distro.pkgdir, "otherpkgdir": distro.otherpkgdir, **distro.attributes},
+            {
+                **{
+                    k: v for k in ("pkgdir", "otherpkgdir") if (v := getattr(distro, k)) is not None
+                },
+                **distro.attributes,
+            },
             lambda n: (
                 site.pos(*dkey, "attributes", n) if n in distro.attributes else site.pos(*dkey, n)
             ),

@@ -11,7 +11,7 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Callable
 
-from .errors import Pos, Problem
+from .errors import Pos, Problem, suggest
 from .load import LoadedProfile, Located, SiteDocs
 from .model import COMPUTED_ATTRIBUTES, LITEFILE_OPTIONS, MERGE_TARGETS
 from .render.tree import RenderedDirector, builtin_postscripts
@@ -162,7 +162,7 @@ def _check_attrs(
             problems.append(
                 Problem(
                     pos,
-                    f"{where}: provmethod '{value}' is not supported; imagespec builds {' and '.join(PROVMETHODS)} images",
+                    f"{where}: provmethod '{value}' is not supported{suggest(str(value), PROVMETHODS)} (imagespec builds {' and '.join(PROVMETHODS)} images)",
                 )
             )
     return problems
@@ -209,6 +209,10 @@ def _check_packages(loaded: LoadedProfile) -> list[Problem]:
                     problems.append(
                         Problem(pos, f"erase: '{value}' is a directive; erase takes package names")
                     )
+            elif not value:
+                problems.append(Problem(pos, f"{list_field}: an empty entry; remove it"))
+            elif value == "-":
+                problems.append(Problem(pos, f"{list_field}: '-' names no package; remove it"))
             elif value.startswith("-"):
                 problems.append(
                     Problem(
