@@ -61,7 +61,9 @@ def _globals(ctx: typer.Context) -> Globals:
 
 
 def _console() -> Console:
-    return Console(highlight=False, soft_wrap=True)
+    """Human output; wide tables when stdout is not a terminal (CI logs, pipes)."""
+    probe = Console()
+    return Console(highlight=False, soft_wrap=True, width=None if probe.is_terminal else 200)
 
 
 def _print_version(value: bool) -> None:
@@ -339,6 +341,222 @@ def diff(
 
 def _diff_command(base: Optional[str], head: Optional[str]) -> str:
     return " ".join(["imagespec diff", *(r for r in (base, head) if r)])
+
+
+# ------------------------------------------------------------------ directors: plan, apply, status
+
+RevOpt = typer.Option(
+    None, "--rev", help="Commit to reconcile to (default: the branch tip or HEAD)."
+)
+
+
+@dataclass
+class Reconcile:
+    repo: Any
+    commit: str
+    targets: list[Any]
+
+
+def _reconcile_setup(
+    ctx: typer.Context,
+    site: Optional[Path],
+    director: Optional[str],
+    branch: Optional[str],
+    rev: Optional[str],
+    dry_run: bool = False,
+) -> Reconcile:
+    """The commit to reconcile to (never the working tree) and the directors to act on."""
+    from .compare import open_site_at
+    from .directors import choose_directors
+    from .gitsource import open_repo, resolve_rev
+    from .reconcile import make_target
+
+    root = _site_root(ctx, site)
+    repo = open_repo(root)
+    wanted = rev or (branch if branch else "HEAD")
+    try:
+        commit = resolve_rev(repo, wanted)
+    except ImagespecError:
+        if rev or not branch:
+            raise
+        commit = resolve_rev(repo, f"origin/{branch}")
+    view = open_site_at(repo, commit, root, commit[:10])
+    if view is None:
+        raise UsageError(f"there is no imagespec.yaml at {commit[:10]}")
+    names = choose_directors(view.docs.site.model, root, director, branch)
+    targets = [make_target(view, name, commit, dry_run, _echo) for name in names]
+    return Reconcile(repo, commit, targets)
+
+
+def _echo(line: str) -> None:
+    sys.stdout.write(line + "\n")
+    sys.stdout.flush()
+
+
+def _no_director(branch: Optional[str]) -> None:
+    _console().print(f"no director follows branch '{branch}'; nothing to do")
+
+
+@app.command()
+def plan(
+    ctx: typer.Context,
+    rev: Optional[str] = RevOpt,
+    exit_code: bool = typer.Option(
+        False, "--exit-code", help="Exit 2 when there is work, 0 when not."
+    ),
+    fmt: DiffFormat = typer.Option(DiffFormat.text, "--format", "-f", help="Output format."),
+    only: list[str] = typer.Option([], "--only", help="Only these images (repeatable)."),
+    rebuild: list[str] = typer.Option([], "--rebuild", help="Force genimage + pack (repeatable)."),
+    director: Optional[str] = DirectorOpt,
+    branch: Optional[str] = BranchOpt,
+    site: Optional[Path] = SiteOpt,
+    json_out: bool = JsonOpt,
+) -> None:
+    """What apply would do against the director's real state, with reasons."""
+    from .reconcile import make_director_plan, read_state
+    from .report import apply as apply_report
+
+    setup = _reconcile_setup(ctx, site, director, branch, rev)
+    if not setup.targets:
+        _no_director(branch)
+        return
+    plans = []
+    for target in setup.targets:
+        _check_images(target.rendered, [*only, *rebuild])
+        plans.append(
+            make_director_plan(target, read_state(target), setup.repo, set(only), set(rebuild))
+        )
+    if _want_json(ctx, json_out) or fmt is DiffFormat.json:
+        docs = [p.as_json() for p in plans]
+        _print_json(docs[0] if len(docs) == 1 else {"directors": docs})
+    elif fmt is DiffFormat.markdown:
+        for p in plans:
+            sys.stdout.write(diff_report.render_markdown(p.report, "imagespec plan"))
+    else:
+        for p in plans:
+            apply_report.print_plan(_console(), p)
+    if exit_code and any(p.work for p in plans):
+        raise typer.Exit(2)
+
+
+def _check_images(rendered: RenderedDirector, names: list[str]) -> None:
+    for name in names:
+        if name not in rendered.images:
+            known = list(rendered.images)
+            raise UsageError(
+                f"unknown image '{name}'{suggest(name, known)} (images: {choice_list(known)})"
+            )
+
+
+@app.command()
+def apply(
+    ctx: typer.Context,
+    rev: Optional[str] = RevOpt,
+    yes: bool = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation."),
+    jobs: Optional[int] = typer.Option(
+        None, "--jobs", "-j", min=1, help="Images built in parallel."
+    ),
+    only: list[str] = typer.Option([], "--only", help="Only these images (repeatable)."),
+    rebuild: list[str] = typer.Option([], "--rebuild", help="Force genimage + pack (repeatable)."),
+    dry_run: bool = typer.Option(
+        False, "--dry-run", help="Print the commands instead of running them."
+    ),
+    wait: bool = typer.Option(False, "--wait", help="Wait for another apply to finish."),
+    wait_timeout: float = typer.Option(
+        1800, "--wait-timeout", help="Seconds --wait waits at most."
+    ),
+    prune_images: bool = typer.Option(
+        False, "--prune-images", help="Remove orphaned osimage definitions."
+    ),
+    director: Optional[str] = DirectorOpt,
+    branch: Optional[str] = BranchOpt,
+    site: Optional[Path] = SiteOpt,
+    json_out: bool = JsonOpt,
+) -> None:
+    """Sync files, define osimages and build what changed, from a commit."""
+    from .reconcile import ApplyOptions, apply_director
+    from .report import apply as apply_report
+    from .report.progress import ApplyProgress
+
+    setup = _reconcile_setup(ctx, site, director, branch, rev, dry_run)
+    if not setup.targets:
+        _no_director(branch)
+        return
+    options = ApplyOptions(jobs, set(only), set(rebuild), dry_run, wait, wait_timeout, prune_images)
+    console = _console()
+    as_json = _want_json(ctx, json_out)
+    results = []
+    for target in setup.targets:
+        _check_images(target.rendered, [*only, *rebuild])
+        with ApplyProgress(console, enabled=not as_json and not dry_run) as progress:
+            plan_, outcome = apply_director(
+                target,
+                setup.repo,
+                options,
+                _echo if not as_json else _quiet,
+                progress.update,
+                lambda p: _confirm(console, p, yes or dry_run),
+            )
+        results.append((plan_, outcome))
+        if not as_json:
+            apply_report.print_outcome(console, outcome)
+    if as_json:
+        docs = [apply_report.outcome_json(p, o) for p, o in results]
+        _print_json(docs[0] if len(docs) == 1 else {"directors": docs})
+    if any(o.failed for _, o in results):
+        raise typer.Exit(3)
+
+
+def _quiet(line: str) -> None:
+    return None
+
+
+def _confirm(console: Console, plan_: Any, yes: bool) -> bool:
+    from .report import apply as apply_report
+
+    if yes:
+        return True
+    if not sys.stdin.isatty():
+        raise UsageError("apply changes a director: pass --yes when not running on a terminal")
+    apply_report.print_plan(console, plan_)
+    return typer.confirm("apply this plan?", default=False)
+
+
+@app.command()
+def status(
+    ctx: typer.Context,
+    rev: Optional[str] = RevOpt,
+    director: Optional[str] = DirectorOpt,
+    branch: Optional[str] = BranchOpt,
+    site: Optional[Path] = SiteOpt,
+    json_out: bool = JsonOpt,
+) -> None:
+    """The director's recorded state, drift, orphans and failed images."""
+    from .reconcile import make_director_plan, read_state
+    from .report.status import print_status, status_json
+
+    setup = _reconcile_setup(ctx, site, director, branch, rev)
+    if not setup.targets:
+        _no_director(branch)
+        return
+    reports = []
+    for target in setup.targets:
+        state = read_state(target)
+        reports.append((target, state, make_director_plan(target, state, setup.repo)))
+    in_sync = all(_in_sync(state, p) for _, state, p in reports)
+    if _want_json(ctx, json_out):
+        docs = [status_json(t, s, p, _in_sync(s, p)) for t, s, p in reports]
+        _print_json(docs[0] if len(docs) == 1 else {"directors": docs})
+    else:
+        for target, state, p in reports:
+            print_status(_console(), target, state, p, _in_sync(state, p))
+    if not in_sync:
+        raise typer.Exit(2)
+
+
+def _in_sync(state: Any, plan_: Any) -> bool:
+    failed = any(i.status == "failed" for i in state.images.values())
+    return not plan_.work and not plan_.files.drift and not plan_.orphans and not failed
 
 
 # ------------------------------------------------------------------ entry point

@@ -42,7 +42,7 @@ def parse_revs(first: Optional[str], second: Optional[str]) -> RevPair:
     return RevPair(first, second)
 
 
-def _open_side(repo: Any, rev: Optional[str], root: Path, label: str) -> Optional[SiteView]:
+def open_site_at(repo: Any, rev: Optional[str], root: Path, label: str) -> Optional[SiteView]:
     """Load one side; None when that revision has no site yet.  Errors name the revision."""
     source = open_revision(repo, rev, root)
     if not source.is_file("imagespec.yaml"):
@@ -81,8 +81,8 @@ def run_diff(
         if pair.symmetric and head is not None:
             merge_bases = repo.merge_base(base, head)
             base = merge_bases[0].hexsha if merge_bases else base
-        old = _open_side(repo, base, site_root, base[:10])
-        new = _open_side(repo, head, site_root, (head or WORKTREE)[:10])
+        old = open_site_at(repo, base, site_root, base[:10])
+        new = open_site_at(repo, head, site_root, (head or WORKTREE)[:10])
         if new is None:
             raise UsageError(f"there is no imagespec.yaml at {head or 'the working tree'}")
         name = _choose(new, site_root, director, branch, pair.base)

@@ -33,6 +33,7 @@ class ImageDiff:
     changes: dict[str, Any] = field(default_factory=dict)
     via: list[str] = field(default_factory=list)  # changed profiles of the chain
     frozen: bool = False
+    reasons: list[str] = field(default_factory=list)  # plan: why each action is owed
 
     @property
     def heaviest(self) -> Optional[str]:

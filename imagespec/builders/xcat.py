@@ -1,0 +1,91 @@
+"""The xCAT builder: mkdef/chdef from the rendered stanza, genimage, packimage or liteimg.
+
+Commands run on the director (over ssh for a remote one) through the
+director's runner, so --dry-run prints exactly these command lines.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import shlex
+from typing import Optional
+
+from ..director.state import ImageState
+from ..director.transport import Transport
+from ..model import BuildOptions
+from ..render import RenderedImage
+from ..runner import CommandError, Result
+from . import Log
+
+
+class XcatBuilder:
+    name = "xcat"
+
+    def __init__(self, transport: Transport, options: BuildOptions):
+        self.transport = transport
+        self.options = options
+
+    def _run(self, argv: list[str], log: Log, stdin_path: Optional[str] = None) -> Result:
+        runner = self.transport.runner
+        log(f"$ {runner.describe(argv, stdin_path)}")
+        try:
+            result = runner.run(argv, stdin_path=stdin_path)
+        except CommandError as exc:
+            log(exc.output)
+            raise
+        if result.output:
+            log(result.output.rstrip("\n"))
+        return result
+
+    def define(self, image: RenderedImage, previous: Optional[ImageState], log: Log) -> None:
+        """chdef -z when attributes are only added or changed; mkdef -z -f when any must go away."""
+        stanza = posixpath.join(self.transport.root, image.stanza_path)
+        old = set(previous.attributes) if previous and previous.digests.get("define") else None
+        if old is not None and old <= set(image.attributes):
+            self._run(["chdef", "-z"], log, stdin_path=stanza)
+        else:
+            self._run(["mkdef", "-z", "-f"], log, stdin_path=stanza)
+        if image.statelite:
+            self._load_litefile(image, log)
+
+    def _load_litefile(self, image: RenderedImage, log: Log) -> None:
+        """Replace the image's litefile rows: tabrestore takes the table name from the file name."""
+        csv = next(p for p in image.files if p.endswith(".litefile.csv"))
+        self._run(["tabch", "-d", f"image={image.name}", "litefile"], log)
+        source = shlex.quote(posixpath.join(self.transport.root, csv))
+        script = (
+            f'd=$(mktemp -d) && cp {source} "$d/litefile.csv" && '
+            f'tabrestore -a "$d/litefile.csv"; rc=$?; rm -rf "$d"; exit $rc'
+        )
+        self._run(["sh", "-c", script], log)
+
+    def genimage(self, image: RenderedImage, log: Log) -> None:
+        self._run(["genimage", image.name], log)
+
+    def pack(self, image: RenderedImage, log: Log) -> None:
+        if image.statelite:
+            self._run(["liteimg", image.name], log)
+        else:
+            opts = self.options
+            self._run(["packimage", "-m", opts.method, "-c", opts.compress, image.name], log)
+
+    def undefine(self, name: str, log: Log) -> None:
+        self._run(["rmdef", "-t", "osimage", "-o", name], log)
+
+
+class NoBuilder:
+    """Builder `none`: images are built outside imagespec; only files are delivered."""
+
+    name = "none"
+
+    def define(self, image: RenderedImage, previous: Optional[ImageState], log: Log) -> None:
+        return None
+
+    def genimage(self, image: RenderedImage, log: Log) -> None:
+        return None
+
+    def pack(self, image: RenderedImage, log: Log) -> None:
+        return None
+
+    def undefine(self, name: str, log: Log) -> None:
+        return None

@@ -1,0 +1,271 @@
+"""Moving files to a director and running commands there.
+
+LocalTransport works on a directory of this machine (for running on the
+director itself, and for tests); SshTransport drives a remote director with
+the real OpenSSH client and rsync.  Both write every file atomically (a
+temporary name in the same directory, then a rename; rsync --delay-updates
+for remote directors), never follow the user's files outside install_root,
+and report missing files as None rather than failing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import posixpath
+import shlex
+import shutil
+import socket
+import subprocess
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Optional, Protocol
+
+from ..errors import ImagespecError
+from ..runner import CommandError, Runner, run_local, ssh_base
+
+FileData = tuple[bytes, int]  # content, mode
+
+
+class TransportError(ImagespecError):
+    """The director could not be read or written."""
+
+
+def this_host() -> str:
+    return socket.gethostname()
+
+
+def sha256_hex(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+class Transport(Protocol):
+    root: str  # install_root as seen on the director
+    runner: Runner
+    description: str
+
+    def read(self, rel: str) -> Optional[bytes]: ...
+
+    def hashes(self, rels: Iterable[str]) -> dict[str, Optional[str]]: ...
+
+    def write_files(self, files: dict[str, FileData]) -> None: ...
+
+    def delete(self, rels: Iterable[str]) -> None: ...
+
+    def copy(self, pairs: dict[str, str]) -> None: ...
+
+    def write_atomic(self, rel: str, data: bytes) -> None: ...
+
+    def make_dir_exclusive(self, rel: str) -> bool: ...
+
+    def remove_tree(self, rel: str) -> None: ...
+
+    def exists(self, rel: str) -> bool: ...
+
+
+class LocalTransport:
+    """A director tree on this machine."""
+
+    def __init__(self, root: str, runner: Runner):
+        self.root = root
+        self.runner = runner
+        self.description = f"local directory {root}"
+
+    def _path(self, rel: str) -> Path:
+        return Path(self.root) / rel
+
+    def read(self, rel: str) -> Optional[bytes]:
+        try:
+            return self._path(rel).read_bytes()
+        except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+            return None
+        except OSError as exc:
+            raise TransportError(f"cannot read {self._path(rel)}: {exc.strerror}") from None
+
+    def exists(self, rel: str) -> bool:
+        return self._path(rel).exists()
+
+    def hashes(self, rels: Iterable[str]) -> dict[str, Optional[str]]:
+        out: dict[str, Optional[str]] = {}
+        for rel in rels:
+            data = self.read(rel)
+            out[rel] = sha256_hex(data) if data is not None else None
+        return out
+
+    def write_files(self, files: dict[str, FileData]) -> None:
+        for rel, (data, mode) in sorted(files.items()):
+            if self.runner.dry_run:
+                self.runner.echo(f"write {self._path(rel)} (mode {mode:o}, {len(data)} bytes)")
+                continue
+            atomic_write(self._path(rel), data, mode)
+
+    def write_atomic(self, rel: str, data: bytes) -> None:
+        atomic_write(self._path(rel), data, 0o644)
+
+    def delete(self, rels: Iterable[str]) -> None:
+        for rel in sorted(rels):
+            if self.runner.dry_run:
+                self.runner.echo(f"rm {self._path(rel)}")
+                continue
+            with contextlib.suppress(FileNotFoundError):
+                self._path(rel).unlink()
+
+    def copy(self, pairs: dict[str, str]) -> None:
+        for src, dest in sorted(pairs.items()):
+            data = self.read(src)
+            if data is not None:
+                atomic_write(self._path(dest), data, 0o644)
+
+    def make_dir_exclusive(self, rel: str) -> bool:
+        path = self._path(rel)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            path.mkdir()
+        except FileExistsError:
+            return False
+        return True
+
+    def remove_tree(self, rel: str) -> None:
+        shutil.rmtree(self._path(rel), ignore_errors=True)
+
+
+def atomic_write(path: Path, data: bytes, mode: int) -> None:
+    """Write to a temporary file beside the target, fsync, then rename over it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.imagespec-")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+class SshTransport:
+    """A remote director: commands over ssh, files with rsync (checksums, delayed updates)."""
+
+    def __init__(self, host: str, root: str, runner: Runner):
+        self.host = host
+        self.root = root
+        self.runner = runner
+        self.description = f"{host}:{root}"
+
+    def _abs(self, rel: str) -> str:
+        return posixpath.join(self.root, rel)
+
+    def _sh(
+        self, script: str, data: Optional[bytes] = None, mutating: bool = True, check: bool = True
+    ) -> str:
+        argv = [*ssh_base(), self.host, "--", script]
+        if self.runner.dry_run and mutating:
+            self.runner.echo(shlex.join(argv))
+            return ""
+        try:
+            return run_local(argv, input_data=data, check=check, timeout=self.runner.timeout).output
+        except CommandError as exc:
+            raise TransportError(f"{self.host}: {exc.output.strip() or exc}") from None
+
+    def read(self, rel: str) -> Optional[bytes]:
+        path = shlex.quote(self._abs(rel))
+        argv = [*ssh_base(), self.host, "--", f"if [ -f {path} ]; then cat {path}; else exit 3; fi"]
+        try:
+            proc = subprocess.run(
+                argv, capture_output=True, timeout=self.runner.timeout or 300, check=False
+            )
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            raise TransportError(f"cannot reach {self.host}: {exc}") from None
+        if proc.returncode == 3:
+            return None
+        if proc.returncode != 0:
+            detail = proc.stderr.decode("utf-8", "replace").strip()
+            raise TransportError(f"cannot read {self.description}/{rel}: {detail}")
+        return proc.stdout
+
+    def exists(self, rel: str) -> bool:
+        path = shlex.quote(self._abs(rel))
+        out = self._sh(f"if [ -e {path} ]; then echo yes; fi", mutating=False)
+        return out.strip() == "yes"
+
+    def hashes(self, rels: Iterable[str]) -> dict[str, Optional[str]]:
+        names = sorted(rels)
+        out: dict[str, Optional[str]] = dict.fromkeys(names)
+        if not names:
+            return out
+        script = (
+            f"cd {shlex.quote(self.root)} 2>/dev/null && xargs -0 -r sha256sum -- 2>/dev/null; true"
+        )
+        listing = self._sh(script, "\0".join(names).encode(), mutating=False)
+        for line in listing.splitlines():
+            digest, _, name = line.partition("  ")
+            if name in out:
+                out[name] = digest
+        return out
+
+    def write_files(self, files: dict[str, FileData]) -> None:
+        """Stage the files locally, then one rsync: checksums, updates renamed into place at the end."""
+        if not files:
+            return
+        with tempfile.TemporaryDirectory(prefix="imagespec-stage-") as stage:
+            for rel, (data, mode) in files.items():
+                path = Path(stage) / rel
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_bytes(data)
+                path.chmod(mode)
+            argv = [
+                "rsync",
+                "-rlpc",
+                "--delay-updates",
+                "--no-owner",
+                "--no-group",
+                "--omit-dir-times",
+                "-e",
+                shlex.join(ssh_base()),
+                f"{stage}/",
+                f"{self.host}:{self.root}/",
+            ]
+            if self.runner.dry_run:
+                self.runner.echo(shlex.join(argv))
+                return
+            try:
+                run_local(argv, timeout=self.runner.timeout)
+            except CommandError as exc:
+                raise TransportError(
+                    f"rsync to {self.description} failed: {exc.output.strip()[-500:]}"
+                ) from None
+
+    def write_atomic(self, rel: str, data: bytes) -> None:
+        path = self._abs(rel)
+        parent, tmp = posixpath.dirname(path), f"{path}.tmp-$$"
+        self._sh(
+            f"mkdir -p {shlex.quote(parent)} && cat > {tmp} && mv -f {tmp} {shlex.quote(path)}",
+            data,
+        )
+
+    def delete(self, rels: Iterable[str]) -> None:
+        names = sorted(rels)
+        if names:
+            script = f"cd {shlex.quote(self.root)} && xargs -0 -r rm -f --"
+            self._sh(script, "\0".join(names).encode())
+
+    def copy(self, pairs: dict[str, str]) -> None:
+        for src, dest in sorted(pairs.items()):
+            s, d = shlex.quote(self._abs(src)), shlex.quote(self._abs(dest))
+            self._sh(f"mkdir -p $(dirname {d}) && cp -p {s} {d}")
+
+    def make_dir_exclusive(self, rel: str) -> bool:
+        path = shlex.quote(self._abs(rel))
+        out = self._sh(
+            f"mkdir -p $(dirname {path}) && if mkdir {path} 2>/dev/null; then echo ok; fi",
+            mutating=False,
+        )
+        return out.strip() == "ok"
+
+    def remove_tree(self, rel: str) -> None:
+        self._sh(f"rm -rf -- {shlex.quote(self._abs(rel))}", mutating=False)

@@ -1,0 +1,400 @@
+"""plan / apply / status for one director: the only module that changes a director.
+
+apply = lock -> read state -> plan -> sync files (saving drift) -> per image
+define, genimage, pack (independent images in parallel) -> record.  State is
+written after the file sync and after every image stage, so an interrupted
+apply leaves exactly the stages still owed, which the next apply performs.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+from .builders import Builder
+from .builders.xcat import NoBuilder, XcatBuilder
+from .diff import DiffReport, compare
+from .director.lock import director_lock
+from .director.state import ImageState, State
+from .director.transport import LocalTransport, SshTransport, Transport
+from .errors import ImagespecError, UsageError
+from .gitsource import changed_paths, open_revision
+from .pipeline import SiteView, open_site
+from .plan import Plan, make_plan
+from .render import RenderedDirector, RenderedImage
+from .render.layout import Layout, join
+from .runner import CommandError, Runner
+
+Echo = Callable[[str], None]
+
+
+def now() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass
+class Target:
+    """One director, as apply sees it: its settings, transport and builder."""
+
+    name: str
+    view: SiteView
+    rendered: RenderedDirector
+    transport: Transport
+    builder: Builder
+    commit: str
+
+    @property
+    def state_rel(self) -> str:
+        return join(self.rendered.layout.state_dir(), "state.json")
+
+    @property
+    def meta(self) -> str:
+        return self.rendered.layout.state_dir()
+
+
+def make_target(view: SiteView, director: str, commit: str, dry_run: bool, echo: Echo) -> Target:
+    settings = view.docs.site.model.directors[director]
+    rendered = view.render(director)
+    layout = Layout.of(settings, view.docs.source.root)
+    runner = Runner(host=settings.host, dry_run=dry_run, echo=echo)
+    transport: Transport
+    if settings.host:
+        transport = SshTransport(settings.host, layout.install_root, runner)
+    else:
+        transport = LocalTransport(layout.install_root, runner)
+    builder: Builder
+    if settings.builder == "xcat":
+        builder = XcatBuilder(transport, settings.build)
+    elif settings.builder == "native":
+        raise UsageError(f"director '{director}': the native builder is not available yet")
+    else:
+        builder = NoBuilder()
+    return Target(director, view, rendered, transport, builder, commit)
+
+
+def read_state(target: Target) -> State:
+    data = target.transport.read(target.state_rel)
+    return State.from_json(data, target.name, f"{target.transport.description}/{target.state_rel}")
+
+
+def previous_changes(target: Target, state: State, repo: Any) -> Optional[DiffReport]:
+    """The diff from the commit the director last applied, for readable reasons."""
+    if not state.commit:
+        return None
+    try:
+        old_source = open_revision(repo, state.commit, target.view.docs.source.root)
+        old = open_site(old_source, merge_all=False)
+    except ImagespecError:
+        return None
+    new_source = target.view.docs.source
+    changed = changed_paths(old_source, new_source)  # type: ignore[arg-type]
+    if target.name not in old.directors:
+        return None
+    return compare(old, target.view, target.name, changed, state.commit, target.commit)
+
+
+def make_director_plan(
+    target: Target,
+    state: State,
+    repo: Any,
+    only: Optional[set[str]] = None,
+    rebuild: Optional[set[str]] = None,
+) -> Plan:
+    rendered = target.rendered
+    actual = target.transport.hashes(set(rendered.files) | set(state.files))
+    changes = previous_changes(target, state, repo)
+    settings = target.view.docs.site.model.directors[target.name]
+    return make_plan(
+        rendered, state, actual, settings.builder, target.commit, changes, only, rebuild
+    )
+
+
+# ------------------------------------------------------------------ apply
+
+
+@dataclass
+class ImageOutcome:
+    name: str
+    result: str  # done | failed | skipped | up to date | frozen
+    actions: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+    error: Optional[str] = None
+    log: Optional[str] = None
+
+
+@dataclass
+class ApplyOutcome:
+    director: str
+    commit: str
+    images: list[ImageOutcome] = field(default_factory=list)
+    files_written: int = 0
+    files_deleted: int = 0
+    drift_saved: Optional[str] = None
+    pruned: list[str] = field(default_factory=list)
+
+    @property
+    def failed(self) -> list[ImageOutcome]:
+        return [i for i in self.images if i.result == "failed"]
+
+
+class StateBook:
+    """The state, shared by the worker threads; every change is written at once."""
+
+    def __init__(self, target: Target, state: State, dry_run: bool):
+        self.target = target
+        self.state = state
+        self.dry_run = dry_run
+        self.lock = threading.Lock()
+
+    @contextmanager
+    def image(self, name: str) -> Iterator[ImageState]:
+        with self.lock:
+            entry = self.state.images.setdefault(name, ImageState())
+            yield entry
+            self.save_locked()
+
+    def save(self) -> None:
+        with self.lock:
+            self.save_locked()
+
+    def save_locked(self) -> None:
+        if not self.dry_run:
+            self.target.transport.write_atomic(self.target.state_rel, self.state.to_json())
+
+
+def sync_files(target: Target, plan: Plan, book: StateBook, echo: Echo) -> ApplyOutcome:
+    """Save drifted and foreign copies, write and delete files, record the inventory."""
+    ops = plan.files
+    outcome = ApplyOutcome(target.name, target.commit)
+    transport = target.transport
+    saved = [*ops.drift, *ops.unmanaged]
+    if saved:
+        stamp = now().replace(":", "")
+        drift_dir = join(target.meta, "drift", stamp)
+        if not transport.runner.dry_run:
+            transport.copy({p: join(drift_dir, p) for p in saved})
+        outcome.drift_saved = f"{transport.description}/{drift_dir}"
+        echo(f"saved {len(saved)} file(s) changed on the director under {outcome.drift_saved}")
+    transport.write_files({p: (f.data, f.mode) for p, f in ops.write.items()})
+    transport.delete(ops.delete)
+    outcome.files_written, outcome.files_deleted = len(ops.write), len(ops.delete)
+    with book.lock:
+        files = book.state.files
+        for path, file in ops.write.items():
+            files[path] = _sha(file.data)
+        files.update(ops.adopt)
+        for path in ops.delete:
+            files.pop(path, None)
+        book.save_locked()
+    return outcome
+
+
+def _sha(data: bytes) -> str:
+    import hashlib
+
+    return hashlib.sha256(data).hexdigest()
+
+
+class ImageJob:
+    """One image's stages, run in a worker thread, recording state after each."""
+
+    def __init__(
+        self,
+        target: Target,
+        book: StateBook,
+        image: RenderedImage,
+        actions: list[str],
+        progress: Callable[[str, str], None],
+    ):
+        self.target = target
+        self.book = book
+        self.image = image
+        self.all_actions = list(actions)
+        self.actions = [a for a in actions if a != "sync"]
+        self.progress = progress
+        self.lines: list[str] = []
+
+    def log(self, text: str) -> None:
+        self.lines.append(text)
+
+    def run(self) -> ImageOutcome:
+        start = time.monotonic()
+        outcome = ImageOutcome(self.image.name, "done", list(self.all_actions))
+        builder = self.target.builder
+        for action in self.actions:
+            self.progress(self.image.name, action)
+            self.log(f"== {action} {self.image.name} at {now()}")
+            try:
+                self._stage(builder, action)
+            except (CommandError, ImagespecError) as exc:
+                self._failed(action, exc)
+                outcome.result, outcome.error = "failed", f"{action}: {exc}"
+                break
+        if outcome.result == "done":
+            self._succeeded(builder.name)
+        outcome.seconds = time.monotonic() - start
+        outcome.log = self._write_log()
+        self.progress(self.image.name, outcome.result)
+        return outcome
+
+    def _stage(self, builder: Builder, action: str) -> None:
+        with self.book.lock:
+            previous = self.book.state.images.get(self.image.name)
+        if action == "define":
+            builder.define(self.image, previous, self.log)
+        elif action == "genimage":
+            builder.genimage(self.image, self.log)
+        elif action == "pack":
+            builder.pack(self.image, self.log)
+        with self.book.image(self.image.name) as entry:
+            key = {"define": "define", "genimage": "build", "pack": "pack"}[action]
+            entry.digests[key] = self.image.digests[key]
+            if action == "genimage":
+                entry.digests["pack"] = None
+            if action == "define":
+                entry.attributes = sorted(self.image.attributes)
+            if action == "pack":
+                entry.generation += 1
+
+    def _failed(self, action: str, exc: Exception) -> None:
+        self.log(f"!! {action} failed: {exc}")
+        with self.book.image(self.image.name) as entry:
+            entry.status, entry.failed_stage, entry.error = (
+                "failed",
+                action,
+                str(exc).splitlines()[0][:300],
+            )
+            entry.commit, entry.time = self.target.commit, now()
+
+    def _succeeded(self, builder: str) -> None:
+        with self.book.image(self.image.name) as entry:
+            entry.status = "skipped" if builder == "none" else "ok"
+            if builder == "none":
+                entry.digests = dict(self.image.digests)
+            entry.error = entry.failed_stage = None
+            entry.commit, entry.time, entry.builder = self.target.commit, now(), builder
+
+    def _write_log(self) -> Optional[str]:
+        if self.book.dry_run or not self.lines:
+            return None
+        rel = join(self.target.meta, "logs", self.image.name, f"{now().replace(':', '')}.log")
+        self.target.transport.write_atomic(rel, ("\n".join(self.lines) + "\n").encode())
+        return f"{self.target.transport.description}/{rel}"
+
+
+def run_images(
+    target: Target,
+    plan: Plan,
+    book: StateBook,
+    jobs: int,
+    progress: Callable[[str, str], None],
+) -> list[ImageOutcome]:
+    """Every image with owed stages; independent images in parallel."""
+    outcomes: list[ImageOutcome] = []
+    work = []
+    for name, diff in sorted(plan.report.images.items()):
+        if diff.status == "removed":
+            continue
+        if name in plan.frozen:
+            outcomes.append(ImageOutcome(name, "frozen"))
+            continue
+        stages = [a for a in diff.actions if a != "sync"]
+        builder = target.builder.name
+        if not stages and builder != "none":
+            outcomes.append(ImageOutcome(name, "up to date", list(diff.actions)))
+            continue
+        entry = book.state.images.get(name)
+        image = target.rendered.images[name]
+        if (
+            builder == "none"
+            and entry
+            and entry.status == "skipped"
+            and entry.digests == image.digests
+            and not diff.actions
+        ):
+            outcomes.append(ImageOutcome(name, "up to date"))
+            continue
+        work.append(ImageJob(target, book, image, diff.actions, progress))
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        outcomes += list(pool.map(lambda job: job.run(), work))
+    return sorted(outcomes, key=lambda o: o.name)
+
+
+def prune(target: Target, plan: Plan, book: StateBook) -> list[str]:
+    """Remove orphaned osimage definitions (never their roots) and forget them."""
+    done = []
+    for name in plan.orphans:
+        target.builder.undefine(name, lambda _line: None)
+        with book.lock:
+            book.state.images.pop(name, None)
+            book.save_locked()
+        done.append(name)
+    return done
+
+
+def lock_for(target: Target, dry_run: bool, wait: bool, timeout: float, echo: Echo) -> Any:
+    if dry_run:
+        return nullcontext()
+    return director_lock(
+        target.transport, join(target.meta, "lock"), target.commit, wait, timeout, echo
+    )
+
+
+def state_path(target: Target) -> Path:
+    return Path(target.transport.root) / target.state_rel
+
+
+@dataclass
+class ApplyOptions:
+    jobs: Optional[int] = None
+    only: set[str] = field(default_factory=set)
+    rebuild: set[str] = field(default_factory=set)
+    dry_run: bool = False
+    wait: bool = False
+    wait_timeout: float = 1800.0
+    prune_images: bool = False
+
+
+def apply_director(
+    target: Target,
+    repo: Any,
+    options: ApplyOptions,
+    echo: Echo,
+    progress: Callable[[str, str], None],
+    confirm: Callable[[Plan], bool],
+) -> tuple[Plan, ApplyOutcome]:
+    """Reconcile one director to target.commit."""
+    with lock_for(target, options.dry_run, options.wait, options.wait_timeout, echo):
+        state = read_state(target)
+        plan = make_director_plan(target, state, repo, options.only or None, options.rebuild)
+        outcome = ApplyOutcome(target.name, target.commit)
+        if not plan.work and not (options.prune_images and plan.orphans):
+            if state.commit != target.commit and not options.dry_run:
+                state.commit, state.time = target.commit, now()
+                target.transport.write_atomic(target.state_rel, state.to_json())
+            outcome.images = [
+                ImageOutcome(n, "frozen" if n in plan.frozen else "up to date")
+                for n in target.rendered.images
+            ]
+            return plan, outcome
+        if not confirm(plan):
+            raise ImagespecError("apply cancelled; nothing was changed")
+        book = StateBook(target, state, options.dry_run)
+        outcome = sync_files(target, plan, book, echo)
+        jobs = options.jobs or target.view.docs.site.model.directors[target.name].build.jobs or 2
+        outcome.images = run_images(target, plan, book, jobs, progress)
+        if options.prune_images:
+            outcome.pruned = prune(target, plan, book)
+        with book.lock:
+            if not outcome.failed and not options.only:
+                state.commit = target.commit
+            state.time = now()
+            book.save_locked()
+        return plan, outcome

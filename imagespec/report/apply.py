@@ -1,0 +1,108 @@
+"""Printing plans and apply results: rich tables for people, JSON for tools."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from ..plan import Plan
+from ..reconcile import ApplyOutcome
+
+RESULT_STYLE = {
+    "done": "green",
+    "failed": "red",
+    "up to date": "dim",
+    "frozen": "yellow",
+    "skipped": "dim",
+}
+
+
+def print_plan(console: Console, plan: Plan) -> None:
+    files = plan.files
+    console.print(
+        f"[bold]plan for director {plan.director}[/bold] ({plan.builder} builder): "
+        f"{str(plan.report.base)[:10]} -> {plan.commit[:10]}"
+    )
+    console.print(
+        f"files: {len(files.write)} to write, {len(files.delete)} to delete"
+        + (f", {len(files.drift)} drifted (saved before overwrite)" if files.drift else "")
+        + (
+            f", {len(files.unmanaged)} not written by imagespec (saved before overwrite)"
+            if files.unmanaged
+            else ""
+        )
+        + (
+            f", {len(files.kept)} no longer rendered but changed on the director (left alone)"
+            if files.kept
+            else ""
+        )
+    )
+    table = Table(show_header=True, header_style="bold", box=None, pad_edge=False)
+    for column in ("image", "actions", "why"):
+        table.add_column(column, overflow="fold")
+    busy = 0
+    for name, image in sorted(plan.report.images.items()):
+        if not image.actions and image.status != "removed" and name not in plan.frozen:
+            continue
+        busy += 1
+        actions = ", ".join(image.actions) or ("frozen" if name in plan.frozen else image.status)
+        table.add_row(escape(name), actions, escape("; ".join(image.reasons)))
+    if busy:
+        console.print(table)
+    up_to_date = len(plan.report.images) - busy
+    console.print(f"{up_to_date} image(s) up to date" + ("" if plan.work else "; nothing to do"))
+
+
+def print_outcome(console: Console, outcome: ApplyOutcome) -> None:
+    table = Table(
+        title=f"director {outcome.director} at {outcome.commit[:10]}",
+        title_justify="left",
+        box=None,
+        header_style="bold",
+    )
+    for column in ("image", "result", "actions", "time", "log"):
+        table.add_column(column, overflow="fold")
+    for image in outcome.images:
+        style = RESULT_STYLE.get(image.result, "")
+        result = f"[{style}]{image.result}[/{style}]" if style else image.result
+        if image.error:
+            result += f": {escape(image.error)}"
+        seconds = f"{image.seconds:.1f}s" if image.seconds else ""
+        table.add_row(
+            escape(image.name), result, ", ".join(image.actions), seconds, escape(image.log or "")
+        )
+    console.print(table)
+    done = sum(1 for i in outcome.images if i.result == "done")
+    console.print(
+        f"{done} done, {len(outcome.failed)} failed, "
+        f"{sum(1 for i in outcome.images if i.result in ('up to date', 'frozen'))} unchanged; "
+        f"{outcome.files_written} file(s) written, {outcome.files_deleted} deleted"
+        + (f"; pruned {', '.join(outcome.pruned)}" if outcome.pruned else "")
+    )
+
+
+def outcome_json(plan: Plan, outcome: ApplyOutcome) -> dict[str, Any]:
+    return {
+        "director": outcome.director,
+        "commit": outcome.commit,
+        "files": {
+            "written": outcome.files_written,
+            "deleted": outcome.files_deleted,
+            "drift_saved": outcome.drift_saved,
+        },
+        "images": {
+            i.name: {
+                "result": i.result,
+                "actions": i.actions,
+                "seconds": round(i.seconds, 3),
+                "error": i.error,
+                "log": i.log,
+            }
+            for i in outcome.images
+        },
+        "pruned": outcome.pruned,
+        "plan": plan.as_json(),
+    }

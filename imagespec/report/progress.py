@@ -1,0 +1,60 @@
+"""Live progress of an apply: one line per image with its stage and elapsed time."""
+
+from __future__ import annotations
+
+import threading
+from types import TracebackType
+from typing import Optional
+
+from rich.console import Console
+from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
+
+
+class ApplyProgress:
+    """A rich progress display fed by the worker threads (thread-safe)."""
+
+    def __init__(self, console: Console, enabled: bool = True):
+        self.enabled = enabled and console.is_terminal
+        self.console = console
+        self.lock = threading.Lock()
+        self.tasks: dict[str, TaskID] = {}
+        self.progress = Progress(
+            SpinnerColumn(),
+            TextColumn("{task.description}"),
+            TextColumn("[cyan]{task.fields[stage]}"),
+            TimeElapsedColumn(),
+            console=console,
+        )
+
+    def __enter__(self) -> ApplyProgress:
+        if self.enabled:
+            self.progress.start()
+        return self
+
+    def __exit__(
+        self,
+        kind: Optional[type[BaseException]],
+        exc: Optional[BaseException],
+        tb: Optional[TracebackType],
+    ) -> None:
+        if self.enabled:
+            self.progress.stop()
+
+    def update(self, image: str, stage: str) -> None:
+        """Called by a worker when an image enters a stage or finishes (done/failed)."""
+        with self.lock:
+            if not self.enabled:
+                if stage in ("done", "failed"):
+                    self.console.print(f"{image}: {stage}", highlight=False)
+                return
+            if image not in self.tasks:
+                self.tasks[image] = self.progress.add_task(image, total=None, stage=stage)
+            finished = stage in ("done", "failed")
+            self.progress.update(
+                self.tasks[image],
+                stage=stage,
+                completed=1 if finished else None,
+                total=1 if finished else None,
+            )
+            if finished:
+                self.progress.stop_task(self.tasks[image])

@@ -1,0 +1,72 @@
+"""`status`: what the director has, what drifted, what is orphaned or failed."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from ..director.state import State
+from ..plan import Plan
+
+
+def status_json(target: Any, state: State, plan: Plan, in_sync: bool) -> dict[str, Any]:
+    return {
+        "director": target.name,
+        "in_sync": in_sync,
+        "applied": state.commit,
+        "target": plan.commit,
+        "time": state.time,
+        "images": {
+            name: {
+                "status": entry.status,
+                "generation": entry.generation,
+                "commit": entry.commit,
+                "time": entry.time,
+                "error": entry.error,
+                "owed": plan.report.images[name].actions if name in plan.report.images else [],
+            }
+            for name, entry in sorted(state.images.items())
+        },
+        "never_applied": sorted(set(plan.report.images) - set(state.images) - set(plan.orphans)),
+        "drift": sorted(plan.files.drift),
+        "orphans": list(plan.orphans),
+        "failed": sorted(n for n, e in state.images.items() if e.status == "failed"),
+    }
+
+
+def print_status(console: Console, target: Any, state: State, plan: Plan, in_sync: bool) -> None:
+    doc = status_json(target, state, plan, in_sync)
+    verdict = "[green]in sync[/green]" if in_sync else "[yellow]not in sync[/yellow]"
+    applied = (state.commit or "nothing")[:10]
+    console.print(
+        f"[bold]director {target.name}[/bold] ({target.transport.description}): {verdict}; applied {applied}, target {plan.commit[:10]}"
+    )
+    table = Table(box=None, header_style="bold")
+    for column in ("image", "status", "gen", "commit", "time", "owed"):
+        table.add_column(column, overflow="fold")
+    for name, entry in doc["images"].items():
+        status = entry["status"] + (f": {entry['error']}" if entry["error"] else "")
+        table.add_row(
+            escape(name),
+            escape(status),
+            str(entry["generation"]),
+            (entry["commit"] or "")[:10],
+            entry["time"] or "",
+            ", ".join(entry["owed"]),
+        )
+    for name in doc["never_applied"]:
+        table.add_row(
+            escape(name), "never applied", "", "", "", ", ".join(plan.report.images[name].actions)
+        )
+    console.print(table)
+    for path in doc["drift"]:
+        console.print(
+            f"[yellow]drift[/yellow]: {escape(path)} was changed on the director (apply saves it, then overwrites)"
+        )
+    for name in doc["orphans"]:
+        console.print(
+            f"[yellow]orphaned[/yellow]: {escape(name)} is no longer in the site (apply --prune-images removes its definition)"
+        )
