@@ -158,7 +158,11 @@ def validate(
     _console().print(
         f"ok: {len(docs.profiles)} profiles, {len(docs.site.model.images)} images, "
         f"{len(docs.site.model.directors)} directors"
-        + (f", {len(view.warnings)} warnings" if view.warnings else "")
+        + (
+            f", {len(view.warnings)} warning{'s' if len(view.warnings) != 1 else ''}"
+            if view.warnings
+            else ""
+        )
     )
 
 

@@ -325,7 +325,13 @@ def resolve_image(
     for level, values, pos_of in _attribute_levels(docs, merge, director_name, image_name):
         _apply_attrs(attrs, events, level, values, pos_of)
     fields = effective_distro(docs, director_name, image.distro)
-    origin_level = f"distro {image.distro}"
+    override = docs.site.model.directors[director_name].distros.get(image.distro)
+
+    def origin_of(key: str) -> Origin:
+        overridden = override is not None and getattr(override, key) is not None
+        level = f"director {director_name}" if overridden else f"distro {image.distro}"
+        return Origin(level, fields[key][1])
+
     return ResolvedImage(
         name=image_name,
         profile=image.profile,
@@ -334,8 +340,8 @@ def resolve_image(
         frozen=image.frozen,
         merge=merge,
         attributes=attrs,
-        osvers=Entry(str(fields["osvers"][0]), Origin(origin_level, fields["osvers"][1])),
-        osarch=Entry(str(fields["osarch"][0]), Origin(origin_level, fields["osarch"][1])),
+        osvers=Entry(str(fields["osvers"][0]), origin_of("osvers")),
+        osarch=Entry(str(fields["osarch"][0]), origin_of("osarch")),
         family=str(fields["family"][0]),
         events=events,
     )

@@ -117,10 +117,39 @@ def check_site(docs: SiteDocs) -> list[Problem]:
                 _at(site, "directors", dname, "distros", oname, "attributes"),
                 f"director '{dname}'",
             )
+    problems += _check_remote_dirs(docs)
     if not site.model.directors:
         problems.append(
             Problem(site.pos("directors"), "no directors defined; add one under 'directors:'")
         )
+    return problems
+
+
+URL_RE = re.compile(r"^[a-z][a-z0-9+.-]*://", re.IGNORECASE)
+
+
+def _check_remote_dirs(docs: SiteDocs) -> list[Problem]:
+    """A remote director cannot use pkgdir/otherpkgdir relative to this machine's site root."""
+    from .resolve import effective_distro
+
+    site = docs.site
+    problems = []
+    for dname, director in site.model.directors.items():
+        if director.host is None:
+            continue
+        for distro in site.model.distros:
+            fields = effective_distro(docs, dname, distro)
+            for key in ("pkgdir", "otherpkgdir"):
+                value, pos = fields[key]
+                items = [value] if isinstance(value, str) else list(value or [])
+                for item in items:
+                    if not item.startswith("/") and not URL_RE.match(item):
+                        problems.append(
+                            Problem(
+                                pos,
+                                f"director '{dname}' is remote: {key} '{item}' must be an absolute path on the director or a URL",
+                            )
+                        )
     return problems
 
 

@@ -45,8 +45,6 @@ class XcatBuilder:
             self._run(["chdef", "-z"], log, stdin_path=stanza)
         else:
             self._run(["mkdef", "-z", "-f"], log, stdin_path=stanza)
-        if image.statelite:
-            self._load_litefile(image, log)
 
     def _load_litefile(self, image: RenderedImage, log: Log) -> None:
         """Replace the image's litefile rows: tabrestore takes the table name from the file name."""
@@ -64,6 +62,7 @@ class XcatBuilder:
 
     def pack(self, image: RenderedImage, log: Log) -> None:
         if image.statelite:
+            self._load_litefile(image, log)  # liteimg reads the litefile table
             self._run(["liteimg", image.name], log)
         else:
             opts = self.options

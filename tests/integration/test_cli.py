@@ -283,7 +283,7 @@ def test_validate_warnings_exit_0(tmp_path: Path, capsys: pytest.CaptureFixture[
     run = run_main(capsys, "--site", str(site), "validate")
     assert run.code == 0
     assert run.err_lines == [WARNING_LINE.replace(": '-nano'", ": warning: '-nano'", 1)]
-    assert run.out == "ok: 3 profiles, 1 images, 1 directors, 1 warnings\n"
+    assert run.out == "ok: 3 profiles, 1 images, 1 directors, 1 warning\n"
 
 
 @pytest.mark.parametrize("via", ["main", "subprocess"])
