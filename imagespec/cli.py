@@ -372,24 +372,52 @@ def _reconcile_setup(
     """The commit to reconcile to (never the working tree) and the directors to act on."""
     from .compare import open_site_at
     from .directors import choose_directors
-    from .gitsource import open_repo, resolve_rev
+    from .gitsource import open_repo
     from .reconcile import make_target
 
     root = _site_root(ctx, site)
     repo = open_repo(root)
-    wanted = rev or (branch if branch else "HEAD")
-    try:
-        commit = resolve_rev(repo, wanted)
-    except ImagespecError:
-        if rev or not branch:
-            raise
-        commit = resolve_rev(repo, f"origin/{branch}")
+    commit = _commit_to_apply(repo, rev, branch)
     view = open_site_at(repo, commit, root, commit[:10])
     if view is None:
         raise UsageError(f"there is no imagespec.yaml at {commit[:10]}")
     names = choose_directors(view.docs.site.model, root, director, branch)
+    if names and branch and not rev and not _has_ref(repo, branch):
+        raise UsageError(
+            f"branch '{branch}' is followed by {', '.join(names)} but does not exist here"
+        )
     targets = [make_target(view, name, commit, dry_run, _echo) for name in names]
     return Reconcile(repo, commit, targets)
+
+
+def _commit_to_apply(repo: Any, rev: Optional[str], branch: Optional[str]) -> str:
+    """--rev, else the tip of --branch (local, then origin/), else HEAD.
+
+    A branch that does not exist here reads the directors from HEAD, so that
+    `apply --branch X` for a branch no director follows is a clean no-op.
+    """
+    from .gitsource import resolve_rev
+
+    if rev or not branch:
+        return resolve_rev(repo, rev or "HEAD")
+    for candidate in (branch, f"origin/{branch}", "HEAD"):
+        try:
+            return resolve_rev(repo, candidate)
+        except ImagespecError:
+            continue
+    return resolve_rev(repo, branch)
+
+
+def _has_ref(repo: Any, branch: str) -> bool:
+    from .gitsource import resolve_rev
+
+    for candidate in (branch, f"origin/{branch}"):
+        try:
+            resolve_rev(repo, candidate)
+            return True
+        except ImagespecError:
+            continue
+    return False
 
 
 def _echo(line: str) -> None:

@@ -8,7 +8,7 @@ from typing import Any, Optional
 
 from .diff import DiffReport, compare
 from .directors import choose_directors
-from .errors import ConfigError, Pos, Problem, UsageError, choice_list
+from .errors import ConfigError, GitError, Pos, Problem, UsageError, choice_list
 from .gitsource import (
     WORKTREE,
     IndexedSource,
@@ -58,6 +58,17 @@ def open_site_at(repo: Any, rev: Optional[str], root: Path, label: str) -> Optio
         ) from None
 
 
+def _merge_base(repo: Any, pair: RevPair, base: str, head: Optional[str]) -> str:
+    """BASE...HEAD compares against the merge base, and fails like git when there is none."""
+    merge_bases = repo.merge_base(base, head or "HEAD")
+    if not merge_bases:
+        raise GitError(
+            f"{pair.base} and {pair.head or 'HEAD'} have no merge base (unrelated histories or a "
+            f"shallow clone: fetch more history); use {pair.base}..{pair.head or 'HEAD'} to compare the tips"
+        )
+    return str(merge_bases[0].hexsha)
+
+
 def _branch_name(rev: str) -> str:
     for prefix in ("refs/heads/", "refs/remotes/origin/", "origin/"):
         if rev.startswith(prefix):
@@ -78,9 +89,8 @@ def run_diff(
     try:
         base = resolve_rev(repo, pair.base)
         head = resolve_rev(repo, pair.head) if pair.head is not None else None
-        if pair.symmetric and head is not None:
-            merge_bases = repo.merge_base(base, head)
-            base = merge_bases[0].hexsha if merge_bases else base
+        if pair.symmetric:
+            base = _merge_base(repo, pair, base, head)
         old = open_site_at(repo, base, site_root, base[:10])
         new = open_site_at(repo, head, site_root, (head or WORKTREE)[:10])
         if new is None:

@@ -321,8 +321,8 @@ def _image_diff(
         return ImageDiff(name, "added", actions=list(ACTIONS), frozen=new.frozen)
     actions = image_actions(old, new, old_tree, new_tree)
     changes = image_changes(old, new, old_tree, new_tree)
-    if not actions and set(changes) <= {"chain"}:
-        # same files, digests and definition: e.g. an ancestor profile renamed
+    if not actions:
+        # nothing to do on a director: e.g. an ancestor profile renamed, or frozen toggled
         return ImageDiff(name, "unchanged", frozen=new.frozen)
     chain = list(dict.fromkeys([*old.resolved.chain, *new.resolved.chain]))
     via = [p for p in chain if p in changed_profiles]

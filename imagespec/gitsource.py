@@ -9,6 +9,7 @@ each distinct blob once.
 
 from __future__ import annotations
 
+import posixpath
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
@@ -113,13 +114,31 @@ class GitTreeSource(IndexedSource):
             mode, kind, sha = meta.split()
             if kind == "blob":
                 index[path[cut:]] = GitFile(int(mode, 8), sha)
-        return index
+        return self._follow_links(index)
+
+    def _follow_links(self, index: dict[str, GitFile]) -> dict[str, GitFile]:
+        """Symlinks inside the tree stand for their target, as in the working tree."""
+        for _ in range(8):  # links to links, bounded
+            links = {p: f for p, f in index.items() if f.mode == 0o120000}
+            if not links:
+                break
+            for path, link in links.items():
+                target = self._blob(link.sha).decode("utf-8", "replace")
+                resolved = posixpath.normpath(posixpath.join(posixpath.dirname(path), target))
+                if resolved in index and resolved != path:
+                    index[path] = index[resolved]
+                else:
+                    del index[path]  # dangling or pointing outside the site: not a file
+        return {p: f for p, f in index.items() if f.mode != 0o120000}
+
+    def _blob(self, sha: str) -> bytes:
+        return bytes(self.repo.odb.stream(bytes.fromhex(sha)).read())
 
     def read(self, rel: str) -> bytes:
         entry = self.index.get(rel)
         if entry is None:
             raise FileNotFoundError(rel)
-        return bytes(self.repo.odb.stream(bytes.fromhex(entry.sha)).read())
+        return self._blob(entry.sha)
 
 
 class WorktreeGitSource(IndexedSource):

@@ -60,8 +60,14 @@ class Runner:
     printed: list[str] = field(default_factory=list)
 
     def wrap(self, argv: Sequence[str], stdin_path: Optional[str] = None) -> list[str]:
-        """The argv that actually runs: remote commands become one ssh call."""
-        command = shlex.join(argv) + (f" < {shlex.quote(stdin_path)}" if stdin_path else "")
+        """The argv that actually runs: remote commands become one ssh call.
+
+        Input from a file is piped with cat: xCAT's mkdef/chdef read a stanza from
+        standard input only when it is a pipe (a `< file` redirect is ignored).
+        """
+        command = shlex.join(argv)
+        if stdin_path:
+            command = f"cat {shlex.quote(stdin_path)} | {command}"
         if self.host is None:
             return ["sh", "-c", command] if stdin_path else list(argv)
         return [*ssh_base(), self.host, "--", command]

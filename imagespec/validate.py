@@ -78,6 +78,13 @@ def check_site(docs: SiteDocs) -> list[Problem]:
     site = docs.site
     problems: list[Problem] = []
     for name in site.model.images:
+        if "default" in name:
+            problems.append(
+                Problem(
+                    site.pos("images", name),
+                    f"image name '{name}' contains 'default': xCAT's stanza reader treats such objects as defaults and never creates them; rename it",
+                )
+            )
         if not NAME_RE.match(name):
             problems.append(
                 Problem(
@@ -178,6 +185,13 @@ def _check_attrs(
                     pos,
                     f"{where}: '{name}' is not an osimage attribute xCAT knows; mkdef would reject it",
                     "warning",
+                )
+            )
+        if isinstance(value, str) and value.endswith(":"):
+            problems.append(
+                Problem(
+                    pos,
+                    f"{where}: attribute '{name}' ends with ':', which xCAT's stanza reader takes for an object header; drop the ':'",
                 )
             )
         if isinstance(value, str) and ("\n" in value or value != value.strip()):

@@ -1,0 +1,395 @@
+"""plan / apply / status against a local director with the xCAT stand-in on PATH.
+
+Real git repositories, a real director tree in tmp_path, and the stub's call
+log to assert the exact xCAT command sequence.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import git
+import pytest
+
+from imagespec.cli import main
+from tests.helpers import dump_yaml, write_tree
+from tests.xcatstub import clear_failures, inject_failure, install_stub, read_calls, read_osimages
+
+IDENTITY = {
+    "GIT_AUTHOR_NAME": "t",
+    "GIT_AUTHOR_EMAIL": "t@imagespec.invalid",
+    "GIT_COMMITTER_NAME": "t",
+    "GIT_COMMITTER_EMAIL": "t@imagespec.invalid",
+}
+
+PROFILES = {
+    "base": {
+        "packages": ["bash", "chrony"],
+        "exclude": ["./usr/share/doc*"],
+        "sync": [{"src": "etc/motd", "dest": "/etc/motd"}],
+        "postinstall": ["10-a"],
+        "postscripts": ["50-site"],
+    },
+    "aux": {"inherits": ["base"], "packages": ["vim-enhanced"]},
+    "login": {"inherits": ["base", "aux"], "packages": ["gcc"]},
+    "compute": {"inherits": ["base"], "packages": ["slurm"]},
+    "lite": {
+        "inherits": ["compute"],
+        "litefile": {"/var/log/": "persistent"},
+        "sync": [{"dest": "/etc/motd", "drop": True}],
+    },
+}
+IMAGES = {
+    "img-login": {"profile": "login", "distro": "rocky8"},
+    "img-compute": {"profile": "compute", "distro": "rocky8"},
+    "img-lite": {"profile": "lite", "distro": "rocky8", "attributes": {"provmethod": "statelite"}},
+    "img-old": {
+        "profile": "compute",
+        "distro": "rocky8",
+        "frozen": True,
+        "attributes": {"rootimgdir": "/srv/old"},
+    },
+}
+
+
+def site_doc(director: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "site": "t",
+        "defaults": {"osname": "Linux", "imagetype": "linux", "provmethod": "netboot"},
+        "distros": {
+            "rocky8": {
+                "osvers": "rocky8",
+                "osarch": "x86_64",
+                "family": "rocky",
+                "pkgdir": "/install/rocky8/x86_64",
+            }
+        },
+        "directors": {"here": director},
+        "images": copy.deepcopy(IMAGES),
+    }
+
+
+@dataclass
+class Env:
+    repo: git.Repo
+    site: Path
+    install: Path
+    stub_state: Path
+
+    def write(self, rel: str, text: str) -> None:
+        write_tree(self.site, {rel: text})
+
+    def commit(self, message: str = "change") -> str:
+        self.repo.git.add("-A")
+        self.repo.index.commit(message)
+        return str(self.repo.head.commit.hexsha)
+
+    def calls(self) -> list[list[str]]:
+        return [[c["cmd"], *c["args"]] for c in read_calls(self.stub_state)]
+
+    def state(self) -> dict[str, Any]:
+        return json.loads((self.install / "p" / ".imagespec" / "state.json").read_text())
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    with pytest.raises(SystemExit) as exc:
+        main(list(argv))
+    out, err = capsys.readouterr()
+    code = exc.value.code if isinstance(exc.value.code, int) else 0
+    return code, out, err
+
+
+@pytest.fixture
+def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Env:
+    for key, value in IDENTITY.items():
+        monkeypatch.setenv(key, value)
+    stub_state = tmp_path / "xcat"
+    stub_bin = install_stub(tmp_path / "xcat-bin", stub_state)
+    monkeypatch.setenv("PATH", f"{stub_bin}{os.pathsep}{os.environ['PATH']}")
+    site = tmp_path / "site"
+    install = tmp_path / "install"
+    director = {
+        "install_root": str(install),
+        "prefix": "p",
+        "builder": "xcat",
+        "build": {"jobs": 2},
+    }
+    files = {"imagespec.yaml": dump_yaml(site_doc(director))}
+    files.update({f"profiles/{n}.yaml": dump_yaml(p) for n, p in PROFILES.items()})
+    files.update(
+        {
+            "synclists/etc/motd": "welcome\n",
+            "postinstall/10-a": "#!/bin/sh\nexit 0\n",
+            "postscripts/50-site": "#!/bin/sh\nexit 0\n",
+        }
+    )
+    write_tree(site, files)
+    repo = git.Repo.init(site, initial_branch="main")
+    e = Env(repo, site, install, stub_state)
+    e.commit("site")
+    monkeypatch.chdir(site)
+    return e
+
+
+def build_calls(calls: list[list[str]]) -> list[list[str]]:
+    return [
+        c for c in calls if c[0] in ("mkdef", "chdef", "genimage", "packimage", "liteimg", "rmdef")
+    ]
+
+
+def test_first_apply_defines_and_builds_every_image_then_a_second_apply_does_nothing(
+    env: Env, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, err = run(capsys, "apply", "--yes")
+    assert code == 0, err
+    calls = build_calls(env.calls())
+    for image in ("img-login", "img-compute"):
+        assert ["genimage", image] in calls
+        assert ["packimage", "-m", "cpio", "-c", "gzip", image] in calls
+    assert ["liteimg", "img-lite"] in calls
+    assert not any("img-old" in c for c in calls), "frozen images are never touched"
+    assert calls.count(["mkdef", "-z", "-f"]) == 3
+    assert set(read_osimages(env.stub_state)) == {"img-login", "img-compute", "img-lite"}
+    assert (env.install / "p/custom/netboot/rocky/img-login.pkglist").read_text().count("gcc") == 1
+    assert (env.install / "postscripts/p/50-site").stat().st_mode & 0o777 == 0o755
+    state = env.state()
+    assert state["images"]["img-login"]["status"] == "ok"
+    assert state["images"]["img-login"]["generation"] == 1
+    assert state["commit"] == env.repo.head.commit.hexsha
+    before = len(env.calls())
+    code, out, _ = run(capsys, "apply", "--yes")
+    assert code == 0
+    assert len(env.calls()) == before, "a second apply runs no xCAT command"
+    assert "0 done, 0 failed" in out
+    code, _, _ = run(capsys, "status")
+    assert code == 0
+
+
+def test_a_profile_change_rebuilds_only_the_images_it_reaches(
+    env: Env, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run(capsys, "apply", "--yes")[0] == 0
+    env.write(
+        "profiles/aux.yaml", dump_yaml({"inherits": ["base"], "packages": ["vim-enhanced", "htop"]})
+    )
+    env.commit("htop for admins")
+    code, out, _ = run(capsys, "plan", "--json", "--exit-code")
+    assert code == 2
+    plan = json.loads(out)
+    assert plan["director"] == "here"
+    assert plan["images"]["img-login"]["actions"] == ["sync", "genimage", "pack"]
+    assert "pkglist changed via aux" in plan["images"]["img-login"]["reasons"]
+    assert plan["images"]["img-compute"]["actions"] == []
+    start = len(env.calls())
+    assert run(capsys, "apply", "--yes")[0] == 0
+    new = build_calls(env.calls()[start:])
+    assert new == [
+        ["genimage", "img-login"],
+        ["packimage", "-m", "cpio", "-c", "gzip", "img-login"],
+    ]
+    assert env.state()["images"]["img-login"]["generation"] == 2
+
+
+def test_a_postscript_change_only_syncs_the_file(
+    env: Env, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run(capsys, "apply", "--yes")[0] == 0
+    env.write("postscripts/50-site", "#!/bin/sh\necho new\n")
+    env.commit()
+    start = len(env.calls())
+    assert run(capsys, "apply", "--yes")[0] == 0
+    assert build_calls(env.calls()[start:]) == []
+    assert (env.install / "postscripts/p/50-site").read_text() == "#!/bin/sh\necho new\n"
+
+
+def test_apply_never_uses_uncommitted_changes(env: Env, capsys: pytest.CaptureFixture[str]) -> None:
+    env.write(
+        "profiles/compute.yaml", dump_yaml({"inherits": ["base"], "packages": ["uncommitted"]})
+    )
+    assert run(capsys, "apply", "--yes")[0] == 0
+    assert (
+        "uncommitted"
+        not in (env.install / "p/custom/netboot/rocky/img-compute.pkglist").read_text()
+    )
+
+
+def test_a_failed_build_is_recorded_others_go_on_and_the_next_apply_retries_it(
+    env: Env, capsys: pytest.CaptureFixture[str]
+) -> None:
+    inject_failure(env.stub_state, "genimage", "img-compute")
+    code, out, _ = run(capsys, "apply", "--yes")
+    assert code == 3
+    assert "failed" in out
+    state = env.state()
+    assert state["images"]["img-compute"]["status"] == "failed"
+    assert state["images"]["img-compute"]["failed_stage"] == "genimage"
+    assert state["images"]["img-login"]["status"] == "ok"
+    log = state["images"]["img-compute"]
+    assert "injected failure" in (log["error"] or "")
+    logs = list((env.install / "p/.imagespec/logs/img-compute").glob("*.log"))
+    assert logs and "injected failure" in logs[0].read_text()
+    clear_failures(env.stub_state)
+    code, out, _ = run(capsys, "plan", "--json")
+    reasons = json.loads(out)["images"]["img-compute"]["reasons"]
+    assert any(r.startswith("failed last time (genimage)") for r in reasons)
+    start = len(env.calls())
+    assert run(capsys, "apply", "--yes")[0] == 0
+    assert build_calls(env.calls()[start:]) == [
+        ["genimage", "img-compute"],
+        ["packimage", "-m", "cpio", "-c", "gzip", "img-compute"],
+    ]
+
+
+def test_a_failed_pack_does_not_repeat_genimage(
+    env: Env, capsys: pytest.CaptureFixture[str]
+) -> None:
+    inject_failure(env.stub_state, "packimage", "img-login", once=True)
+    assert run(capsys, "apply", "--yes")[0] == 3
+    start = len(env.calls())
+    assert run(capsys, "apply", "--yes")[0] == 0
+    assert build_calls(env.calls()[start:]) == [
+        ["packimage", "-m", "cpio", "-c", "gzip", "img-login"]
+    ]
+
+
+def test_drift_is_reported_saved_and_overwritten(
+    env: Env, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run(capsys, "apply", "--yes")[0] == 0
+    pkglist = env.install / "p/custom/netboot/rocky/img-login.pkglist"
+    pkglist.write_text("hand edited\n")
+    code, out, _ = run(capsys, "status", "--json")
+    assert code == 2
+    assert json.loads(out)["drift"] == ["p/custom/netboot/rocky/img-login.pkglist"]
+    code, out, _ = run(capsys, "plan", "--json")
+    assert "drift in img-login.pkglist" in json.loads(out)["images"]["img-login"]["reasons"]
+    assert run(capsys, "apply", "--yes")[0] == 0
+    saved = list(
+        (env.install / "p/.imagespec/drift").glob("*/p/custom/netboot/rocky/img-login.pkglist")
+    )
+    assert len(saved) == 1 and saved[0].read_text() == "hand edited\n"
+    assert "gcc" in pkglist.read_text()
+    assert run(capsys, "status")[0] == 0
+
+
+def test_files_imagespec_did_not_write_are_never_deleted(
+    env: Env, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run(capsys, "apply", "--yes")[0] == 0
+    foreign = env.install / "p/custom/netboot/rocky/handmade.pkglist"
+    foreign.write_text("mine\n")
+    exlist = env.install / "p/custom/netboot/rocky/img-login.exlist"
+    assert exlist.exists()
+    env.write("profiles/base.yaml", dump_yaml({**PROFILES["base"], "exclude": []}))
+    env.commit("no excludes")
+    assert run(capsys, "apply", "--yes")[0] == 0
+    assert not exlist.exists(), "a managed file no longer rendered is removed"
+    assert foreign.read_text() == "mine\n"
+
+
+def test_a_changed_managed_file_that_is_no_longer_rendered_is_kept(
+    env: Env, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run(capsys, "apply", "--yes")[0] == 0
+    exlist = env.install / "p/custom/netboot/rocky/img-login.exlist"
+    exlist.write_text("./changed-by-hand*\n")
+    env.write("profiles/base.yaml", dump_yaml({**PROFILES["base"], "exclude": []}))
+    env.commit("no excludes")
+    _, out, _ = run(capsys, "plan", "--json")
+    assert "p/custom/netboot/rocky/img-login.exlist" in json.loads(out)["files"]["kept"]
+    assert run(capsys, "apply", "--yes")[0] == 0
+    assert exlist.read_text() == "./changed-by-hand*\n"
+
+
+def test_dry_run_prints_commands_and_changes_nothing(
+    env: Env, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, _ = run(capsys, "apply", "--dry-run")
+    assert code == 0
+    assert "genimage img-login" in out
+    assert "| mkdef -z -f" in out
+    assert "packimage -m cpio -c gzip img-login" in out
+    assert not env.install.exists()
+    assert env.calls() == []
+
+
+def test_a_held_lock_fails_at_once_and_a_dead_holder_is_broken(
+    env: Env, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import socket
+
+    lock = env.install / "p/.imagespec/lock"
+    lock.mkdir(parents=True)
+    info = {
+        "holder": "someone@here",
+        "host": socket.gethostname(),
+        "pid": os.getpid(),
+        "commit": "abc",
+        "started": "2026-01-01T00:00:00Z",
+    }
+    (lock / "info.json").write_text(json.dumps(info))
+    code, _, err = run(capsys, "apply", "--yes")
+    assert code == 1
+    assert "director is locked" in err and "someone@here" in err and f"pid {os.getpid()}" in err
+    assert env.calls() == []
+    info["pid"] = 2**22 + 12345  # no such process
+    (lock / "info.json").write_text(json.dumps(info))
+    code, out, err = run(capsys, "apply", "--yes")
+    assert code == 0, err
+    assert "breaking a stale lock" in out
+    assert not lock.exists()
+
+
+def test_orphans_are_reported_and_pruned_only_on_request(
+    env: Env, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run(capsys, "apply", "--yes")[0] == 0
+    doc = site_doc({"install_root": str(env.install), "prefix": "p", "builder": "xcat"})
+    del doc["images"]["img-compute"]
+    env.write("imagespec.yaml", dump_yaml(doc))
+    env.commit("drop compute")
+    code, out, _ = run(capsys, "status", "--json")
+    assert code == 2 and json.loads(out)["orphans"] == ["img-compute"]
+    assert run(capsys, "apply", "--yes")[0] == 0
+    assert "img-compute" in read_osimages(env.stub_state)
+    assert run(capsys, "apply", "--yes", "--prune-images")[0] == 0
+    assert "img-compute" not in read_osimages(env.stub_state)
+    assert ["rmdef", "-t", "osimage", "-o", "img-compute"] in env.calls()
+
+
+def test_a_branch_no_director_follows_is_a_clean_no_op(
+    env: Env, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, _ = run(capsys, "apply", "--branch", "feature", "--yes")
+    assert code == 0
+    assert "no director follows branch 'feature'" in out
+    assert env.calls() == []
+
+
+def test_apply_needs_yes_when_not_on_a_terminal(
+    env: Env, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import io
+
+    monkeypatch.setattr("sys.stdin", io.StringIO(""))
+    code, _, err = run(capsys, "apply")
+    assert code == 1
+    assert "--yes" in err
+
+
+def test_only_and_rebuild(env: Env, capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(capsys, "apply", "--yes")[0] == 0
+    start = len(env.calls())
+    code, _, err = run(capsys, "apply", "--yes", "--rebuild", "img-compute")
+    assert code == 0, err
+    assert build_calls(env.calls()[start:]) == [
+        ["genimage", "img-compute"],
+        ["packimage", "-m", "cpio", "-c", "gzip", "img-compute"],
+    ]
+    code, _, err = run(capsys, "apply", "--yes", "--only", "img-nope")
+    assert code == 1 and "unknown image 'img-nope'" in err

@@ -1,0 +1,613 @@
+"""The xCAT stand-in (tests/xcatstub) behaves like the xCAT commands it replaces.
+
+Every test runs the stub through the sh wrappers install_stub writes, as imagespec will
+over ssh.  The expected messages and refusals are xCAT's (DBobjectdefs.pm, genimage.pm,
+packimage.pm, statelite.pm, tabutils.pm, the xCAT-client front ends).
+"""
+
+from __future__ import annotations
+
+import gzip
+import lzma
+import os
+import stat
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+import pytest
+
+from tests.xcatstub import (
+    STUB_COMMANDS,
+    clear_failures,
+    inject_failure,
+    install_stub,
+    read_calls,
+    read_litefile,
+    read_osimages,
+)
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+GOLDEN = REPO_ROOT / "tests" / "golden" / "render" / "bare" / "custom" / "netboot" / "rocky"
+
+
+@dataclass
+class Stub:
+    bin: Path
+    state: Path
+    root: Path
+
+    def run(
+        self,
+        name: str,
+        *args: str,
+        input: Optional[str] = None,
+        term: Optional[str] = "dumb",
+    ) -> subprocess.CompletedProcess[str]:
+        env = {k: v for k, v in os.environ.items() if k not in ("TERM", "XCATSTUB_STATE")}
+        if term is not None:
+            env["TERM"] = term
+        return subprocess.run(
+            [str(self.bin / name), *args],
+            input=input,
+            stdin=None if input is not None else subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=60,
+        )
+
+    def ok(self, name: str, *args: str, input: Optional[str] = None) -> str:
+        proc = self.run(name, *args, input=input)
+        assert proc.returncode == 0, f"{name} {args}: rc={proc.returncode}\n{proc.stderr}"
+        return proc.stdout
+
+
+@pytest.fixture
+def stub(tmp_path: Path) -> Stub:
+    state = tmp_path / "state"
+    return Stub(install_stub(tmp_path / "bin", state), state, tmp_path)
+
+
+def write(path: Path, text: str, mode: int = 0o644) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    path.chmod(mode)
+    return path
+
+
+def stanza(name: str, attrs: dict[str, str]) -> str:
+    lines = ["# <xCAT data object stanza file>", "", f"{name}:", "    objtype=osimage"]
+    lines += [f"    {k}={v}" for k, v in sorted(attrs.items()) if v]
+    return "\n".join(lines) + "\n"
+
+
+def image_attrs(root: Path, name: str, provmethod: str = "netboot", **extra: str) -> dict[str, str]:
+    """A complete osimage whose files live under root/custom; writes those files."""
+    custom = root / "custom"
+    write(custom / "base.pkglist", "# base packages\nbash\n\nchrony,vim-minimal\n")
+    write(
+        custom / f"{name}.pkglist",
+        "# header comment naming the chain\n"
+        "#INCLUDE:base.pkglist#\n"
+        "  # indented comment\n"
+        "kernel\n"
+        "-firewalld\n"
+        "x86_64/Packages/openssh-server\n"
+        "#NEW_INSTALL_LIST#\n"
+        "@core\n",
+    )
+    write(custom / f"{name}.otherpkgs.pkglist", "slurm\nxcat/xcat-core/xCATsn\n--dracut-network\n")
+    write(custom / f"{name}.exlist", "./usr/share/doc*   # docs\n+./usr/share/doc/bash*\n")
+    write(custom / f"{name}.synclist", "/etc/motd -> /etc/motd\n/etc/a /etc/b -> (n1) /etc/\n")
+    attrs = {
+        "imagetype": "linux",
+        "osname": "Linux",
+        "osvers": "rocky8",
+        "osarch": "x86_64",
+        "profile": "compute",
+        "provmethod": provmethod,
+        "pkgdir": "/install/rocky8/x86_64",
+        "pkglist": str(custom / f"{name}.pkglist"),
+        "otherpkgdir": "/install/post/otherpkgs/rocky8/x86_64",
+        "otherpkglist": str(custom / f"{name}.otherpkgs.pkglist"),
+        "exlist": str(custom / f"{name}.exlist"),
+        "rootimgdir": str(root / "netboot" / name),
+    }
+    if provmethod == "netboot":
+        attrs["synclists"] = str(custom / f"{name}.synclist")
+    else:
+        attrs["rootfstype"] = "ramdisk"
+    attrs.update(extra)
+    return attrs
+
+
+def define(stub: Stub, name: str, provmethod: str = "netboot", **extra: str) -> dict[str, str]:
+    attrs = image_attrs(stub.root, name, provmethod, **extra)
+    stub.ok("mkdef", "-z", input=stanza(name, attrs))
+    return attrs
+
+
+# ---------------------------------------------------------------------------- installer
+
+
+def test_install_stub_writes_executable_wrappers_with_the_state_baked_in(stub: Stub) -> None:
+    for name in STUB_COMMANDS:
+        wrapper = stub.bin / name
+        assert wrapper.stat().st_mode & stat.S_IXUSR
+        text = wrapper.read_text()
+        assert text.startswith("#!/bin/sh\n")
+        assert f"XCATSTUB_STATE={stub.state}" in text
+    # run() strips XCATSTUB_STATE from the environment: the wrapper supplies it
+    assert stub.ok("tabdump", "litefile") == "#image,file,options,comments,disable\n"
+    assert (stub.state / "calls.jsonl").exists()
+
+
+# ---------------------------------------------------------------------------- mkdef / chdef / lsdef / rmdef
+
+
+def test_mkdef_stanza_round_trips_through_lsdef(stub: Stub) -> None:
+    golden = (GOLDEN / "rocky8-compute.stanza").read_text()
+    out = stub.ok("mkdef", "-z", input=golden)
+    assert out == "1 object definitions have been created or modified.\n"
+    assert stub.ok("lsdef", "-t", "osimage", "-o", "rocky8-compute", "-z") == golden
+    osimages = read_osimages(stub.state)
+    assert osimages["rocky8-compute"]["addkcmdline"] == "console=ttyS0,115200n8"
+    assert "objtype" not in osimages["rocky8-compute"]
+
+
+def test_mkdef_refuses_an_existing_definition_without_f(stub: Stub) -> None:
+    stub.ok("mkdef", "-z", input=stanza("img", {"profile": "a", "osvers": "rocky8"}))
+    both = stanza("img", {"profile": "b"}) + stanza("other", {"profile": "c"}).split("\n", 1)[1]
+    proc = stub.run("mkdef", "-z", input=both)
+    assert proc.returncode == 1
+    assert "A definition for 'img' already exists." in proc.stderr
+    assert "use the force '-f' option" in proc.stderr
+    # like xCAT, the other objects of the stanza file are still created
+    assert read_osimages(stub.state) == {
+        "img": {"profile": "a", "osvers": "rocky8"},
+        "other": {"profile": "c"},
+    }
+
+
+def test_mkdef_f_replaces_the_whole_definition(stub: Stub) -> None:
+    stub.ok("mkdef", "-z", input=stanza("img", {"profile": "a", "osvers": "rocky8"}))
+    stub.ok("mkdef", "-z", "-f", input=stanza("img", {"profile": "b"}))
+    assert read_osimages(stub.state) == {"img": {"profile": "b"}}
+    stub.ok("mkdef", "-zf", input=stanza("img", {"osvers": "rocky9"}))  # bundled flags
+    assert read_osimages(stub.state) == {"img": {"osvers": "rocky9"}}
+
+
+def test_mkdef_command_line_form(stub: Stub) -> None:
+    stub.ok("mkdef", "-t", "osimage", "-o", "img", "profile=compute", "osvers=rocky8")
+    assert read_osimages(stub.state) == {"img": {"profile": "compute", "osvers": "rocky8"}}
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["-z", "-o", "img"], "Cannot use '-z' with '-o' or a noderange."),
+        (["-z", "-t", "osimage"], "Cannot combine '-t' and '-a', '-z', or '-x' options."),
+        (["-z", "-p"], "The '-p' and '-m' options are not valid for the mkdef command."),
+        (["--bogus"], "Invalid option.."),
+        (["-t", "nodez", "-o", "x"], "Type 'nodez' is not a valid xCAT object type."),
+    ],
+)
+def test_mkdef_refuses_bad_usage(stub: Stub, args: list[str], message: str) -> None:
+    text = stanza("img", {"profile": "a"}) if "-z" in args else None
+    proc = stub.run("mkdef", *args, input=text)
+    assert proc.returncode == 1
+    assert f"Error: {message}" in proc.stderr
+    assert read_osimages(stub.state) == {}
+
+
+def test_mkdef_refuses_unknown_attributes_and_missing_objtype(stub: Stub) -> None:
+    proc = stub.run("mkdef", "-z", input=stanza("img", {"pkglsit": "/x"}))
+    assert proc.returncode == 1
+    # xCAT names the type from -t, empty with -z; the object is still written, rc is 1
+    assert "'pkglsit' is not a valid attribute name for an object type of ''." in proc.stderr
+    assert "One or more errors occured" in proc.stderr
+    assert read_osimages(stub.state) == {"img": {}}
+    proc = stub.run("mkdef", "-t", "osimage", "-o", "x", "pkglsit=/x")
+    assert "'pkglsit' is not a valid attribute name for an object type of 'osimage'." in proc.stderr
+    proc = stub.run("mkdef", "-z", input="new:\n    profile=a\n")
+    assert proc.returncode == 1
+    assert "No objtype value was specified for 'new'. Cannot create object" in proc.stderr
+
+
+def test_stanza_parser_keeps_xcat_quirks(stub: Stub) -> None:
+    # A value ending in ':' makes the line a (bad) header; xCAT then ignores the rest
+    # of that stanza.  A name containing 'default' is a defaults stanza, never an object.
+    text = (
+        "img:\n    objtype=osimage\n    usercomment=see:\n    profile=lost\n"
+        'other:\n    objtype=osimage\n    profile= "quoted" \n'
+        "rocky8-default:\n    objtype=osimage\n    profile=x\n"
+    )
+    stub.ok("mkdef", "-z", input=text)
+    assert read_osimages(stub.state) == {"img": {}, "other": {"profile": "quoted"}}
+
+
+def test_mkdef_reads_stdin_only_as_xcat_does(stub: Stub) -> None:
+    # xcatDBcmds reads stdin only from a pipe when TERM is set: `mkdef -z < file` fails.
+    path = write(stub.root / "img.stanza", stanza("img", {"profile": "a"}))
+    env = {k: v for k, v in os.environ.items() if k != "XCATSTUB_STATE"}
+    for term, expected_rc in (("xterm", 1), (None, 0)):
+        env.pop("TERM", None)
+        if term:
+            env["TERM"] = term
+        with open(path) as handle:
+            proc = subprocess.run(
+                [str(stub.bin / "mkdef"), "-z"],
+                stdin=handle,
+                capture_output=True,
+                text=True,
+                env=env,
+                timeout=60,
+            )
+        assert proc.returncode == expected_rc, proc.stderr
+    assert "img" in read_osimages(stub.state)
+
+
+def test_chdef_updates_and_creates(stub: Stub) -> None:
+    stub.ok("mkdef", "-z", input=stanza("img", {"profile": "a", "osvers": "rocky8"}))
+    # xCAT's chdef creates a definition that does not exist yet
+    out = stub.ok("chdef", "-z", input=stanza("img", {"profile": "b"}) + "new:\n objtype=osimage\n")
+    assert out == (
+        "2 object definitions have been created or modified.\n"
+        "New object definitions 'new' have been created.\n"
+    )
+    assert read_osimages(stub.state) == {"img": {"profile": "b", "osvers": "rocky8"}, "new": {}}
+    stub.ok("chdef", "-t", "osimage", "-o", "img", "osvers=", "postscripts=a,b")
+    stub.ok("chdef", "-t", "osimage", "-o", "img", "-p", "postscripts=b,c")
+    stub.ok("chdef", "-t", "osimage", "img", "-m", "postscripts=a")
+    assert read_osimages(stub.state)["img"] == {"profile": "b", "postscripts": "b,c"}
+    proc = stub.run("chdef", "-f", "-z", input=stanza("img", {"profile": "c"}))
+    assert proc.returncode == 1
+    assert "The '-f' option is not valid for the chdef command." in proc.stderr
+
+
+def test_lsdef_listing_and_errors(stub: Stub) -> None:
+    proc = stub.run("lsdef", "-t", "osimage")
+    assert proc.returncode == 1
+    assert "Error: Could not get objects of type 'osimage'." in proc.stderr
+    for name in ("b-img", "a-img"):
+        stub.ok("mkdef", "-t", "osimage", "-o", name, "profile=p", "osvers=rocky8")
+    assert stub.ok("lsdef", "-t", "osimage") == "a-img  (osimage)\nb-img  (osimage)\n"
+    assert stub.ok("lsdef", "-t", "osimage", "-o", "a-img") == (
+        "Object name: a-img\n    osvers=rocky8\n    profile=p\n"
+    )
+    assert stub.ok("lsdef", "-t", "osimage", "a-img", "-i", "profile,pkglist") == (
+        "Object name: a-img\n    profile=p\n    pkglist=\n"
+    )
+    # like xCAT, without names attributes come only with -l (or -i), also for -z
+    assert stub.ok("lsdef", "-t", "osimage", "-z") == (
+        "# <xCAT data object stanza file>\n\na-img:\n\nb-img:\n"
+    )
+    full = stub.ok("lsdef", "-t", "osimage", "-l", "-z")
+    assert full.count("    profile=p\n") == 2 and full.startswith("# <xCAT data object stanza")
+    proc = stub.run("lsdef", "-t", "osimage", "-o", "nope,a-img", "-z")
+    assert proc.returncode == 1
+    assert "Error: Could not find an object named 'nope' of type 'osimage'." in proc.stderr
+    assert "a-img:\n    objtype=osimage\n" in proc.stdout
+    proc = stub.run("lsdef", "-t", "osimage", "-o", "a-img", input="a-img:\n")
+    assert proc.returncode == 1 and "without -z" in proc.stderr
+
+
+def test_rmdef(stub: Stub) -> None:
+    stub.ok("mkdef", "-t", "osimage", "-o", "img", "profile=p")
+    proc = stub.run("rmdef", "-t", "osimage", "-o", "img", "-z")
+    assert proc.returncode == 1
+    assert "Invalid flag specified, see rmdef manpage for details." in proc.stderr
+    stub.ok("rmdef", "-t", "osimage", "-o", "img")
+    assert read_osimages(stub.state) == {}
+    proc = stub.run("rmdef", "-t", "osimage", "-o", "img")
+    assert proc.returncode == 1
+    assert "Could not find an object named 'img' of type 'osimage'." in proc.stderr
+
+
+# ---------------------------------------------------------------------------- genimage
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["-o", "rocky8", "img"], "-o, -p and -a options are not allowed when a image name"),
+        (["-p", "compute", "img"], "-o, -p and -a options are not allowed when a image name"),
+        (["-a", "x86_64", "img"], "-o, -p and -a options are not allowed when a image name"),
+        (["-n", "igb", "img"], "xcatstub: genimage -n with an image name makes xCAT write"),
+        (["--kerneldir", "/k", "img"], "xcatstub: genimage --kerneldir with an image name"),
+        (["img", "other"], "xcatstub: genimage takes one image name"),
+        ([], "xcatstub: genimage without an image name is interactive"),
+        (["-o", "rocky8", "-p", "compute"], "xcatstub: genimage without an image name"),
+        (["unknown"], "Cannot find image 'unknown' from the osimage table."),
+    ],
+)
+def test_genimage_refuses_bad_usage(stub: Stub, args: list[str], message: str) -> None:
+    define(stub, "img")
+    proc = stub.run("genimage", *args)
+    assert proc.returncode == 1
+    assert f"Error: {message}" in proc.stderr
+    assert not (stub.root / "netboot" / "img" / "rootimg").exists()
+
+
+def test_genimage_checks_the_definition(stub: Stub) -> None:
+    attrs = define(stub, "img")
+    Path(attrs["otherpkglist"]).unlink()
+    proc = stub.run("genimage", "img")
+    assert proc.returncode == 1
+    assert f"The otherpkglist specified '{attrs['otherpkglist']}' does not exist!" in proc.stderr
+    stub.ok("chdef", "-t", "osimage", "-o", "img", "pkglist=")
+    proc = stub.run("genimage", "img")
+    assert "A .pkglist file must be specified for image 'img'" in proc.stderr
+    stub.ok("chdef", "-t", "osimage", "-o", "img", "provmethod=install", "pkglist=/x")
+    proc = stub.run("genimage", "img")
+    assert "'img' cannot be used to build diskless image." in proc.stderr
+
+
+def test_genimage_builds_the_image_from_the_lists(stub: Stub) -> None:
+    attrs = define(stub, "img")
+    out = stub.ok("genimage", "img")
+    assert "the image is generated in" in out
+    destdir = Path(attrs["rootimgdir"])
+    rootimg = destdir / "rootimg"
+    # comments and '-name' entries dropped, includes expanded, 'a,b' split, paths dropped
+    assert (rootimg / "etc" / "imagespec-stub-build").read_text() == (
+        "bash\nchrony\nvim-minimal\nkernel\nopenssh-server\n@core\n"
+    )
+    assert (rootimg / "etc" / "imagespec-stub-otherpkgs").read_text() == (
+        "slurm\nxcat/xcat-core/xCATsn\n--dracut-network\n"
+    )
+    assert (destdir / "kernel").is_file()
+    assert gzip.decompress((destdir / "initrd-stateless.gz").read_bytes()).startswith(b"xcatstub")
+    assert (destdir / "initrd-statelite.gz").is_file()
+
+
+def test_genimage_runs_postinstall_scripts_with_args_and_env(stub: Stub) -> None:
+    log = stub.root / "post.log"
+    script = write(
+        stub.root / "custom" / "postinstall" / "10-record",
+        "#!/bin/sh\n"
+        f'echo "args=$*" >> {log}\n'
+        f"env | grep ^IMG_ | sort >> {log}\n"
+        'touch "$1/etc/postinstall-ran"\n'
+        "echo postinstall-output\n",
+        mode=0o755,
+    )
+    attrs = define(stub, "img", postinstall=f"{script} hugepages 2,{script}", kernelver="5.14")
+    out = stub.ok("genimage", "img")
+    assert "postinstall-output" in out
+    rootimg = Path(attrs["rootimgdir"]) / "rootimg"
+    assert (rootimg / "etc" / "postinstall-ran").exists()
+    lines = log.read_text().splitlines()
+    assert lines[0] == f"args={rootimg} rocky8 x86_64 compute hugepages 2"
+    env = dict(line.split("=", 1) for line in lines[1:11])
+    assert env == {
+        "IMG_ARCH": "x86_64",
+        "IMG_KERNELVERSION": "5.14",
+        "IMG_NAME": "img",
+        "IMG_OSVER": "rocky8",
+        "IMG_OTHERPKGDIR": attrs["otherpkgdir"],
+        "IMG_OTHERPKGLIST": attrs["otherpkglist"],
+        "IMG_PKGDIR": attrs["pkgdir"],
+        "IMG_PKGLIST": attrs["pkglist"],
+        "IMG_PROFILE": "compute",
+        "IMG_ROOTIMGDIR": str(rootimg),
+    }
+    assert lines[11] == f"args={rootimg} rocky8 x86_64 compute"
+
+
+def test_genimage_fails_with_a_failing_or_unrunnable_postinstall(stub: Stub) -> None:
+    bad = write(stub.root / "bad", "#!/bin/sh\necho about to fail\nexit 3\n", mode=0o755)
+    define(stub, "img", postinstall=str(bad))
+    proc = stub.run("genimage", "img")
+    assert proc.returncode == 1
+    assert "about to fail" in proc.stdout
+    assert f"postinstall script {bad} failed with exit code 3" in proc.stderr
+    bad.chmod(0o644)  # rendered without mode 0755
+    proc = stub.run("genimage", "img")
+    assert proc.returncode == 126
+    assert "Permission denied" in proc.stderr
+
+
+def test_genimage_include_cycle_is_bounded(stub: Stub) -> None:
+    attrs = define(stub, "img")
+    write(Path(attrs["pkglist"]), "#INCLUDE:img.pkglist#\nbash\n")
+    proc = stub.run("genimage", "img")
+    assert proc.returncode == 1
+    assert "include cycle" in proc.stderr
+
+
+# ---------------------------------------------------------------------------- packimage
+
+
+def test_packimage_writes_the_archive_named_by_method_and_compression(stub: Stub) -> None:
+    attrs = define(stub, "img")
+    destdir = Path(attrs["rootimgdir"])
+    proc = stub.run("packimage", "img")
+    assert proc.returncode == 1
+    assert f"{destdir}/rootimg does not exist, run genimage" in proc.stderr
+    stub.ok("genimage", "img")
+    stub.ok("packimage", "img")
+    manifest = gzip.decompress((destdir / "rootimg.cpio.gz").read_bytes()).decode()
+    assert f"exlist={attrs['exlist']} sha256=" in manifest
+    assert "exclude ./usr/share/doc*\nexclude +./usr/share/doc/bash*\n" in manifest
+    assert f"synclist={attrs['synclists']} sha256=" in manifest
+    assert "sync /etc/motd sha256=" in manifest
+    assert "(n1)" not in manifest and "/etc/a" not in manifest  # noderange lines skipped
+    stub.ok("packimage", "-m", "tar", "-c", "xz", "img")
+    assert "method=tar" in lzma.decompress((destdir / "rootimg.tar.xz").read_bytes()).decode()
+    assert not (destdir / "rootimg.cpio.gz").exists()  # packimage removes the other archives
+    stub.ok("packimage", "-m", "squashfs", "img")
+    assert sorted(p.name for p in destdir.glob("rootimg.*")) == ["rootimg.sfs"]
+    stub.ok("packimage", "--method=cpio", "--compress=xz", "img")
+    assert (destdir / "rootimg.cpio.xz").is_file()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["-c", "bzip2", "img"], "Invalid compress method 'bzip2' requested"),
+        (["-m", "zip", "img"], "Invalid archive method 'zip' requested"),
+        (["-o", "rocky8", "img"], "-o, -p and -a options are obsoleted"),
+        (["-c", "xz"], "An image name is required, use 'packimage <osimage name>'."),
+        (["img", "img2"], "xcatstub: packimage takes one image name"),
+        (["nope"], "Cannot find image 'nope' from the osimage table."),
+    ],
+)
+def test_packimage_refuses_bad_usage(stub: Stub, args: list[str], message: str) -> None:
+    define(stub, "img")
+    stub.ok("genimage", "img")
+    proc = stub.run("packimage", *args)
+    assert proc.returncode == 1
+    assert f"Error: {message}" in proc.stderr
+
+
+def test_packimage_without_arguments_prints_usage_like_xcat(stub: Stub) -> None:
+    proc = stub.run("packimage")
+    assert proc.returncode == 0
+    assert proc.stdout.startswith("Usage:")
+
+
+def test_packimage_refuses_statelite_and_missing_lists(stub: Stub) -> None:
+    define(stub, "lite", provmethod="statelite")
+    stub.ok("genimage", "lite")
+    proc = stub.run("packimage", "lite")
+    assert proc.returncode == 1
+    assert "'lite' cannot be used to build diskless image. Make sure osimage.provmethod" in (
+        proc.stderr
+    )
+    attrs = define(stub, "img")
+    stub.ok("genimage", "img")
+    Path(attrs["synclists"]).unlink()
+    proc = stub.run("packimage", "img")
+    assert proc.returncode == 1
+    assert f"the synclist file {attrs['synclists']} of 'img' does not exist" in proc.stderr
+    stub.ok("packimage", "--nosyncfiles", "img")
+
+
+# ---------------------------------------------------------------------------- liteimg and tables
+
+
+def litefile_csv(stub: Stub, name: str, body: str) -> Path:
+    return write(stub.root / "csv" / name, "#image,file,options,comments,disable\n" + body)
+
+
+def test_liteimg_writes_the_litefile_rows_of_the_image(stub: Stub) -> None:
+    attrs = define(stub, "lite", provmethod="statelite")
+    proc = stub.run("liteimg", "lite")
+    assert proc.returncode == 1 and "rootimg does not exist" in proc.stderr
+    stub.ok("genimage", "lite")
+    proc = stub.run("liteimg", "lite")
+    assert proc.returncode == 1
+    assert "There are no files to sync for lite." in proc.stderr
+    golden = (GOLDEN / "rocky8-lite.litefile.csv").read_text().replace("rocky8-lite", "lite")
+    stub.ok("tabrestore", "-a", str(litefile_csv(stub, "litefile.csv", golden.split("\n", 1)[1])))
+    stub.ok("tabrestore", "-a", str(litefile_csv(stub, "litefile.other.csv", '"other","/x",,,\n')))
+    stub.ok("liteimg", "lite")
+    destdir = Path(attrs["rootimgdir"])
+    saved = (destdir / "rootimg" / ".statelite" / "litefile.save").read_text()
+    assert (
+        saved
+        == "lite\tlink\t/etc/adjtime\nlite\tlink\t/etc/ntp.conf\nlite\tpersistent\t/var/log/\n"
+    )
+    assert (destdir / "rootimg" / ".default").is_dir()
+    assert gzip.decompress((destdir / "rootimg-statelite.gz").read_bytes()).startswith(b"# xcat")
+    proc = stub.run("liteimg", "-o", "rocky8", "lite")
+    assert "-o, -p and -a options are not allowed when a image name is specified." in proc.stderr
+
+
+def test_liteimg_refuses_netboot_images_and_bad_litefile_trees(stub: Stub) -> None:
+    define(stub, "img")
+    proc = stub.run("liteimg", "img")
+    assert proc.returncode == 1
+    assert "osimage.provmethod is set to statelite" in proc.stderr
+    define(stub, "lite", provmethod="statelite")
+    stub.ok("genimage", "lite")
+    csv = litefile_csv(stub, "litefile.csv", '"lite","/etc/","ro",,\n"lite","/etc/x","rw",,\n')
+    stub.ok("tabrestore", str(csv))
+    proc = stub.run("liteimg", "lite")
+    assert proc.returncode == 1
+    assert 'the directory "/etc/" should not be with "ro" or "con"' in proc.stderr
+
+
+def test_tabrestore_takes_the_table_name_from_the_file_name(stub: Stub) -> None:
+    # xCAT's tabrestore strips the basename from the FIRST dot: rocky8-lite.litefile.csv
+    # names the table "rocky8-lite".
+    proc = stub.run("tabrestore", "-a", str(GOLDEN / "rocky8-lite.litefile.csv"))
+    assert proc.returncode == 4
+    assert "Error: Unable to open rocky8-lite" in proc.stderr
+    proc = stub.run("tabrestore", "-a", str(litefile_csv(stub, "site.csv", "")))
+    assert proc.returncode == 1 and "only the litefile table is implemented" in proc.stderr
+    assert stub.run("tabrestore").returncode == 2
+
+
+def test_tabrestore_tabch_tabdump_cycle(stub: Stub) -> None:
+    golden = (GOLDEN / "rocky8-lite.litefile.csv").read_text()
+    csv = write(stub.root / "in" / "litefile.csv", golden)
+    stub.ok("tabrestore", "-a", str(csv))
+    stub.ok("tabrestore", "-a", str(litefile_csv(stub, "litefile.csv", '"b","/x","ro",,\n')))
+    stub.ok("tabrestore", "-a", str(csv))  # identical rows are kept once
+    assert stub.ok("tabdump", "litefile") == golden + '"b","/x","ro",,\n'
+    # -a with a changed row of the same (image, file) fails like the SQL primary key
+    changed = litefile_csv(stub, "litefile.csv", '"b","/x","rw",,\n"b","/y",,,\n')
+    proc = stub.run("tabrestore", "-a", str(changed))
+    assert proc.returncode == 4 and "UNIQUE constraint failed" in proc.stderr
+    assert len(read_litefile(stub.state)) == 4  # rolled back
+    stub.ok("tabch", "-d", "image=rocky8-lite", "litefile")
+    assert (
+        stub.ok("tabdump", "litefile") == '#image,file,options,comments,disable\n"b","/x","ro",,\n'
+    )
+    stub.ok("tabrestore", str(changed))  # without -a the table is replaced
+    assert [r["file"] for r in read_litefile(stub.state)] == ["/x", "/y"]
+    assert read_litefile(stub.state)[1]["options"] is None
+    proc = stub.run("tabrestore", str(litefile_csv(stub, "litefile.csv", '"a",b"c",,,\n')))
+    assert proc.returncode == 4 and "CSV missing opening" in proc.stderr
+    bad_header = write(stub.root / "h" / "litefile.csv", "#image,path\n")
+    proc = stub.run("tabrestore", str(bad_header))
+    assert "column 'path' should exist, which is not defined in the schema" in proc.stderr
+
+
+def test_tabrestore_parses_quoted_cells_like_xcat(stub: Stub) -> None:
+    body = '"img","/etc/a,b","link",\'x\',"say ""hi"""\n"img","/multi\nline",,,\n'
+    stub.ok("tabrestore", str(litefile_csv(stub, "litefile.csv", body)))
+    rows = read_litefile(stub.state)
+    assert rows[0] == {
+        "image": "img",
+        "file": "/etc/a,b",
+        "options": "link",
+        "comments": "'x'",
+        "disable": 'say "hi"',
+    }
+    assert rows[1]["file"] == "/multi\nline"
+    dumped = stub.ok("tabdump", "litefile").splitlines()
+    assert dumped[1] == '"img","/etc/a,b","link","\'x\'","say ""hi"""'
+
+
+# ---------------------------------------------------------------------------- injection, calls
+
+
+def test_failure_injection(stub: Stub) -> None:
+    define(stub, "img")
+    define(stub, "img2")
+    inject_failure(stub.state, "genimage", "img")
+    proc = stub.run("genimage", "img")
+    assert (proc.returncode, proc.stderr) == (1, "Error: injected failure\n")
+    stub.ok("genimage", "img2")
+    inject_failure(stub.state, "packimage", "*", once=True)
+    assert stub.run("packimage", "img2").stderr == "Error: injected failure\n"
+    stub.ok("packimage", "img2")  # consumed
+    clear_failures(stub.state)
+    stub.ok("genimage", "img")
+
+
+def test_calls_are_recorded(stub: Stub) -> None:
+    text = stanza("img", {"profile": "p"})
+    stub.ok("mkdef", "-z", input=text)
+    stub.run("lsdef", "-t", "osimage", "-o", "nope")
+    stub.run("genimage", "-o", "x", "img")
+    assert read_calls(stub.state) == [
+        {"cmd": "mkdef", "args": ["-z"], "stdin": text, "rc": 0},
+        {"cmd": "lsdef", "args": ["-t", "osimage", "-o", "nope"], "rc": 1},
+        {"cmd": "genimage", "args": ["-o", "x", "img"], "rc": 1},
+    ]

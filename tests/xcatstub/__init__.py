@@ -1,0 +1,94 @@
+"""A stand-in for xCAT's commands, for tests that cannot install xCAT.
+
+`install_stub(bin_dir, state_dir)` writes one small sh wrapper per xCAT command into
+bin_dir; each runs xcatstub.py with XCATSTUB_STATE baked in, so the stub works over ssh
+without passing environment.  The helpers below read and seed the stub's state.
+"""
+
+from __future__ import annotations
+
+import json
+import shlex
+import sys
+from pathlib import Path
+from typing import Any, Optional
+
+STUB_SCRIPT = Path(__file__).resolve().parent / "xcatstub.py"
+STUB_COMMANDS = (
+    "mkdef",
+    "chdef",
+    "lsdef",
+    "rmdef",
+    "genimage",
+    "packimage",
+    "liteimg",
+    "tabrestore",
+    "tabch",
+    "tabdump",
+)
+
+
+def install_stub(bin_dir: Path, state_dir: Path, python: Optional[str] = None) -> Path:
+    """Create bin_dir with executable wrappers for every stubbed xCAT command.
+
+    state_dir receives the stub's database (osimage.json, litefile.json) and calls.jsonl.
+    `python` is the interpreter baked into the wrappers (default: the one running the
+    tests, an absolute path, so the wrappers do not depend on the remote PATH); it runs
+    with -I -S (isolated, no site packages: the stub is stdlib only, and starts faster).
+    Returns bin_dir.
+    """
+    bin_dir.mkdir(parents=True, exist_ok=True)
+    state_dir.mkdir(parents=True, exist_ok=True)
+    interpreter = python or sys.executable or "python3"
+    for name in STUB_COMMANDS:
+        wrapper = bin_dir / name
+        wrapper.write_text(
+            "#!/bin/sh\n"
+            f"# xcatstub wrapper for {name}: see {STUB_SCRIPT}\n"
+            f"XCATSTUB_STATE={shlex.quote(str(state_dir.resolve()))}\n"
+            "export XCATSTUB_STATE\n"
+            f'exec {shlex.quote(interpreter)} -I -S {shlex.quote(str(STUB_SCRIPT))} {name} "$@"\n',
+            encoding="utf-8",
+        )
+        wrapper.chmod(0o755)
+    return bin_dir
+
+
+def read_calls(state_dir: Path) -> list[dict[str, Any]]:
+    """Every recorded call, oldest first: {"cmd", "args", "rc"} and "stdin" when read."""
+    path = state_dir / "calls.jsonl"
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
+
+
+def read_osimages(state_dir: Path) -> dict[str, dict[str, str]]:
+    """The stub's osimage definitions: {name: {attr: value}} (objtype implied)."""
+    path = state_dir / "osimage.json"
+    if not path.exists():
+        return {}
+    data: dict[str, dict[str, str]] = json.loads(path.read_text(encoding="utf-8"))
+    return data
+
+
+def read_litefile(state_dir: Path) -> list[dict[str, Optional[str]]]:
+    """The stub's litefile table rows in insertion order (None for unset cells)."""
+    path = state_dir / "litefile.json"
+    if not path.exists():
+        return []
+    data: list[dict[str, Optional[str]]] = json.loads(path.read_text(encoding="utf-8"))
+    return data
+
+
+def inject_failure(state_dir: Path, command: str, name: str = "*", once: bool = False) -> None:
+    """Make `command` (for image `name`, or any with "*") exit 1 with "Error: injected failure".
+
+    With once=True the injection is consumed by the first call it fails.
+    """
+    line = f"{command} {name}" + (" once" if once else "")
+    with open(state_dir / "fail", "a", encoding="utf-8") as handle:
+        handle.write(line + "\n")
+
+
+def clear_failures(state_dir: Path) -> None:
+    (state_dir / "fail").unlink(missing_ok=True)
