@@ -1,0 +1,129 @@
+"""apply / plan / status against a remote director: the real OpenSSH client and rsync,
+a real sshd on 127.0.0.1 (tests/sshd.py) and the xCAT stand-in on the remote PATH."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import git
+import pytest
+
+from tests.helpers import dump_yaml, write_tree
+from tests.integration.test_apply import IDENTITY, PROFILES, run, site_doc
+from tests.sshd import SshServer
+from tests.xcatstub import read_calls, read_osimages
+
+
+@pytest.fixture
+def remote(
+    tmp_path: Path, sshd: SshServer, xcat_state: Path, monkeypatch: pytest.MonkeyPatch
+) -> Path:
+    """A site whose only director is the loopback sshd; returns the director's install root."""
+    for key, value in {**IDENTITY, **sshd.env()}.items():
+        monkeypatch.setenv(key, value)
+    install = tmp_path / "remote-install"
+    director = {"host": sshd.alias, "install_root": str(install), "prefix": "p", "builder": "xcat"}
+    files = {"imagespec.yaml": dump_yaml(site_doc(director))}
+    files.update({f"profiles/{n}.yaml": dump_yaml(p) for n, p in PROFILES.items()})
+    files.update(
+        {
+            "synclists/etc/motd": "welcome\n",
+            "postinstall/10-a": "#!/bin/sh\nexit 0\n",
+            "postscripts/50-site": "#!/bin/sh\nexit 0\n",
+        }
+    )
+    site = write_tree(tmp_path / "site", files)
+    repo = git.Repo.init(site, initial_branch="main")
+    repo.git.add("-A")
+    repo.index.commit("site")
+    monkeypatch.chdir(site)
+    return install
+
+
+def calls(state: Path) -> list[list[str]]:
+    return [[c["cmd"], *c["args"]] for c in read_calls(state)]
+
+
+def test_apply_over_ssh_syncs_with_rsync_builds_remotely_and_is_idempotent(
+    remote: Path, xcat_state: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, err = run(capsys, "apply", "--yes")
+    assert code == 0, err + out
+    assert (remote / "p/custom/netboot/rocky/img-login.pkglist").is_file()
+    assert os.stat(remote / "postscripts/p/50-site").st_mode & 0o777 == 0o755
+    assert ["genimage", "img-login"] in calls(xcat_state)
+    assert set(read_osimages(xcat_state)) == {"img-login", "img-compute", "img-lite"}
+    state = json.loads((remote / "p/.imagespec/state.json").read_text())
+    assert state["images"]["img-compute"]["status"] == "ok"
+    assert not list(remote.rglob(".~tmp~")), "rsync leaves no temporary files"
+    before = len(calls(xcat_state))
+    assert run(capsys, "apply", "--yes")[0] == 0
+    assert len(calls(xcat_state)) == before
+    assert run(capsys, "status")[0] == 0
+
+
+def test_dry_run_over_ssh_prints_ssh_and_rsync_commands(
+    remote: Path, xcat_state: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, _ = run(capsys, "apply", "--dry-run")
+    assert code == 0
+    assert "rsync -rlpc --delay-updates" in out
+    assert "ssh -F " in out and " director -- 'cat " in out and "| mkdef -z -f'" in out
+    assert "-- 'genimage img-login'" in out
+    assert not remote.exists()
+    assert calls(xcat_state) == []
+
+
+def test_a_dropped_connection_loses_nothing_and_the_next_apply_completes(
+    remote: Path, xcat_state: Path, sshd: SshServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    sshd.stop()
+    code, _, err = run(capsys, "apply", "--yes")
+    assert code == 1
+    assert "Traceback" not in err
+    assert "director" in err
+    assert not (remote / "p/.imagespec/state.json").exists()
+    sshd.start()
+    code, _, err = run(capsys, "apply", "--yes")
+    assert code == 0, err
+    assert not (remote / "p/.imagespec/lock").exists()
+    assert ["packimage", "-m", "cpio", "-c", "gzip", "img-login"] in calls(xcat_state)
+
+
+def test_a_lock_held_from_another_host_is_reported_not_broken(
+    remote: Path, xcat_state: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    lock = remote / "p/.imagespec/lock"
+    lock.mkdir(parents=True)
+    info = {
+        "holder": "ci@runner-7",
+        "host": "runner-7",
+        "pid": 4242,
+        "commit": "0123456789abcdef",
+        "started": "2026-11-21T00:00:00Z",
+    }
+    (lock / "info.json").write_text(json.dumps(info))
+    code, _, err = run(capsys, "apply", "--yes")
+    assert code == 1
+    assert "director is locked: held by ci@runner-7 (pid 4242) applying 0123456789" in err
+    assert f"remove director:{lock}" in err
+    assert calls(xcat_state) == []
+    assert lock.is_dir()
+
+
+def test_drift_on_a_remote_director_is_saved_before_overwrite(
+    remote: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run(capsys, "apply", "--yes")[0] == 0
+    stanza = remote / "p/custom/netboot/rocky/img-compute.stanza"
+    stanza.write_text("edited on the director\n")
+    _code, out, _ = run(capsys, "plan", "--json")
+    assert json.loads(out)["drift"] == ["p/custom/netboot/rocky/img-compute.stanza"]
+    assert run(capsys, "apply", "--yes")[0] == 0
+    saved = list(
+        (remote / "p/.imagespec/drift").glob("*/p/custom/netboot/rocky/img-compute.stanza")
+    )
+    assert saved and saved[0].read_text() == "edited on the director\n"
+    assert "objtype=osimage" in stanza.read_text()
