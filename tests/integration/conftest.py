@@ -39,3 +39,6 @@ def sshd(tmp_path: Path, stub_bin: Path) -> Iterator[SshServer]:
         yield server
     finally:
         server.stop()
+
+
+from tests.integration.applysite import env  # noqa: E402,F401 - the shared apply fixture

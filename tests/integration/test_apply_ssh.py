@@ -11,7 +11,7 @@ import git
 import pytest
 
 from tests.helpers import dump_yaml, write_tree
-from tests.integration.test_apply import IDENTITY, PROFILES, run, site_doc
+from tests.integration.applysite import IDENTITY, PROFILES, run, site_doc
 from tests.sshd import SshServer
 from tests.xcatstub import read_calls, read_osimages
 
