@@ -425,6 +425,11 @@ def _echo(line: str) -> None:
     sys.stdout.flush()
 
 
+def _print_per_director(docs: list[dict[str, Any]]) -> None:
+    """One director's report as it is; several under "directors"."""
+    _print_json(docs[0] if len(docs) == 1 else {"directors": docs})
+
+
 def _no_director(branch: Optional[str]) -> None:
     _console().print(f"no director follows branch '{branch}'; nothing to do")
 
@@ -460,7 +465,7 @@ def plan(
         )
     if _want_json(ctx, json_out) or fmt is DiffFormat.json:
         docs = [p.as_json() for p in plans]
-        _print_json(docs[0] if len(docs) == 1 else {"directors": docs})
+        _print_per_director(docs)
     elif fmt is DiffFormat.markdown:
         for p in plans:
             sys.stdout.write(diff_report.render_markdown(p.report, "imagespec plan"))
@@ -534,7 +539,7 @@ def apply(
             apply_report.print_outcome(console, outcome)
     if as_json:
         docs = [apply_report.outcome_json(p, o) for p, o in results]
-        _print_json(docs[0] if len(docs) == 1 else {"directors": docs})
+        _print_per_director(docs)
     if any(o.failed for _, o in results):
         raise typer.Exit(3)
 
@@ -578,7 +583,7 @@ def status(
     in_sync = all(_in_sync(state, p) for _, state, p in reports)
     if _want_json(ctx, json_out):
         docs = [status_json(t, s, p, _in_sync(s, p)) for t, s, p in reports]
-        _print_json(docs[0] if len(docs) == 1 else {"directors": docs})
+        _print_per_director(docs)
     else:
         for target, state, p in reports:
             print_status(_console(), target, state, p, _in_sync(state, p))
