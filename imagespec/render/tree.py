@@ -95,112 +95,161 @@ def render_director(docs: SiteDocs, resolution: Resolution) -> RenderedDirector:
 
 
 def _render_image(docs: SiteDocs, out: RenderedDirector, image: ResolvedImage) -> RenderedImage:
-    layout = out.layout
-    director = docs.site.model.directors[image.director]
-    lists = image.merge.lists
-    files: list[str] = []
-    attrs = {name: entry.value for name, entry in image.attributes.items()}
-    attrs.update(profile=image.profile, osvers=image.osvers.value, osarch=image.osarch.value)
-    for key in ("pkgdir", "otherpkgdir"):
-        if key in attrs:
-            attrs[key] = _absolute_dirs(attrs[key], docs.source.root, director.host is None)
-    attrs.setdefault(
-        "rootimgdir",
-        posixpath.join(
-            layout.install_root, "netboot", image.osvers.value, image.osarch.value, image.profile
-        ),
-    )
+    return _ImageRenderer(docs, out, image).render()
 
-    def image_file(suffix: str, data: bytes, canonical: bytes) -> str:
-        path = out.add(layout.image_file(image.family, image.name, suffix), data, 0o644, canonical)
-        files.append(path)
-        return layout.absolute(path)
 
-    pkg, pkg_c = formats.pkglist(image.name, image.chain, lists["packages"])
-    attrs["pkglist"] = image_file("pkglist", pkg, pkg_c)
-    other, other_c = b"", b""
-    if lists["otherpkgs"] or lists["erase"]:
-        other, other_c = formats.otherpkglist(
-            image.name, image.chain, lists["otherpkgs"], lists["erase"]
+class _ImageRenderer:
+    """Renders one image's files into the director tree and computes its digests.
+
+    Each method handles one kind of file; the canonical bytes they return feed
+    the digests, the attributes they set end up in the stanza.
+    """
+
+    def __init__(self, docs: SiteDocs, out: RenderedDirector, image: ResolvedImage):
+        self.docs = docs
+        self.out = out
+        self.image = image
+        self.layout = out.layout
+        self.files: list[str] = []
+        self.attrs = self._base_attributes()
+        self.canonical: dict[str, bytes] = {}  # pkglist, otherpkglist, exlist, litefile
+        self.scripts: dict[str, bytes] = {}  # postinstall script -> bytes
+        self.sources: dict[str, tuple[bytes, int]] = {}  # build-time sync sources
+
+    def render(self) -> RenderedImage:
+        self._lists()
+        self._postinstall()
+        self._sync_sources()
+        for kind in ("postscripts", "postbootscripts"):
+            self._postscripts(kind)
+        image = self.image
+        stanza = formats.stanza(image.name, self.attrs)
+        stanza_path = self.out.add(
+            self.layout.image_file(image.family, image.name, "stanza"), stanza
         )
-        attrs["otherpkglist"] = image_file("otherpkgs.pkglist", other, other_c)
-    ex, ex_c = b"", b""
-    if lists["exclude"]:
-        ex, ex_c = formats.exlist(image.name, image.chain, lists["exclude"])
-        attrs["exlist"] = image_file("exlist", ex, ex_c)
-    sync_items = image.merge.sync
-    if sync_items:
-        sl, sl_c = formats.synclist(image.name, image.chain, sync_items, layout)
-        attrs["synclists"] = image_file("synclist", sl, sl_c)
-    lite = b""
-    if image.statelite:
-        lite = formats.litefile_csv(image.name, image.merge.litefile)
-        image_file("litefile.csv", lite, lite)
+        self.files.append(stanza_path)
+        return RenderedImage(
+            name=image.name,
+            profile=image.profile,
+            director=image.director,
+            frozen=image.frozen,
+            statelite=image.statelite,
+            stanza_path=stanza_path,
+            files=tuple(dict.fromkeys(self.files)),
+            attributes=self.attrs,
+            digests=self._digests(stanza),
+            resolved=image,
+        )
 
-    scripts: dict[str, bytes] = {}
-    postinstall = []
-    for entry in lists["postinstall"]:
-        script, _, args = entry.value.partition(" ")
-        data, _mode = _read(docs, f"postinstall/{script}", entry.origin.pos)
-        path = out.add(layout.postinstall(image.family, script), data, 0o755)
-        files.append(path)
-        scripts[script] = data
-        postinstall.append(" ".join(filter(None, [layout.absolute(path), args.strip()])))
-    if postinstall:
-        attrs["postinstall"] = ",".join(postinstall)
+    def _base_attributes(self) -> dict[str, str]:
+        """User attributes, computed identity, absolute package dirs and the default rootimgdir."""
+        image = self.image
+        local = self.docs.site.model.directors[image.director].host is None
+        attrs = {name: entry.value for name, entry in image.attributes.items()}
+        attrs.update(profile=image.profile, osvers=image.osvers.value, osarch=image.osarch.value)
+        for key in ("pkgdir", "otherpkgdir"):
+            if key in attrs:
+                attrs[key] = _absolute_dirs(attrs[key], self.docs.source.root, local)
+        default_root = posixpath.join(
+            self.layout.install_root,
+            "netboot",
+            image.osvers.value,
+            image.osarch.value,
+            image.profile,
+        )
+        attrs.setdefault("rootimgdir", default_root)
+        return attrs
 
-    sources: dict[str, tuple[bytes, int]] = {}
-    for item in sync_items:
-        extra = [f"{s}.post" for s in item.sources] if item.mode == "execute" else []
-        for src in (*item.sources, *extra):
-            data, mode = _read(docs, f"synclists/{src}", item.origin.pos)
-            files.append(out.add(layout.sync_source(src), data, mode))
-            if item.nodes is None and item.mode in ("copy", "execute", "executealways"):
-                sources[src] = (data, mode)
+    def _image_file(self, suffix: str, data: bytes, canonical: bytes) -> str:
+        image = self.image
+        path = self.out.add(
+            self.layout.image_file(image.family, image.name, suffix), data, 0o644, canonical
+        )
+        self.files.append(path)
+        return self.layout.absolute(path)
 
-    builtins = builtin_postscripts(docs)
-    for kind in ("postscripts", "postbootscripts"):
+    def _lists(self) -> None:
+        """pkglist always; otherpkglist, exlist, synclist and litefile when they have entries."""
+        image, lists, canonical = self.image, self.image.merge.lists, self.canonical
+        data, canonical["pkglist"] = formats.pkglist(image.name, image.chain, lists["packages"])
+        self.attrs["pkglist"] = self._image_file("pkglist", data, canonical["pkglist"])
+        canonical["otherpkglist"] = canonical["exlist"] = canonical["litefile"] = b""
+        if lists["otherpkgs"] or lists["erase"]:
+            data, canonical["otherpkglist"] = formats.otherpkglist(
+                image.name, image.chain, lists["otherpkgs"], lists["erase"]
+            )
+            self.attrs["otherpkglist"] = self._image_file(
+                "otherpkgs.pkglist", data, canonical["otherpkglist"]
+            )
+        if lists["exclude"]:
+            data, canonical["exlist"] = formats.exlist(image.name, image.chain, lists["exclude"])
+            self.attrs["exlist"] = self._image_file("exlist", data, canonical["exlist"])
+        if image.merge.sync:
+            data, sync_canonical = formats.synclist(
+                image.name, image.chain, image.merge.sync, self.layout
+            )
+            self.attrs["synclists"] = self._image_file("synclist", data, sync_canonical)
+        if image.statelite:
+            canonical["litefile"] = formats.litefile_csv(image.name, image.merge.litefile)
+            self._image_file("litefile.csv", canonical["litefile"], canonical["litefile"])
+
+    def _postinstall(self) -> None:
         entries = []
-        for entry in lists[kind]:
+        for entry in self.image.merge.lists["postinstall"]:
+            script, _, args = entry.value.partition(" ")
+            data, _mode = _read(self.docs, f"postinstall/{script}", entry.origin.pos)
+            path = self.out.add(self.layout.postinstall(self.image.family, script), data, 0o755)
+            self.files.append(path)
+            self.scripts[script] = data
+            entries.append(" ".join(filter(None, [self.layout.absolute(path), args.strip()])))
+        if entries:
+            self.attrs["postinstall"] = ",".join(entries)
+
+    def _sync_sources(self) -> None:
+        """Every source (and EXECUTE companion); plain node-independent ones count for pack."""
+        for item in self.image.merge.sync:
+            extra = [f"{s}.post" for s in item.sources] if item.mode == "execute" else []
+            for src in (*item.sources, *extra):
+                data, mode = _read(self.docs, f"synclists/{src}", item.origin.pos)
+                self.files.append(self.out.add(self.layout.sync_source(src), data, mode))
+                if item.nodes is None and item.mode in ("copy", "execute", "executealways"):
+                    self.sources[src] = (data, mode)
+
+    def _postscripts(self, kind: str) -> None:
+        """Site scripts go under postscripts/<prefix>/; xCAT built-ins are named as they are."""
+        builtins = builtin_postscripts(self.docs)
+        entries = []
+        for entry in self.image.merge.lists[kind]:
             script, _, args = entry.value.partition(" ")
             rel = f"postscripts/{script}"
-            if script in builtins and not docs.source.is_file(rel):
+            if script in builtins and not self.docs.source.is_file(rel):
                 entries.append(entry.value)
                 continue
-            data, _mode = _read(docs, rel, entry.origin.pos)
-            files.append(out.add(layout.postscript(script), data, 0o755))
-            entries.append(" ".join(filter(None, [layout.postscript_entry(script), args.strip()])))
+            data, _mode = _read(self.docs, rel, entry.origin.pos)
+            self.files.append(self.out.add(self.layout.postscript(script), data, 0o755))
+            entries.append(
+                " ".join(filter(None, [self.layout.postscript_entry(script), args.strip()]))
+            )
         if entries:
-            attrs[kind] = ",".join(entries)
+            self.attrs[kind] = ",".join(entries)
 
-    stanza = formats.stanza(image.name, attrs)
-    stanza_path = out.add(layout.image_file(image.family, image.name, "stanza"), stanza)
-    files.append(stanza_path)
-    build = director.build
-    digests = {
-        "build": digest.build_digest(pkg_c, other_c, scripts, attrs),
-        "pack": digest.pack_digest(
-            ex_c,
-            formats.build_time_sync(sync_items, layout),
-            sources,
-            lite,
-            attrs,
-            {"method": build.method, "compress": build.compress},
-        ),
-        "define": digest.define_digest(stanza),
-    }
-    return RenderedImage(
-        name=image.name,
-        profile=image.profile,
-        director=image.director,
-        frozen=image.frozen,
-        statelite=image.statelite,
-        stanza_path=stanza_path,
-        files=tuple(dict.fromkeys(files)),
-        attributes=attrs,
-        digests=digests,
-        resolved=image,
-    )
+    def _digests(self, stanza: bytes) -> dict[str, str]:
+        build = self.docs.site.model.directors[self.image.director].build
+        canonical = self.canonical
+        return {
+            "build": digest.build_digest(
+                canonical["pkglist"], canonical["otherpkglist"], self.scripts, self.attrs
+            ),
+            "pack": digest.pack_digest(
+                canonical["exlist"],
+                formats.build_time_sync(self.image.merge.sync, self.layout),
+                self.sources,
+                canonical["litefile"],
+                self.attrs,
+                {"method": build.method, "compress": build.compress},
+            ),
+            "define": digest.define_digest(stanza),
+        }
 
 
 __all__ = ["RenderedDirector", "RenderedFile", "RenderedImage", "render_director", "script_name"]
