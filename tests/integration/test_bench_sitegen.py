@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
+from bench import sitegen
 from imagespec.pipeline import validate_site
 from imagespec.source import WorktreeSource
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
-import sitegen
 
 
 def test_generated_site_validates_and_has_realistic_chains(tmp_path: Path) -> None:
