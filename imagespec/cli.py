@@ -124,11 +124,7 @@ def _warn(view: SiteView) -> None:
 
 
 def _image(view: SiteView, rendered: RenderedDirector, name: str) -> RenderedImage:
-    if name not in rendered.images:
-        names = list(rendered.images)
-        raise UsageError(
-            f"unknown image '{name}'{suggest(name, names)} (images: {choice_list(names)})"
-        )
+    _check_images(rendered, [name])
     return rendered.images[name]
 
 

@@ -13,7 +13,7 @@ import datetime
 import re
 import typing
 from dataclasses import dataclass, field
-from typing import Any, Optional, Union
+from typing import Any, Callable, Optional, Union
 
 from pydantic import BaseModel, ValidationError
 from ruamel.yaml import YAML
@@ -49,6 +49,10 @@ class Located:
                 return found
             path = path[:-1]
         return Pos(self.path, 1, 1)
+
+    def at(self, *prefix: Union[str, int]) -> Callable[[str], Pos]:
+        """Position lookup for the keys under a fixed key path (e.g. a profile's attributes)."""
+        return lambda name: self.pos(*prefix, name)
 
 
 @dataclass(frozen=True)

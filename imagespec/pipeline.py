@@ -60,7 +60,7 @@ class SiteView:
             names = subset if subset is not None else frozenset(self.images)
             model = self.docs.site.model
             merges = self.merge_profiles(model.images[n].profile for n in names)
-            resolution = resolve_director(self.docs, self.graph, director, merges, set(names))
+            resolution = resolve_director(self.docs, director, merges, set(names))
             rendered = render_director(self.docs, resolution)
             self.raise_errors(check_rendered(self.docs, rendered))
             self.raise_strict()

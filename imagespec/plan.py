@@ -14,6 +14,7 @@ from typing import Any, Optional
 
 from .diff import DiffReport, ImageDiff
 from .director.state import ImageState, State
+from .director.transport import sha256_hex
 from .render import RenderedDirector, RenderedFile, RenderedImage
 
 DIGEST_OF_ACTION = {"define": "define", "genimage": "build", "pack": "pack"}
@@ -79,7 +80,7 @@ def plan_files(
     for path, file in sorted(rendered.files.items()):
         if path in skip:
             continue
-        want = _sha(file.data)
+        want = sha256_hex(file.data)
         have = actual.get(path)
         recorded = state.files.get(path)
         if have == want:
@@ -100,12 +101,6 @@ def plan_files(
         else:
             ops.kept.append(path)
     return ops
-
-
-def _sha(data: bytes) -> str:
-    import hashlib
-
-    return hashlib.sha256(data).hexdigest()
 
 
 def owed_actions(
@@ -170,7 +165,6 @@ def make_plan(
     if only:
         skip |= set(rendered.files) - {p for n in only for p in rendered.images[n].files}
     files = plan_files(rendered, state, actual, skip)
-    touched = set(files.write) | set(files.drift)
     images: dict[str, ImageDiff] = {}
     for name, image in sorted(rendered.images.items()):
         st = state.images.get(name)
@@ -178,7 +172,7 @@ def make_plan(
         if (only and name not in only) or name in frozen:
             actions = []
         drift = [p for p in image.files if p in files.drift]
-        if any(p in touched for p in image.files) and name not in frozen:
+        if any(p in files.write for p in image.files) and name not in frozen:
             actions.insert(0, "sync")
         change = changes.images.get(name) if changes else None
         status = "added" if st is None else ("changed" if actions else "unchanged")

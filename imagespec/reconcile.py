@@ -15,7 +15,6 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import Any, Callable, Optional
 
 from .builders import Builder
@@ -23,7 +22,7 @@ from .builders.xcat import NoBuilder, XcatBuilder
 from .diff import DiffReport, compare
 from .director.lock import director_lock
 from .director.state import ImageState, State
-from .director.transport import LocalTransport, SshTransport, Transport
+from .director.transport import LocalTransport, SshTransport, Transport, sha256_hex
 from .errors import ImagespecError, UsageError
 from .gitsource import changed_paths, open_revision
 from .pipeline import SiteView, open_site
@@ -188,18 +187,12 @@ def sync_files(target: Target, plan: Plan, book: StateBook, echo: Echo) -> Apply
     with book.lock:
         files = book.state.files
         for path, file in ops.write.items():
-            files[path] = _sha(file.data)
+            files[path] = sha256_hex(file.data)
         files.update(ops.adopt)
         for path in ops.delete:
             files.pop(path, None)
         book.save_locked()
     return outcome
-
-
-def _sha(data: bytes) -> str:
-    import hashlib
-
-    return hashlib.sha256(data).hexdigest()
 
 
 class ImageJob:
@@ -345,10 +338,6 @@ def lock_for(target: Target, dry_run: bool, wait: bool, timeout: float, echo: Ec
     return director_lock(
         target.transport, join(target.meta, "lock"), target.commit, wait, timeout, echo
     )
-
-
-def state_path(target: Target) -> Path:
-    return Path(target.transport.root) / target.state_rel
 
 
 @dataclass

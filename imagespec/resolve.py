@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
 from .errors import Pos, Problem
-from .graph import ProfileGraph
 from .load import LoadedProfile, SiteDocs
 from .model import BUILTIN_ATTRIBUTES, LIST_FIELDS, SyncEntry
 
@@ -299,7 +298,7 @@ def _attribute_levels(
         )
     for name in merge.chain:
         loaded = docs.profiles[name]
-        levels.append((name, dict(loaded.model.attributes), _pos_in(loaded, "attributes")))
+        levels.append((name, dict(loaded.model.attributes), loaded.at("attributes")))
     levels.append(
         (
             f"image {image_name}",
@@ -308,10 +307,6 @@ def _attribute_levels(
         )
     )
     return levels
-
-
-def _pos_in(loaded: LoadedProfile, key: str) -> PosFn:
-    return lambda name: loaded.pos(key, name)
 
 
 def resolve_image(
@@ -356,23 +351,13 @@ class Resolution:
     merges: dict[str, ChainMerge]
 
 
-def merge_profiles(
-    docs: SiteDocs, graph: ProfileGraph, names: Optional[set[str]] = None
-) -> dict[str, ChainMerge]:
-    """Chain merges for the given profiles (default: every profile used by an image)."""
-    wanted = names if names is not None else {i.profile for i in docs.site.model.images.values()}
-    return {name: merge_chain(docs, graph.chains[name]) for name in sorted(wanted)}
-
-
 def resolve_director(
     docs: SiteDocs,
-    graph: ProfileGraph,
     director: str,
-    merges: Optional[dict[str, ChainMerge]] = None,
+    merges: dict[str, ChainMerge],
     images: Optional[set[str]] = None,
 ) -> Resolution:
-    """Resolve every image (or the named ones) for one director."""
-    merges = merges if merges is not None else merge_profiles(docs, graph)
+    """Resolve every image (or the named ones) for one director from their chain merges."""
     names = sorted(images) if images is not None else sorted(docs.site.model.images)
     resolved = {name: resolve_image(docs, merges, director, name) for name in names}
     return Resolution(director=director, images=resolved, merges=merges)

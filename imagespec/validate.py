@@ -12,9 +12,9 @@ from collections.abc import Iterable, Mapping
 from typing import Callable
 
 from .errors import Pos, Problem, suggest
-from .load import LoadedProfile, Located, SiteDocs
+from .load import LoadedProfile, SiteDocs
 from .model import COMPUTED_ATTRIBUTES, LITEFILE_OPTIONS, MERGE_TARGETS
-from .render.tree import RenderedDirector, builtin_postscripts
+from .render.tree import URL_RE, RenderedDirector, builtin_postscripts
 from .resolve import ChainMerge, is_directive
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
@@ -96,13 +96,13 @@ def check_site(docs: SiteDocs) -> list[Problem]:
     for dname, distro in site.model.distros.items():
         problems += _check_attrs(
             distro.attributes,
-            _at(site, "distros", dname, "attributes"),
+            site.at("distros", dname, "attributes"),
             f"distro '{dname}'",
         )
     for iname, image in site.model.images.items():
         problems += _check_attrs(
             image.attributes,
-            _at(site, "images", iname, "attributes"),
+            site.at("images", iname, "attributes"),
             f"image '{iname}'",
         )
     for dname, director in site.model.directors.items():
@@ -121,7 +121,7 @@ def check_site(docs: SiteDocs) -> list[Problem]:
         for oname, override in director.distros.items():
             problems += _check_attrs(
                 override.attributes,
-                _at(site, "directors", dname, "distros", oname, "attributes"),
+                site.at("directors", dname, "distros", oname, "attributes"),
                 f"director '{dname}'",
             )
     problems += _check_remote_dirs(docs)
@@ -130,9 +130,6 @@ def check_site(docs: SiteDocs) -> list[Problem]:
             Problem(site.pos("directors"), "no directors defined; add one under 'directors:'")
         )
     return problems
-
-
-URL_RE = re.compile(r"^[a-z][a-z0-9+.-]*://", re.IGNORECASE)
 
 
 def _check_remote_dirs(docs: SiteDocs) -> list[Problem]:
@@ -158,11 +155,6 @@ def _check_remote_dirs(docs: SiteDocs) -> list[Problem]:
                             )
                         )
     return problems
-
-
-def _at(located: Located, *prefix: str) -> Callable[[str], Pos]:
-    """Position of a key under a fixed key path of a file."""
-    return lambda name: located.pos(*prefix, name)
 
 
 def _check_attrs(
@@ -218,7 +210,7 @@ def check_profiles(docs: SiteDocs) -> list[Problem]:
     for loaded in docs.profiles.values():
         problems += _check_attrs(
             dict(loaded.model.attributes),
-            _at(loaded, "attributes"),
+            loaded.at("attributes"),
             f"profile '{loaded.name}'",
         )
         problems += _check_packages(loaded)

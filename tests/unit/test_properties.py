@@ -229,7 +229,7 @@ def test_rendering_twice_gives_identical_bytes_and_digests(profiles: dict[str, A
     assert fingerprint(first) == fingerprint(second)
     # Render the same resolved view twice more, bypassing the view's cache.
     trees = [
-        render_director(first.docs, resolve_director(first.docs, first.graph, "main", first.merges))
+        render_director(first.docs, resolve_director(first.docs, "main", first.merges))
         for _ in range(2)
     ]
     assert [{p: (f.data, f.mode) for p, f in t.files.items()} for t in trees] == [
