@@ -208,16 +208,37 @@ def show(
     branch: Optional[str] = BranchOpt,
     site: Optional[Path] = SiteOpt,
     json_out: bool = JsonOpt,
+    built: bool = typer.Option(
+        False, "--built", help="List the packages really installed in the director's built root."
+    ),
 ) -> None:
     """The merged view of one image, with where every entry came from."""
     view = _open(ctx, site)
     name = choose_one(view.docs.site.model, view.docs.source.root, director, branch)
     rendered = _image(view, view.render(name), image)
+    if built:
+        _show_built(ctx, view, name, rendered, json_out)
+        return
     if _want_json(ctx, json_out):
         _print_json(show_report.show_json(rendered))
         return
     _warn(view)
     show_report.print_show(_console(), rendered)
+
+
+def _show_built(
+    ctx: typer.Context, view: SiteView, director: str, image: RenderedImage, json_out: bool
+) -> None:
+    from .generations_ops import built_packages
+    from .reconcile import make_target
+    from .report.built import print_built
+
+    target = make_target(view, director, "worktree", False, _echo)
+    report = built_packages(target, image)
+    if _want_json(ctx, json_out):
+        _print_json(report.as_json())
+    else:
+        print_built(_console(), report)
 
 
 @app.command()
@@ -585,6 +606,34 @@ def status(
             print_status(_console(), target, state, p, _in_sync(state, p))
     if not in_sync:
         raise typer.Exit(2)
+
+
+@app.command()
+def rollback(
+    ctx: typer.Context,
+    image: str = typer.Argument(..., help="Image name."),
+    to: Optional[int] = typer.Option(
+        None, "--to", help="Generation to switch to (default: the one before the current)."
+    ),
+    wait: bool = typer.Option(False, "--wait", help="Wait for a running apply to finish."),
+    director: Optional[str] = DirectorOpt,
+    branch: Optional[str] = BranchOpt,
+    site: Optional[Path] = SiteOpt,
+    json_out: bool = JsonOpt,
+) -> None:
+    """Switch an image back to a kept generation (native builder), atomically."""
+    from .generations_ops import rollback as do_rollback
+    from .report.built import print_rollback
+
+    setup = _reconcile_setup(ctx, site, director, branch, None)
+    if len(setup.targets) != 1:
+        raise UsageError("rollback acts on one director; choose it with --director")
+    target = setup.targets[0]
+    done = do_rollback(target, _image(target.view, target.rendered, image), to, wait, _echo)
+    if _want_json(ctx, json_out):
+        _print_json(done.as_json())
+    else:
+        print_rollback(_console(), done)
 
 
 def _in_sync(state: Any, plan_: Any) -> bool:

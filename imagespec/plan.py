@@ -137,6 +137,11 @@ def _reasons(
         reasons.append(
             f"failed last time ({st.failed_stage or 'unknown stage'}): {st.error or 'see the log'}"
         )
+    if st is not None and st.rolled_back_from is not None and actions:
+        reasons.append(
+            f"rolled back to generation {st.generation} (from {st.rolled_back_from});"
+            " revert the change in git to keep it"
+        )
     if rebuild:
         reasons.append("rebuild requested")
     if change is not None and change.changes:

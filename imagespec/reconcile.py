@@ -18,12 +18,13 @@ from datetime import datetime, timezone
 from typing import Any, Callable, Optional
 
 from .builders import Builder
+from .builders.native import NativeBuilder
 from .builders.xcat import NoBuilder, XcatBuilder
 from .diff import DiffReport, compare
 from .director.lock import director_lock
 from .director.state import ImageState, State
 from .director.transport import LocalTransport, SshTransport, Transport, sha256_hex
-from .errors import ImagespecError, UsageError
+from .errors import ImagespecError
 from .gitsource import changed_paths, open_revision
 from .pipeline import SiteView, open_site
 from .plan import Plan, make_plan
@@ -32,6 +33,7 @@ from .render.layout import Layout, join
 from .runner import CommandError, Runner
 
 Echo = Callable[[str], None]
+STAGE_KEYS = {"define": "define", "genimage": "build", "pack": "pack"}
 
 
 def now() -> str:
@@ -72,7 +74,7 @@ def make_target(view: SiteView, director: str, commit: str, dry_run: bool, echo:
     if settings.builder == "xcat":
         builder = XcatBuilder(transport, settings.build)
     elif settings.builder == "native":
-        raise UsageError(f"director '{director}': the native builder is not available yet")
+        builder = NativeBuilder(transport, settings.build, rendered, commit)
     else:
         builder = NoBuilder()
     return Target(director, view, rendered, transport, builder, commit)
@@ -244,21 +246,31 @@ class ImageJob:
             builder.define(self.image, previous, self.log)
         elif action == "genimage":
             builder.genimage(self.image, self.log)
-        elif action == "pack":
-            builder.pack(self.image, self.log)
+        generation = None
+        if action == "pack":
+            generation = builder.pack(self.image, self.log)
         with self.book.image(self.image.name) as entry:
-            key = {"define": "define", "genimage": "build", "pack": "pack"}[action]
+            key = STAGE_KEYS[action]
             entry.digests[key] = self.image.digests[key]
             if action == "genimage":
                 entry.digests["pack"] = None
             if action == "define":
                 entry.attributes = sorted(self.image.attributes)
             if action == "pack":
-                entry.generation += 1
+                entry.generation = generation if generation is not None else entry.generation + 1
+                entry.rolled_back_from = None
 
     def _failed(self, action: str, exc: Exception) -> None:
+        """Record the failure; the stage's digest is cleared so the next apply retries it.
+
+        (xCAT's genimage and packimage work in place, so a failed stage leaves
+        nothing the recorded digest could still describe.)
+        """
         self.log(f"!! {action} failed: {exc}")
         with self.book.image(self.image.name) as entry:
+            entry.digests[STAGE_KEYS[action]] = None
+            if action == "genimage":
+                entry.digests["pack"] = None
             entry.status, entry.failed_stage, entry.error = (
                 "failed",
                 action,

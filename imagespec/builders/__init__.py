@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Callable, Protocol
+from typing import Callable, Optional, Protocol
 
 from ..director.state import ImageState
 from ..render import RenderedImage
+from ..runner import CommandError, Result, Runner
 
 Log = Callable[[str], None]
 
@@ -19,8 +20,27 @@ class Builder(Protocol):
     def genimage(self, image: RenderedImage, log: Log) -> None:
         """Build the image root from the package lists and postinstall scripts."""
 
-    def pack(self, image: RenderedImage, log: Log) -> None:
-        """Pack the root (packimage) or set up statelite (liteimg)."""
+    def pack(self, image: RenderedImage, log: Log) -> Optional[int]:
+        """Pack the root (packimage) or set up statelite (liteimg); the new generation if known."""
 
     def undefine(self, name: str, log: Log) -> None:
         """Remove an osimage definition (never its root)."""
+
+
+def run_logged(
+    runner: Runner,
+    argv: list[str],
+    log: Log,
+    stdin_path: Optional[str] = None,
+    input_data: Optional[bytes] = None,
+) -> Result:
+    """Run one command on the director, with the command line and its output in the image log."""
+    log(f"$ {runner.describe(argv, stdin_path)}")
+    try:
+        result = runner.run(argv, stdin_path=stdin_path, input_data=input_data)
+    except CommandError as exc:
+        log(exc.output.rstrip("\n"))
+        raise
+    if result.output:
+        log(result.output.rstrip("\n"))
+    return result

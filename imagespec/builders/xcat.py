@@ -14,8 +14,8 @@ from ..director.state import ImageState
 from ..director.transport import Transport
 from ..model import BuildOptions
 from ..render import RenderedImage
-from ..runner import CommandError, Result
-from . import Log
+from ..runner import Result
+from . import Log, run_logged
 
 
 class XcatBuilder:
@@ -26,16 +26,7 @@ class XcatBuilder:
         self.options = options
 
     def _run(self, argv: list[str], log: Log, stdin_path: Optional[str] = None) -> Result:
-        runner = self.transport.runner
-        log(f"$ {runner.describe(argv, stdin_path)}")
-        try:
-            result = runner.run(argv, stdin_path=stdin_path)
-        except CommandError as exc:
-            log(exc.output)
-            raise
-        if result.output:
-            log(result.output.rstrip("\n"))
-        return result
+        return run_logged(self.transport.runner, argv, log, stdin_path)
 
     def define(self, image: RenderedImage, previous: Optional[ImageState], log: Log) -> None:
         """chdef -z when attributes are only added or changed; mkdef -z -f when any must go away."""
@@ -60,13 +51,14 @@ class XcatBuilder:
     def genimage(self, image: RenderedImage, log: Log) -> None:
         self._run(["genimage", image.name], log)
 
-    def pack(self, image: RenderedImage, log: Log) -> None:
+    def pack(self, image: RenderedImage, log: Log) -> Optional[int]:
         if image.statelite:
             self._load_litefile(image, log)  # liteimg reads the litefile table
             self._run(["liteimg", image.name], log)
         else:
             opts = self.options
             self._run(["packimage", "-m", opts.method, "-c", opts.compress, image.name], log)
+        return None
 
     def undefine(self, name: str, log: Log) -> None:
         self._run(["rmdef", "-t", "osimage", "-o", name], log)
@@ -83,7 +75,7 @@ class NoBuilder:
     def genimage(self, image: RenderedImage, log: Log) -> None:
         return None
 
-    def pack(self, image: RenderedImage, log: Log) -> None:
+    def pack(self, image: RenderedImage, log: Log) -> Optional[int]:
         return None
 
     def undefine(self, name: str, log: Log) -> None:

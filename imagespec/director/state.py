@@ -34,6 +34,7 @@ class ImageState:
     failed_stage: Optional[str] = None
     attributes: list[str] = field(default_factory=list)  # attribute names last defined
     builder: Optional[str] = None
+    rolled_back_from: Optional[int] = None  # set by `imagespec rollback` until the next pack
 
 
 @dataclass

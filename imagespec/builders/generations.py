@@ -1,0 +1,213 @@
+"""Image generations of the native builder: staging, atomic switch, retention, rollback.
+
+Layout next to an image's rootimgdir R (same file system, so renames are atomic):
+
+    R -> .<name>.imagespec/<N>          a symlink: the generation in use
+    .<name>.imagespec/staging/          the generation being built
+    .<name>.imagespec/<N>/              rootimg/, kernel, initrd-*, the packed image,
+                                        generation.json (digests, commit, time)
+
+xCAT reads everything through R, so switching generations is one rename of a
+symlink.  A real directory found at R (built before imagespec, or by xCAT) is
+adopted as generation 0 and never removed automatically.
+"""
+
+from __future__ import annotations
+
+import json
+import posixpath
+import shlex
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+from ..errors import ImagespecError
+from ..runner import Runner
+from . import Log, run_logged
+
+GENERATION_FILE = "generation.json"
+BUILD_FILE = "build.json"
+
+
+class BuildError(ImagespecError):
+    """The native builder cannot build an image; the message says what to do."""
+
+
+def q(path: str) -> str:
+    return shlex.quote(path)
+
+
+@dataclass(frozen=True)
+class ImageDirs:
+    rootimgdir: str
+
+    @property
+    def parent(self) -> str:
+        return posixpath.dirname(self.rootimgdir.rstrip("/"))
+
+    @property
+    def base(self) -> str:
+        return posixpath.basename(self.rootimgdir.rstrip("/"))
+
+    @property
+    def home(self) -> str:
+        return posixpath.join(self.parent, f".{self.base}.imagespec")
+
+    @property
+    def staging(self) -> str:
+        return posixpath.join(self.home, "staging")
+
+    def gen(self, number: int) -> str:
+        return posixpath.join(self.home, str(number))
+
+    def link_target(self, number: int) -> str:
+        return f".{self.base}.imagespec/{number}"
+
+
+@dataclass
+class Generation:
+    number: int
+    digests: dict[str, Optional[str]] = field(default_factory=dict)
+    commit: Optional[str] = None
+    time: Optional[str] = None
+    adopted: bool = False
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "generation": self.number,
+            "digests": self.digests,
+            "commit": self.commit,
+            "time": self.time,
+            "adopted": self.adopted,
+        }
+
+
+@dataclass
+class Survey:
+    """What is on the director for one image: generations, the one in use, staging."""
+
+    dirs: ImageDirs
+    generations: dict[int, Generation] = field(default_factory=dict)
+    current: Optional[int] = None
+    staging_build: Optional[str] = None  # build digest of a finished genimage in staging
+    foreign_dir: bool = False  # R is a real directory (built before imagespec)
+    foreign_link: Optional[str] = None  # R is a symlink imagespec did not make
+
+    @property
+    def highest(self) -> int:
+        return max(self.generations, default=0)
+
+
+def survey(runner: Runner, dirs: ImageDirs) -> Survey:
+    """One read-only round trip: generation.json files, staging's build.json and R itself."""
+    script = (
+        f"R={q(dirs.rootimgdir)}; H={q(dirs.home)}\n"
+        'if [ -L "$R" ]; then printf "link\\t%s\\n" "$(readlink "$R")";'
+        ' elif [ -e "$R" ]; then printf "dir\\t\\n"; fi\n'
+        'for f in "$H"/staging/build.json "$H"/*/generation.json; do\n'
+        '  [ -f "$f" ] && printf "%s\\t%s\\n" "${f#"$H"/}" "$(tr -d "\\n" < "$f")"\n'
+        "done\ntrue"
+    )
+    found = Survey(dirs)
+    output = runner.run(["sh", "-c", script], mutating=False).output
+    for line in output.splitlines():
+        kind, _, value = line.partition("\t")
+        _read_survey_line(found, kind, value)
+    return found
+
+
+def _read_survey_line(found: Survey, kind: str, value: str) -> None:
+    dirs = found.dirs
+    if kind == "dir":
+        found.foreign_dir = True
+    elif kind == "link":
+        prefix = f".{dirs.base}.imagespec/"
+        suffix = value[len(prefix) :] if value.startswith(prefix) else ""
+        if suffix.isdigit():
+            found.current = int(suffix)
+        else:
+            found.foreign_link = value
+    elif kind == f"staging/{BUILD_FILE}":
+        found.staging_build = _json(value).get("build")
+    elif kind.endswith(f"/{GENERATION_FILE}") and kind.split("/")[0].isdigit():
+        doc = _json(value)
+        number = int(kind.split("/")[0])
+        found.generations[number] = Generation(
+            number,
+            dict(doc.get("digests") or {}),
+            doc.get("commit"),
+            doc.get("time"),
+            bool(doc.get("adopted")),
+        )
+
+
+def _json(text: str) -> dict[str, Any]:
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def write_text(runner: Runner, path: str, data: bytes, log: Log) -> None:
+    """Write a small file on the director (its content goes over the command's stdin)."""
+    run_logged(runner, ["sh", "-c", f"cat > {q(path)}"], log, input_data=data)
+
+
+def adopt_foreign(runner: Runner, found: Survey, log: Log) -> None:
+    """Keep a pre-existing rootimgdir as generation 0 before the first switch."""
+    dirs = found.dirs
+    if found.foreign_link is not None:
+        raise BuildError(
+            f"{dirs.rootimgdir} is a symlink to {found.foreign_link}, which imagespec did not"
+            " make; remove it or set rootimgdir for this image to another path"
+        )
+    if not found.foreign_dir:
+        return
+    if 0 in found.generations:
+        raise BuildError(
+            f"{dirs.rootimgdir} is a real directory and generation 0 ({dirs.gen(0)}) is taken;"
+            " move one of them away"
+        )
+    log(f"{dirs.rootimgdir} was not built by imagespec; keeping it as generation 0 ({dirs.gen(0)})")
+    run_logged(runner, ["mkdir", "-p", dirs.home], log)
+    run_logged(runner, ["mv", "-T", dirs.rootimgdir, dirs.gen(0)], log)
+    adopted = Generation(0, adopted=True)
+    write_text(runner, posixpath.join(dirs.gen(0), GENERATION_FILE), _dump(adopted), log)
+    found.generations[0] = adopted
+    found.foreign_dir = False
+
+
+def _dump(generation: Generation) -> bytes:
+    return (json.dumps(generation.as_json(), sort_keys=True) + "\n").encode()
+
+
+def promote(runner: Runner, found: Survey, generation: Generation, log: Log) -> None:
+    """staging becomes generation N and R points at it: the atomic switch."""
+    dirs = found.dirs
+    write_text(runner, posixpath.join(dirs.staging, GENERATION_FILE), _dump(generation), log)
+    run_logged(runner, ["mv", "-T", dirs.staging, dirs.gen(generation.number)], log)
+    found.generations[generation.number] = generation
+    switch(runner, dirs, generation.number, log)
+    found.current = generation.number
+
+
+def switch(runner: Runner, dirs: ImageDirs, number: int, log: Log) -> None:
+    """Point R at generation N with one rename: nodes never see a half-switched image."""
+    tmp = f"{dirs.rootimgdir.rstrip('/')}.imagespec-switch"
+    script = (
+        f"ln -sfn {q(dirs.link_target(number))} {q(tmp)} && mv -Tf {q(tmp)} {q(dirs.rootimgdir)}"
+    )
+    run_logged(runner, ["sh", "-c", script], log)
+
+
+def prune(runner: Runner, found: Survey, keep: int, log: Log) -> list[int]:
+    """Remove generations older than the `keep` before the one in use (adopted ones stay)."""
+    current = found.current or 0
+    older = sorted((n for n in found.generations if n < current), reverse=True)
+    kept = set(older[:keep])
+    gone = [n for n in older if n not in kept and not found.generations[n].adopted and n != current]
+    if gone:
+        run_logged(runner, ["rm", "-rf", *[found.dirs.gen(n) for n in gone]], log)
+        for n in gone:
+            found.generations.pop(n, None)
+    return gone

@@ -1,0 +1,139 @@
+"""Read the rendered xCAT list files the way xCAT's own build tools read them.
+
+The native builder consumes the very files an xCAT director would (pkglist,
+otherpkglist, exlist, synclist, the postinstall attribute), so an image built
+either way gets the same input.  Pure functions: text in, values out.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import re
+from dataclasses import dataclass, field
+
+NEW_INSTALL_LIST = "#NEW_INSTALL_LIST#"
+CLAUSE_HEADERS = ("EXECUTE:", "EXECUTEALWAYS:", "APPEND:", "MERGE:")
+
+
+@dataclass
+class OtherPass:
+    """One #NEW_INSTALL_LIST# section of an otherpkglist."""
+
+    pre_remove: list[str] = field(default_factory=list)  # -name: erased before install
+    install: dict[str, list[str]] = field(default_factory=dict)  # repo subdir -> names
+    post_remove: list[str] = field(default_factory=list)  # --name: erased after install
+
+    @property
+    def empty(self) -> bool:
+        return not (self.pre_remove or self.install or self.post_remove)
+
+
+def _sections(text: str) -> list[list[str]]:
+    """Entries per install section: comments and blanks dropped, commas split (imgutils)."""
+    sections: list[list[str]] = [[]]
+    for line in text.splitlines():
+        if line.startswith(NEW_INSTALL_LIST):
+            sections.append([])
+            continue
+        if line.startswith("#") or not line.strip():
+            continue  # comments, #ENV: and other directives
+        sections[-1] += [part.strip() for part in line.split(",") if part.strip()]
+    return [s for s in sections if s]
+
+
+def parse_pkglist(text: str) -> list[list[str]]:
+    """Install transactions of a base pkglist.
+
+    Directory parts are dropped and -/-- entries are ignored, as rh genimage
+    does for the base list (erasing only works in the otherpkglist).
+    """
+    passes = []
+    for entries in _sections(text):
+        names = [posixpath.basename(e) if not e.startswith("@") else e for e in entries]
+        names = [n for n in names if n and not n.startswith("-")]
+        if names:
+            passes.append(names)
+    return passes
+
+
+def parse_otherpkglist(text: str) -> list[OtherPass]:
+    """Transactions of an otherpkglist: `dir/name` installs name from <otherpkgdir>/dir."""
+    passes = []
+    for entries in _sections(text):
+        current = OtherPass()
+        for entry in entries:
+            if entry.startswith("--"):
+                current.post_remove.append(posixpath.basename(entry[2:]))
+            elif entry.startswith("-"):
+                current.pre_remove.append(posixpath.basename(entry[1:]))
+            else:
+                subdir, name = posixpath.split(entry)
+                current.install.setdefault(subdir, []).append(name)
+        if not current.empty:
+            passes.append(current)
+    return passes
+
+
+def parse_exlist(text: str) -> tuple[list[str], list[str]]:
+    """(exclude globs, re-include globs); inline `#` comments are stripped (packimage)."""
+    excludes: list[str] = []
+    includes: list[str] = []
+    for raw in text.splitlines():
+        if raw.startswith("#"):
+            continue
+        line = raw.split("#", 1)[0].strip()
+        if not line:
+            continue
+        if line.startswith("+"):
+            includes.append(line[1:].strip())
+        else:
+            excludes.append(line)
+    return excludes, includes
+
+
+@dataclass(frozen=True)
+class SyncCopy:
+    sources: tuple[str, ...]
+    dest: str
+
+    @property
+    def dest_is_dir(self) -> bool:
+        return self.dest.endswith("/") or len(self.sources) > 1
+
+
+def parse_synclist_for_pack(text: str) -> list[SyncCopy]:
+    """The entries packimage copies into the root: plain ones, before the first clause.
+
+    Entries limited to a noderange are skipped (they only apply at boot).
+    """
+    copies = []
+    for line in text.splitlines():
+        stripped = line.strip()
+        if stripped in CLAUSE_HEADERS:
+            break
+        if line.startswith("#") or not stripped or "->" not in stripped:
+            continue
+        left, right = stripped.split("->", 1)
+        if right.strip().startswith("("):
+            continue
+        dest = re.sub(r"[\s;]", "", right)
+        sources = tuple(left.split())
+        if sources and dest:
+            copies.append(SyncCopy(sources, dest))
+    return copies
+
+
+def parse_postinstall(attribute: str) -> list[tuple[str, list[str]]]:
+    """`path args,path args` -> [(path, [args])], in order."""
+    scripts = []
+    for item in attribute.split(","):
+        words = item.split()
+        if words:
+            scripts.append((words[0], words[1:]))
+    return scripts
+
+
+def releasever(osvers: str) -> str:
+    """dnf's $releasever from an xCAT osvers: the major version (rocky8 -> 8, rhels8.6.0 -> 8)."""
+    match = re.search(r"(\d+)", osvers)
+    return match.group(1) if match else osvers

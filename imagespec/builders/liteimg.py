@@ -1,0 +1,124 @@
+"""The statelite structure liteimg builds in a root, as a shell script for the director.
+
+For each litefile row (options: blank and `tmpfs,rw` mean `link`):
+- a top-level `link*` entry moves the original to `.default/<path>` and
+  becomes a relative symlink `<path> -> .statelite/tmpfs/<path>`, which in
+  turn points back at `.default/<path>` until the node mounts its overlay;
+- a `link*` child of a listed directory only needs `.default/<path>`;
+- every other option keeps the original in place and copies it to
+  `.default/` for the node's boot-time script to copy or bind-mount.
+The rows are recorded in `.statelite/litefile.save`.  A root that already has
+the structure (re-packing an earlier generation) is first restored from that
+record, so the result depends only on the current rows.  Pure: rows in, text out.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import posixpath
+import shlex
+
+LINK_PREFIX = "link"
+
+
+def read_litefile_csv(text: str) -> list[tuple[str, str]]:
+    """(file, options) rows of a `tabdump litefile` CSV (header and comments skipped)."""
+    rows = []
+    for record in csv.reader(io.StringIO(text)):
+        if not record or record[0].startswith("#") or len(record) < 2:
+            continue
+        options = record[2] if len(record) > 2 else ""
+        rows.append((record[1], options))
+    return sorted(rows)
+
+
+def normal_options(options: str) -> str:
+    """liteimg's rewrite: blank and tmpfs,rw become link."""
+    options = options.strip() or "tmpfs,rw"
+    return options.replace("tmpfs,rw", "link")
+
+
+def _rel_up(path: str) -> str:
+    """`..` per directory level of the entry's parent; `.` for a top-level entry."""
+    parent = posixpath.dirname(path)
+    depth = len([p for p in parent.split("/") if p])
+    return "/".join([".."] * depth) or "."
+
+
+def _is_child(path: str, directories: list[str]) -> bool:
+    return any(path != d and path.startswith(d) for d in directories)
+
+
+def _q(text: str) -> str:
+    return shlex.quote(text)
+
+
+def _create(rel: str, is_dir: bool) -> str:
+    """Commands creating an empty file or directory at `rel` (under the root)."""
+    if is_dir:
+        return f"mkdir -p {_q(rel)}"
+    return f"mkdir -p {_q(posixpath.dirname(rel) or '.')} && touch {_q(rel)}"
+
+
+def _link_entry(path: str, is_dir: bool) -> list[str]:
+    here, default = "." + path, ".default" + path
+    parent = posixpath.dirname(path)
+    tmpfs = ".statelite/tmpfs" + path
+    up = _rel_up(path)
+    return [
+        f"if [ -e {_q(here)} ] && [ ! -L {_q(here)} ]; then"
+        f" mkdir -p {_q('.default' + parent)} && cp -a {_q(here)} {_q('.default' + parent + '/')}"
+        f" && rm -rf {_q(here)}; elif [ ! -e {_q(here)} ] && [ ! -L {_q(here)} ]; then"
+        f" {_create(default, is_dir)}; fi",
+        f"mkdir -p {_q('.' + parent)} {_q('.statelite/tmpfs' + parent)}",
+        f"ln -sfn {_q(up + '/' + tmpfs)} {_q(here)}",
+        f"ln -sfn {_q('../../' + up + '/' + '.default' + path)} {_q(tmpfs)}",
+    ]
+
+
+def _copy_entry(path: str, is_dir: bool) -> list[str]:
+    here, parent = "." + path, posixpath.dirname(path)
+    return [
+        f"[ -e {_q(here)} ] || {{ {_create(here, is_dir)}; }}",
+        f"mkdir -p {_q('.default' + parent)} && cp -a {_q(here)} {_q('.default' + parent + '/')}",
+    ]
+
+
+UNDO = """\
+if [ -f .statelite/litefile.save ]; then
+  while read -r _img opts f; do
+    case $opts in link*) ;; *) continue ;; esac
+    p=${f%/}
+    if [ -L ".$p" ] && readlink ".$p" | grep -q '\\.statelite/tmpfs'; then
+      rm -f ".$p"
+      if [ -e ".default$p" ] || [ -L ".default$p" ]; then cp -a ".default$p" "$(dirname ".$p")/"; fi
+    fi
+  done < .statelite/litefile.save
+fi
+rm -rf .statelite .default .statebackup
+mkdir -p .statelite/tmpfs"""
+
+
+def liteimg_script(root: str, rows: list[tuple[str, str]], image: str = "") -> str:
+    """The commands (run with `sh -e`) that give `root` the statelite structure for `rows`."""
+    entries = sorted((file, normal_options(opts)) for file, opts in rows)
+    directories = [f for f, _ in entries if f.endswith("/")]
+    lines = [f"cd {_q(root)}", UNDO]
+    for file, options in entries:
+        is_dir, path = file.endswith("/"), file.rstrip("/") or "/"
+        if path == "/etc/mtab":
+            lines.append('[ "$(readlink ./etc/mtab)" = /proc/self/mounts ] || {')
+        if not options.startswith(LINK_PREFIX):
+            lines += _copy_entry(path, is_dir)
+        elif _is_child(file, directories):
+            lines.append(
+                f"[ -e {_q('.default' + path)} ] || {{ {_create('.default' + path, is_dir)}; }}"
+            )
+        else:
+            lines += _link_entry(path, is_dir)
+        if path == "/etc/mtab":
+            lines.append("}")
+    record = "".join(f"{image or 'image'}: {opts:<13} {file}\n" for file, opts in entries)
+    lines.append(f"printf '%s' {_q(record)} > .statelite/litefile.save")
+    return "\n".join(lines)

@@ -1,0 +1,365 @@
+"""The native builder with real RPMs, real repositories and real `dnf --installroot` builds.
+
+Every assertion opens what was really built: the rpm database of the root,
+the packed cpio archive, the kernel copied out, the generation symlinks.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.integration.applysite import run
+from tests.integration.nativesite import (
+    KERNEL,
+    PROFILES,
+    RECORD,
+    VMLINUZ,
+    NativeSite,
+    cpio_members,
+    parse_newc,
+)
+
+pytestmark = pytest.mark.slow
+
+
+def test_apply_builds_every_image_for_real(
+    native: NativeSite, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, err = run(capsys, "apply", "--yes")
+    assert code == 0, out + err
+    assert native.installed("img-compute") == {
+        "core",
+        "libcore",
+        "kernel",
+        "tool-a",
+        "tool-b",
+        "hpc-app",
+        "hpc-lib",
+    }, "extra-rec (a weak dependency) is erased after install"
+    assert native.installed("img-base") == {"core", "libcore", "kernel"}
+    log = native.log("img-compute")
+    assert "install core kernel tool-a\n" in log and "install tool-b\n" in log, (
+        "each #NEW_INSTALL_LIST# section is its own transaction"
+    )
+    assert "remove extra-rec" in log
+    r = native.rootimgdir("img-compute")
+    assert native.current("img-compute") == ".compute.imagespec/1"
+    assert (r / "kernel").read_text() == VMLINUZ
+    assert (r / "initrd-stateless.gz").read_text() == "initrd\n"
+    assert native.state()["images"]["img-compute"]["generation"] == 1
+
+
+def test_postinstall_gets_xcat_arguments_and_environment(
+    native: NativeSite, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run(capsys, "apply", "--yes", "--only", "img-compute")[0] == 0
+    etc = native.rootimgdir("img-compute") / "rootimg/etc"
+    assert (etc / "postinstall.args").read_text().split() == [
+        "rocky8",
+        "x86_64",
+        "compute",
+        "first",
+    ]
+    assert (etc / "postinstall.rootimgdir").read_text() == "same\n"
+    env = dict(line.split("=", 1) for line in (etc / "postinstall.env").read_text().splitlines())
+    assert env["IMG_NAME"] == "img-compute"
+    assert env["IMG_PROFILE"] == "compute"
+    assert env["IMG_OSVER"] == "rocky8" and env["IMG_ARCH"] == "x86_64"
+    assert env["IMG_PKGLIST"].endswith("/p/custom/netboot/rocky/img-compute.pkglist")
+    assert env["IMG_OTHERPKGDIR"] == str(native.repos / "other")
+
+
+def test_packed_archive_applies_exlist_and_build_time_synclist(
+    native: NativeSite, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run(capsys, "apply", "--yes", "--only", "img-compute")[0] == 0
+    members = cpio_members(native.rootimgdir("img-compute") / "rootimg.cpio.gz")
+    assert members["./etc/motd"] == b"welcome to the test cluster\n"
+    assert members["./etc/core.conf"] == b"core=1\n"
+    assert "./opt/hpc/bin/app" in members
+    assert not any(m.startswith("./usr/share/doc") for m in members)
+    assert not any(m.startswith("./boot") for m in members)
+    assert "./usr/share/locale/en/LC_MESSAGES/core.mo" in members, "+ re-includes"
+    assert "./usr/share/locale/de/LC_MESSAGES/core.mo" not in members
+    assert "./etc/issue" not in members, "noderange entries only apply at boot"
+    assert "./etc/hosts" not in members, "clause sections (APPEND:) only apply at boot"
+    assert "./etc/extra-rec.conf" not in members
+
+
+def test_second_apply_is_a_no_op_that_touches_nothing(
+    native: NativeSite, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run(capsys, "apply", "--yes")[0] == 0
+    archive = native.rootimgdir("img-compute") / "rootimg.cpio.gz"
+    before = (archive.stat().st_mtime_ns, native.state())
+    code, out, _ = run(capsys, "apply", "--yes")
+    assert code == 0
+    assert "0 done, 0 failed" in out
+    assert (archive.stat().st_mtime_ns, native.state()) == before
+
+
+def test_exclude_change_repacks_the_existing_root_without_genimage(
+    native: NativeSite, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run(capsys, "apply", "--yes")[0] == 0
+    native.profile("compute", {**PROFILES["compute"], "exclude": ["./usr/bin/tool-b"]})
+    native.commit("drop tool-b's binary from the compute image")
+    code, out, _ = run(capsys, "apply", "--yes")
+    assert code == 0, out
+    log = native.log("img-compute")
+    assert "dnf" not in log and "re-packing the root of generation 1" in log
+    assert native.current("img-compute") == ".compute.imagespec/2"
+    members = cpio_members(native.rootimgdir("img-compute") / "rootimg.cpio.gz")
+    assert "./usr/bin/tool-b" not in members and "./usr/bin/tool-a" in members
+    old = cpio_members(native.generation_dir("img-compute", 1) / "rootimg.cpio.gz")
+    assert "./usr/bin/tool-b" in old, "the previous generation is kept as it was"
+    assert native.current("img-base") == ".base.imagespec/1", "other images untouched"
+
+
+def test_failed_postinstall_keeps_the_image_in_use_and_is_retried(
+    native: NativeSite, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run(capsys, "apply", "--yes", "--only", "img-base")[0] == 0
+    native.write("postinstall/10-record", "#!/bin/sh\necho 'cannot tune' >&2\nexit 7\n")
+    native.commit("broken postinstall")
+    code, out, _ = run(capsys, "apply", "--yes", "--only", "img-base")
+    assert code == 3
+    assert "failed" in out
+    assert "cannot tune" in native.log("img-base")
+    assert native.current("img-base") == ".base.imagespec/1"
+    assert cpio_members(native.rootimgdir("img-base") / "rootimg.cpio.gz")
+    assert native.state()["images"]["img-base"]["status"] == "failed"
+    native.write("postinstall/10-record", RECORD)
+    native.commit("fixed")
+    assert run(capsys, "apply", "--yes", "--only", "img-base")[0] == 0
+    assert native.current("img-base") == ".base.imagespec/2"
+
+
+def test_failed_pack_is_retried_without_repeating_genimage(
+    native: NativeSite,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    broken = tmp_path / "broken-bin"
+    broken.mkdir()
+    (broken / "cpio").write_text("#!/bin/sh\necho 'cpio: disk full' >&2\nexit 1\n")
+    (broken / "cpio").chmod(0o755)
+    path = os.environ["PATH"]
+    monkeypatch.setenv("PATH", f"{broken}{os.pathsep}{path}")
+    assert run(capsys, "apply", "--yes", "--only", "img-base")[0] == 3
+    entry = native.state()["images"]["img-base"]
+    assert entry["failed_stage"] == "pack" and entry["digests"]["build"]
+    assert not native.rootimgdir("img-base").exists(), "nothing half-built is switched in"
+    monkeypatch.setenv("PATH", path)
+    code, out, _ = run(capsys, "apply", "--yes", "--only", "img-base")
+    assert code == 0, out
+    log = native.log("img-base")
+    assert "== genimage" not in log and "dnf" not in log
+    assert cpio_members(native.rootimgdir("img-base") / "rootimg.cpio.gz")["./etc/motd"]
+
+
+def test_old_generations_are_pruned_and_a_pre_existing_root_is_adopted(
+    native: NativeSite, capsys: pytest.CaptureFixture[str]
+) -> None:
+    r = native.rootimgdir("img-base")
+    (r / "rootimg").mkdir(parents=True)
+    (r / "rootimg/hand-made").write_text("built before imagespec\n")
+    assert run(capsys, "apply", "--yes", "--only", "img-base")[0] == 0
+    assert native.current("img-base") == ".base.imagespec/1"
+    assert (native.generation_dir("img-base", 0) / "rootimg/hand-made").exists()
+    for n in range(3):
+        native.profile("base", {**PROFILES["base"], "exclude": [f"./tmp{n}*"]})
+        native.commit(f"exclude {n}")
+        assert run(capsys, "apply", "--yes", "--only", "img-base")[0] == 0
+    home = native.generation_dir("img-base", 0).parent
+    assert sorted(p.name for p in home.iterdir()) == ["0", "2", "3", "4"], (
+        "the two generations before the current one are kept; the adopted one is never removed"
+    )
+
+
+def test_statelite_image_gets_the_litefile_structure(
+    native: NativeSite, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run(capsys, "apply", "--yes", "--only", "img-lite")[0] == 0
+    root = native.rootimgdir("img-lite") / "rootimg"
+    conf = root / "etc/core.conf"
+    assert os.readlink(conf) == "../.statelite/tmpfs/etc/core.conf"
+    assert os.readlink(root / ".statelite/tmpfs/etc/core.conf") == "../../../.default/etc/core.conf"
+    assert conf.read_text() == "core=1\n", "the link resolves to the default copy"
+    assert (root / ".default/etc/lite/child").is_file()
+    assert os.readlink(root / "etc/lite") == "../.statelite/tmpfs/etc/lite"
+    assert (root / "var/log").is_dir() and not (root / "var/log").is_symlink()
+    assert (root / ".default/var/log").is_dir(), "persistent entries keep a default copy"
+    assert "/etc/core.conf" in (root / ".statelite/litefile.save").read_text()
+    ramdisk = parse_newc(
+        subprocess.run(
+            ["gzip", "-dc", str(native.rootimgdir("img-lite") / "rootimg-statelite.gz")],
+            check=True,
+            capture_output=True,
+        ).stdout
+    )
+    assert "./etc/core.conf" in ramdisk and "./usr/share/doc/core/README" not in ramdisk
+    assert not (native.rootimgdir("img-lite") / "rootimg.cpio.gz").exists()
+
+    lite = {**PROFILES["lite"], "litefile": {"/var/log/": "persistent"}}
+    native.profile("lite", lite)
+    native.commit("core.conf no longer statelite")
+    assert run(capsys, "apply", "--yes", "--only", "img-lite")[0] == 0
+    root = native.rootimgdir("img-lite") / "rootimg"
+    assert not (root / "etc/core.conf").is_symlink(), "a dropped row is restored"
+    assert (root / "etc/core.conf").read_text() == "core=1\n"
+    assert not (root / ".default/etc/core.conf").exists()
+    old = native.generation_dir("img-lite", 1) / "rootimg/etc/core.conf"
+    assert old.is_symlink(), "the previous generation keeps its own structure"
+
+
+def test_kernelver_that_is_not_installed_fails_clearly(
+    native: NativeSite, capsys: pytest.CaptureFixture[str]
+) -> None:
+    base = {**PROFILES["base"], "attributes": {"kernelver": "9.9.9"}}
+    native.profile("base", base)
+    native.commit("pin a kernel")
+    code, out, _ = run(capsys, "apply", "--yes", "--only", "img-base")
+    assert code == 3
+    error = native.state()["images"]["img-base"]["error"]
+    assert f"kernelver 9.9.9 is not installed in the image (found: {KERNEL})" in error
+    assert error in " ".join(out.split()).replace("│", "") or "failed" in out
+
+
+def test_missing_repository_and_package_fail_with_the_reason(
+    native: NativeSite, capsys: pytest.CaptureFixture[str]
+) -> None:
+    native.profile("compute", {**PROFILES["compute"], "otherpkgs": ["gpu/cuda"]})
+    native.profile("base", {**PROFILES["base"], "packages": ["core", "kernel", "no-such-pkg"]})
+    native.commit("typos")
+    code, _, _ = run(capsys, "apply", "--yes", "--only", "img-compute", "--only", "img-base")
+    assert code == 3
+    error = native.state()["images"]["img-compute"]["error"]
+    assert f"{native.repos / 'other' / 'gpu'} has no repodata; run `createrepo_c" in error
+    assert "no-such-pkg" in native.log("img-base")
+
+
+def test_cross_architecture_needs_qemu_user_static(
+    native: NativeSite,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    doc = (native.site / "imagespec.yaml").read_text()
+    native.write(
+        "imagespec.yaml",
+        doc.replace("    osarch: x86_64\n", "    osarch: ppc64le\n"),
+    )
+    native.commit("power images")
+    binfmt = tmp_path / "binfmt"
+    binfmt.mkdir()
+    monkeypatch.setenv("IMAGESPEC_BINFMT_DIR", str(binfmt))
+    code, out, _ = run(capsys, "apply", "--yes", "--only", "img-base")
+    assert code == 3
+    error = native.state()["images"]["img-base"]["error"]
+    assert "install qemu-user-static" in error and "ppc64le" in error
+    (binfmt / "qemu-ppc64le").write_text("enabled\n")
+    code, out, _ = run(capsys, "apply", "--yes", "--only", "img-base")
+    assert code == 0, out
+    assert "--forcearch=ppc64le" in native.log("img-base")
+
+
+def test_dry_run_prints_the_build_commands_and_changes_nothing(
+    native: NativeSite, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, _ = run(capsys, "apply", "--yes", "--dry-run", "--only", "img-compute")
+    assert code == 0
+    assert "--installroot=" in out and "install core kernel tool-a" in out
+    assert "cpio -o -H newc" in out
+    assert not native.install.exists() or not any(native.install.rglob("rootimg"))
+
+
+def test_squashfs_and_xz(native: NativeSite, capsys: pytest.CaptureFixture[str]) -> None:
+    native.build_options(method="squashfs")
+    native.commit("squashfs")
+    assert run(capsys, "apply", "--yes", "--only", "img-base")[0] == 0
+    sfs = native.rootimgdir("img-base") / "rootimg.sfs"
+    listing = subprocess.run(
+        ["unsquashfs", "-l", str(sfs)], check=True, capture_output=True, text=True
+    ).stdout
+    assert "squashfs-root/etc/motd" in listing
+    assert "usr/share/doc" not in listing
+    native.build_options(compress="xz")
+    native.commit("xz")
+    assert run(capsys, "apply", "--yes", "--only", "img-base")[0] == 0
+    xz = native.rootimgdir("img-base") / "rootimg.cpio.xz"
+    data = subprocess.run(["xz", "-dc", str(xz)], check=True, capture_output=True).stdout
+    assert parse_newc(data)["./etc/motd"] == b"welcome to the test cluster\n"
+
+
+def test_rollback_switches_back_and_the_next_plan_says_why(
+    native: NativeSite, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run(capsys, "apply", "--yes", "--only", "img-compute")[0] == 0
+    first = native.repo.head.commit.hexsha
+    native.profile("compute", {**PROFILES["compute"], "exclude": ["./usr/bin/tool-b"]})
+    native.commit("drop tool-b")
+    assert run(capsys, "apply", "--yes", "--only", "img-compute")[0] == 0
+    assert native.current("img-compute") == ".compute.imagespec/2"
+
+    code, out, err = run(capsys, "rollback", "img-compute", "--json")
+    assert code == 0, err
+    assert json.loads(out) == {
+        "director": "here",
+        "image": "img-compute",
+        "from": 2,
+        "to": 1,
+        "commit": first,
+        "built": json.loads(out)["built"],
+    }
+    assert native.current("img-compute") == ".compute.imagespec/1"
+    members = cpio_members(native.rootimgdir("img-compute") / "rootimg.cpio.gz")
+    assert "./usr/bin/tool-b" in members
+    entry = native.state()["images"]["img-compute"]
+    assert entry["generation"] == 1 and entry["rolled_back_from"] == 2
+    code, out, _ = run(capsys, "plan", "--json")
+    reasons = json.loads(out)["images"]["img-compute"]["reasons"]
+    assert any(r.startswith("rolled back to generation 1 (from 2)") for r in reasons)
+    assert json.loads(out)["images"]["img-compute"]["actions"] == ["pack"]
+
+    code, _, err = run(capsys, "rollback", "img-compute", "--to", "7")
+    assert code == 1
+    assert "no generation 7; kept generations: 1, 2" in err
+    assert run(capsys, "rollback", "img-compute", "--to", "2")[0] == 0
+    assert native.current("img-compute") == ".compute.imagespec/2"
+    assert run(capsys, "plan", "--exit-code", "--only", "img-compute")[0] == 0
+
+
+def test_rollback_of_an_image_never_built_is_a_clear_error(
+    native: NativeSite, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = run(capsys, "rollback", "img-base")
+    assert code == 1
+    assert "img-base has not been built by imagespec" in err
+    assert "Traceback" not in err
+
+
+def test_show_built_lists_installed_packages_and_flags_missing_ones(
+    native: NativeSite, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = run(capsys, "show", "img-base", "--built")
+    assert code == 1 and "is not built on director here" in err
+    remover = RECORD + 'rpm --root "$IMG_ROOTIMGDIR" --dbpath /var/lib/rpm -e --nodeps kernel\n'
+    native.write("postinstall/10-record", remover)
+    native.commit("a postinstall that removes a package")
+    assert run(capsys, "apply", "--yes", "--only", "img-base")[0] == 0
+    code, out, err = run(capsys, "show", "img-base", "--built", "--json")
+    assert code == 0, err
+    doc = json.loads(out)
+    assert doc["installed"] == ["core", "libcore"]
+    assert doc["requested"] == ["core", "kernel"]
+    assert doc["missing"] == ["kernel"]
+    assert doc["erased"] == ["extra-rec"] and doc["erased_but_installed"] == []
+    code, out, _ = run(capsys, "show", "img-base", "--built")
+    assert "requested but not installed: kernel" in out
