@@ -181,9 +181,12 @@ def image_changes(
     a, b = old.resolved, new.resolved
     changes: dict[str, Any] = {}
     for key, list_field in LIST_CHANGES:
-        delta = _added_removed(a.values(list_field), b.values(list_field))
+        before, after = a.values(list_field), b.values(list_field)
+        delta = _added_removed(before, after)
         if delta["added"] or delta["removed"]:
             changes[key] = delta
+        elif before != after:  # same entries, new order (e.g. moved to an earlier profile)
+            changes[key] = {**delta, "reordered": True}
     _script_changes(changes, old, new, old_tree, new_tree)
     sync = _sync_changes(old, new, old_tree, new_tree)
     if sync:

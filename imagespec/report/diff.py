@@ -72,6 +72,8 @@ def _delta(change: dict[str, Any], code: Code) -> str:
         parts.append(f"removed {_join(change['removed'], code)}")
     if change.get("content"):
         parts.append(f"content changed: {_join(change['content'], code)}")
+    if change.get("reordered"):
+        parts.append("same entries in a new order")
     return "; ".join(parts)
 
 

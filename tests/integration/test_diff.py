@@ -133,6 +133,18 @@ def test_package_added_to_a_shared_profile_rebuilds_every_image_using_it(
     assert data["summary"] == summary(genimage=["img-aux", "img-login"], unchanged=3)
 
 
+def test_package_moved_to_an_ancestor_profile_is_reported_as_reordered(
+    shared: SiteRepo, capsys: pytest.CaptureFixture[str]
+) -> None:
+    base = BASE.replace("[bash, chrony]", "[bash, chrony, gcc]")
+    data = variant(capsys, shared, "pkg-moved", {"profiles/base.yaml": base})
+    login = data["images"]["img-login"]
+    assert login["actions"] == PKG_ACTIONS
+    assert login["changes"] == {"pkglist": {"added": [], "removed": [], "reordered": True}}
+    run = diff(capsys, shared, "v1", "pkg-moved")
+    assert "      pkglist: same entries in a new order" in run.out.splitlines()
+
+
 def test_text_report_names_the_changed_profile(
     shared: SiteRepo, capsys: pytest.CaptureFixture[str]
 ) -> None:

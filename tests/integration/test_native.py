@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers import dump_yaml
 from tests.integration.applysite import run
 from tests.integration.nativesite import (
     KERNEL,
@@ -22,7 +23,9 @@ from tests.integration.nativesite import (
     NativeSite,
     cpio_members,
     parse_newc,
+    site_doc,
 )
+from tests.sshd import SshServer
 
 pytestmark = pytest.mark.slow
 
@@ -363,3 +366,25 @@ def test_show_built_lists_installed_packages_and_flags_missing_ones(
     assert doc["erased"] == ["extra-rec"] and doc["erased_but_installed"] == []
     code, out, _ = run(capsys, "show", "img-base", "--built")
     assert "requested but not installed: kernel" in out
+
+
+def test_native_build_on_a_remote_director_over_ssh(
+    native: NativeSite,
+    sshd: SshServer,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for key, value in sshd.env().items():
+        monkeypatch.setenv(key, value)
+    doc = site_doc(native.repos, native.install, {})
+    doc["directors"]["here"]["host"] = sshd.alias
+    native.write("imagespec.yaml", dump_yaml(doc))
+    native.commit("the director is remote now")
+    code, out, err = run(capsys, "apply", "--yes", "--only", "img-compute")
+    assert code == 0, out + err
+    assert native.current("img-compute") == ".compute.imagespec/1"
+    assert "hpc-app" in native.installed("img-compute")
+    members = cpio_members(native.rootimgdir("img-compute") / "rootimg.cpio.gz")
+    assert members["./etc/motd"] == b"welcome to the test cluster\n"
+    code, out, _ = run(capsys, "show", "img-compute", "--built", "--json")
+    assert code == 0 and json.loads(out)["missing"] == []

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from imagespec.builders.liteimg import liteimg_script, normal_options, read_litefile_csv
 from imagespec.builders.lists import (
     OtherPass,
     SyncCopy,
@@ -15,10 +14,13 @@ from imagespec.builders.lists import (
     parse_synclist_for_pack,
     releasever,
 )
+from imagespec.builders.liteimg import liteimg_script, normal_options, read_litefile_csv
 
 
 def test_pkglist_sections_commas_directories_and_ignored_erases() -> None:
-    text = "# comment\nbash,tmux\n\n#ENV:LANG=C#\nsub/vim\n-emacs\n--nano\n#NEW_INSTALL_LIST#\n@core\n"
+    text = (
+        "# comment\nbash,tmux\n\n#ENV:LANG=C#\nsub/vim\n-emacs\n--nano\n#NEW_INSTALL_LIST#\n@core\n"
+    )
     assert parse_pkglist(text) == [["bash", "tmux", "vim"], ["@core"]]
 
 
@@ -80,7 +82,6 @@ def test_liteimg_links_are_relative_to_the_entry() -> None:
     script = liteimg_script("/r", [("/var/spool/slurmd/", "link,persistent")], "img")
     assert "ln -sfn ../../.statelite/tmpfs/var/spool/slurmd ./var/spool/slurmd" in script
     assert (
-        "ln -sfn ../../../../.default/var/spool/slurmd .statelite/tmpfs/var/spool/slurmd"
-        in script
+        "ln -sfn ../../../../.default/var/spool/slurmd .statelite/tmpfs/var/spool/slurmd" in script
     )
     assert "img: link,persistent /var/spool/slurmd/" in script
