@@ -190,8 +190,10 @@ def make_plan(
             image.frozen,
         )
         diff.reasons = _reasons(name, actions, st, change, drift, name in rebuild, builder)
-        if name in frozen and change is not None and change.status != "unchanged":
-            diff.reasons.append("frozen: changes are not applied")
+        if name in frozen:
+            diff.reasons = ["frozen: never touched by imagespec"]
+            if change is not None and change.status != "unchanged":
+                diff.reasons.append("frozen: changes are not applied")
         images[name] = diff
     orphans = sorted(set(state.images) - set(rendered.images))
     for name in orphans:

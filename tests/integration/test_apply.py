@@ -27,6 +27,10 @@ def test_first_apply_defines_and_builds_every_image_then_a_second_apply_does_not
         assert ["packimage", "-m", "cpio", "-c", "gzip", image] in calls
     assert ["liteimg", "img-lite"] in calls
     assert not any("img-old" in c for c in calls), "frozen images are never touched"
+    code, out, _ = run(capsys, "plan", "--json")
+    assert json.loads(out)["images"]["img-old"]["reasons"] == ["frozen: never touched by imagespec"]
+    code, out, _ = run(capsys, "status")
+    assert any(line.split()[:2] == ["img-old", "frozen"] for line in out.splitlines())
     assert calls.count(["mkdef", "-z", "-f"]) == 3
     assert set(read_osimages(env.stub_state)) == {"img-login", "img-compute", "img-lite"}
     assert (env.install / "p/custom/netboot/rocky/img-login.pkglist").read_text().count("gcc") == 1
