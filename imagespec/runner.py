@@ -41,8 +41,19 @@ class Result:
 
 
 def ssh_base() -> list[str]:
-    """The ssh client command; IMAGESPEC_SSH_CONFIG adds `-F file` (the tests' sshd uses it)."""
-    argv = ["ssh", "-o", "BatchMode=yes"]
+    """The ssh client command; IMAGESPEC_SSH_CONFIG adds `-F file` (the tests' sshd uses it).
+
+    Keep-alives make a dead link fail within a minute instead of hanging.
+    """
+    argv = [
+        "ssh",
+        "-o",
+        "BatchMode=yes",
+        "-o",
+        "ServerAliveInterval=15",
+        "-o",
+        "ServerAliveCountMax=4",
+    ]
     config = os.environ.get("IMAGESPEC_SSH_CONFIG")
     if config:
         argv[1:1] = ["-F", config]

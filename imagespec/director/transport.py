@@ -29,6 +29,14 @@ from ..runner import CommandError, Runner, run_local, ssh_base
 FileData = tuple[bytes, int]  # content, mode
 
 
+def io_timeout() -> int:
+    """Seconds without any data before rsync gives up on a stalled link (IMAGESPEC_IO_TIMEOUT)."""
+    try:
+        return max(1, int(os.environ.get("IMAGESPEC_IO_TIMEOUT", "120")))
+    except ValueError:
+        return 120
+
+
 class TransportError(ImagespecError):
     """The director could not be read or written."""
 
@@ -95,11 +103,26 @@ class LocalTransport:
         return out
 
     def write_files(self, files: dict[str, FileData]) -> None:
-        for rel, (data, mode) in sorted(files.items()):
-            if self.runner.dry_run:
+        """All or nothing, like rsync --delay-updates: every file is staged beside its
+        target first, and only when all are written are they renamed into place."""
+        if self.runner.dry_run:
+            for rel, (data, mode) in sorted(files.items()):
                 self.runner.echo(f"write {self._path(rel)} (mode {mode:o}, {len(data)} bytes)")
-                continue
-            atomic_write(self._path(rel), data, mode)
+            return
+        staged: list[tuple[str, Path]] = []
+        try:
+            for rel, (data, mode) in sorted(files.items()):
+                staged.append((stage_file(self._path(rel), data, mode), self._path(rel)))
+        except OSError as exc:
+            for tmp, _ in staged:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(tmp)
+            raise TransportError(
+                f"cannot write {exc.filename or self.root}: {exc.strerror}; no file on the"
+                " director was changed (free some space or fix the permissions, then apply again)"
+            ) from None
+        for tmp, path in staged:
+            os.replace(tmp, path)
 
     def write_atomic(self, rel: str, data: bytes) -> None:
         atomic_write(self._path(rel), data, 0o644)
@@ -131,8 +154,8 @@ class LocalTransport:
         shutil.rmtree(self._path(rel), ignore_errors=True)
 
 
-def atomic_write(path: Path, data: bytes, mode: int) -> None:
-    """Write to a temporary file beside the target, fsync, then rename over it."""
+def stage_file(path: Path, data: bytes, mode: int) -> str:
+    """Write `data` to a temporary file beside `path` (fsynced); the caller renames it."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.imagespec-")
     try:
@@ -141,11 +164,18 @@ def atomic_write(path: Path, data: bytes, mode: int) -> None:
             handle.flush()
             os.fsync(handle.fileno())
         os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+        if isinstance(exc, OSError) and not exc.filename:
+            exc.filename = str(path)
         raise
+    return tmp
+
+
+def atomic_write(path: Path, data: bytes, mode: int) -> None:
+    """Write to a temporary file beside the target, fsync, then rename over it."""
+    os.replace(stage_file(path, data, mode), path)
 
 
 class SshTransport:
@@ -225,6 +255,7 @@ class SshTransport:
                 "--no-owner",
                 "--no-group",
                 "--omit-dir-times",
+                f"--timeout={io_timeout()}",
                 "-e",
                 shlex.join(ssh_base()),
                 f"{stage}/",
@@ -236,9 +267,19 @@ class SshTransport:
             try:
                 run_local(argv, timeout=self.runner.timeout)
             except CommandError as exc:
+                self._clean_partial(files)
                 raise TransportError(
-                    f"rsync to {self.description} failed: {exc.output.strip()[-500:]}"
+                    f"rsync to {self.description} failed: {exc.output.strip()[-500:]}\n"
+                    "rsync renames files into place only when the whole transfer is done,"
+                    " so no file was half-written; apply again when the director is reachable"
                 ) from None
+
+    def _clean_partial(self, files: dict[str, FileData]) -> None:
+        """Remove what a broken transfer left in rsync's delay-updates directories."""
+        dirs = sorted({posixpath.dirname(self._abs(rel)) for rel in files})
+        script = "rm -rf " + " ".join(shlex.quote(posixpath.join(d, ".~tmp~")) for d in dirs)
+        with contextlib.suppress(TransportError):
+            self._sh(script, check=False)
 
     def write_atomic(self, rel: str, data: bytes) -> None:
         path = self._abs(rel)

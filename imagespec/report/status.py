@@ -59,9 +59,7 @@ def print_status(console: Console, target: Any, state: State, plan: Plan, in_syn
         )
     for name in doc["never_applied"]:
         status = "frozen" if name in plan.frozen else "never applied"
-        table.add_row(
-            escape(name), status, "", "", "", ", ".join(plan.report.images[name].actions)
-        )
+        table.add_row(escape(name), status, "", "", "", ", ".join(plan.report.images[name].actions))
     console.print(table)
     for path in doc["drift"]:
         console.print(
