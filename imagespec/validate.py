@@ -13,7 +13,7 @@ from typing import Callable
 
 from .errors import Pos, Problem, suggest
 from .load import LoadedProfile, SiteDocs
-from .model import COMPUTED_ATTRIBUTES, LITEFILE_OPTIONS, MERGE_TARGETS
+from .model import COMPUTED_ATTRIBUTES, LITEFILE_OPTIONS, MERGE_TARGETS, SyncEntry
 from .render.tree import URL_RE, RenderedDirector, builtin_postscripts
 from .resolve import ChainMerge, is_directive
 
@@ -76,35 +76,49 @@ OSIMAGE_ATTRIBUTES = frozenset(
 def check_site(docs: SiteDocs) -> list[Problem]:
     """Checks of imagespec.yaml: names, attributes, directors."""
     site = docs.site
-    problems: list[Problem] = []
+    problems = _check_image_names(docs)
+    problems += _check_attrs(site.model.defaults, lambda n: site.pos("defaults", n), "defaults")
+    for dname, distro in site.model.distros.items():
+        where = site.at("distros", dname, "attributes")
+        problems += _check_attrs(distro.attributes, where, f"distro '{dname}'")
+    for iname, image in site.model.images.items():
+        where = site.at("images", iname, "attributes")
+        problems += _check_attrs(image.attributes, where, f"image '{iname}'")
+    problems += _check_directors(docs)
+    problems += _check_remote_dirs(docs)
+    if not site.model.directors:
+        problems.append(
+            Problem(site.pos("directors"), "no directors defined; add one under 'directors:'")
+        )
+    return problems
+
+
+def _check_image_names(docs: SiteDocs) -> list[Problem]:
+    """Names xCAT would refuse, or silently treat as defaults."""
+    site = docs.site
+    problems = []
     for name in site.model.images:
+        pos = site.pos("images", name)
         if "default" in name:
             problems.append(
                 Problem(
-                    site.pos("images", name),
+                    pos,
                     f"image name '{name}' contains 'default': xCAT's stanza reader treats such objects as defaults and never creates them; rename it",
                 )
             )
         if not NAME_RE.match(name):
             problems.append(
                 Problem(
-                    site.pos("images", name),
+                    pos,
                     f"image name '{name}' would be rejected by xCAT; use letters, digits, '_', '.', '-'",
                 )
             )
-    problems += _check_attrs(site.model.defaults, lambda n: site.pos("defaults", n), "defaults")
-    for dname, distro in site.model.distros.items():
-        problems += _check_attrs(
-            distro.attributes,
-            site.at("distros", dname, "attributes"),
-            f"distro '{dname}'",
-        )
-    for iname, image in site.model.images.items():
-        problems += _check_attrs(
-            image.attributes,
-            site.at("images", iname, "attributes"),
-            f"image '{iname}'",
-        )
+    return problems
+
+
+def _check_directors(docs: SiteDocs) -> list[Problem]:
+    site = docs.site
+    problems = []
     for dname, director in site.model.directors.items():
         pos = site.pos("directors", dname, "install_root")
         if director.host is not None and not director.install_root.startswith("/"):
@@ -119,16 +133,8 @@ def check_site(docs: SiteDocs) -> list[Problem]:
                 Problem(pos, f"director '{dname}': '..' is not allowed in install_root or prefix")
             )
         for oname, override in director.distros.items():
-            problems += _check_attrs(
-                override.attributes,
-                site.at("directors", dname, "distros", oname, "attributes"),
-                f"director '{dname}'",
-            )
-    problems += _check_remote_dirs(docs)
-    if not site.model.directors:
-        problems.append(
-            Problem(site.pos("directors"), "no directors defined; add one under 'directors:'")
-        )
+            where = site.at("directors", dname, "distros", oname, "attributes")
+            problems += _check_attrs(override.attributes, where, f"director '{dname}'")
     return problems
 
 
@@ -346,65 +352,55 @@ def _check_sync(docs: SiteDocs, loaded: LoadedProfile) -> list[Problem]:
     problems = []
     for index, entry in enumerate(loaded.model.sync):
         pos = loaded.pos("sync", index)
-        dest = entry.dest
-        if not dest.startswith("/"):
-            problems.append(
-                Problem(pos, f"sync: dest '{dest}' must be an absolute path on the node")
-            )
-        if any(c.isspace() for c in dest) or ";" in dest:
-            problems.append(
-                Problem(
-                    pos, f"sync: dest '{dest}' may not contain spaces or ';' (xCAT strips them)"
-                )
-            )
-        if entry.drop:
-            continue
-        if len(entry.sources) > 1 and not dest.endswith("/"):
-            problems.append(
-                Problem(
-                    pos, f"sync: several sources need a directory dest ending in '/'; got '{dest}'"
-                )
-            )
-        if entry.mode in ("append", "merge", "execute", "executealways") and len(entry.sources) > 1:
-            problems.append(Problem(pos, f"sync: mode {entry.mode} takes one src; split the entry"))
-        if entry.mode == "merge" and dest not in MERGE_TARGETS:
-            problems.append(
-                Problem(
-                    pos,
-                    f"sync: mode merge only works on {', '.join(sorted(MERGE_TARGETS))}; got '{dest}' (use append for other files)",
-                )
-            )
-        if entry.mode in ("append", "merge") and dest.endswith("/"):
-            problems.append(
-                Problem(pos, f"sync: mode {entry.mode} needs a file dest, not a directory")
-            )
-        if entry.nodes is not None and not NODES_RE.match(entry.nodes):
-            problems.append(
-                Problem(
-                    pos,
-                    f"sync: nodes '{entry.nodes}' is not a noderange (no spaces or parentheses)",
-                )
-            )
-        needed = list(entry.sources) + (
-            [f"{s}.post" for s in entry.sources] if entry.mode == "execute" else []
+        messages = _sync_dest_problems(entry.dest)
+        if not entry.drop:
+            messages += _sync_mode_problems(entry) + _sync_source_problems(docs, entry)
+        problems += [Problem(pos, f"sync: {message}") for message in messages]
+    return problems
+
+
+def _sync_dest_problems(dest: str) -> list[str]:
+    problems = []
+    if not dest.startswith("/"):
+        problems.append(f"dest '{dest}' must be an absolute path on the node")
+    if any(c.isspace() for c in dest) or ";" in dest:
+        problems.append(f"dest '{dest}' may not contain spaces or ';' (xCAT strips them)")
+    return problems
+
+
+def _sync_mode_problems(entry: SyncEntry) -> list[str]:
+    """What the entry's mode, source count, dest and nodes allow together."""
+    dest, mode, problems = entry.dest, entry.mode, []
+    if len(entry.sources) > 1 and not dest.endswith("/"):
+        problems.append(f"several sources need a directory dest ending in '/'; got '{dest}'")
+    if mode in ("append", "merge", "execute", "executealways") and len(entry.sources) > 1:
+        problems.append(f"mode {mode} takes one src; split the entry")
+    if mode == "merge" and dest not in MERGE_TARGETS:
+        targets = ", ".join(sorted(MERGE_TARGETS))
+        problems.append(
+            f"mode merge only works on {targets}; got '{dest}' (use append for other files)"
         )
-        for src in needed:
-            if not _safe_rel(src):
-                problems.append(
-                    Problem(pos, f"sync: src '{src}' must be a path relative to synclists/")
-                )
-            elif not docs.source.is_file(f"synclists/{src}"):
-                why = (
-                    " (mode execute runs <src>.post on the node)"
-                    if src.endswith(".post") and entry.mode == "execute"
-                    else ""
-                )
-                problems.append(
-                    Problem(
-                        pos,
-                        f"sync: 'synclists/{src}' does not exist{why}; create it or fix the path",
-                    )
-                )
+    if mode in ("append", "merge") and dest.endswith("/"):
+        problems.append(f"mode {mode} needs a file dest, not a directory")
+    if entry.nodes is not None and not NODES_RE.match(entry.nodes):
+        problems.append(f"nodes '{entry.nodes}' is not a noderange (no spaces or parentheses)")
+    return problems
+
+
+def _sync_source_problems(docs: SiteDocs, entry: SyncEntry) -> list[str]:
+    """Every source (and an execute entry's .post script) must exist under synclists/."""
+    needed = list(entry.sources)
+    if entry.mode == "execute":
+        needed += [f"{s}.post" for s in entry.sources]
+    problems = []
+    for src in needed:
+        if not _safe_rel(src):
+            problems.append(f"src '{src}' must be a path relative to synclists/")
+        elif not docs.source.is_file(f"synclists/{src}"):
+            why = ""
+            if src.endswith(".post") and entry.mode == "execute":
+                why = " (mode execute runs <src>.post on the node)"
+            problems.append(f"'synclists/{src}' does not exist{why}; create it or fix the path")
     return problems
 
 

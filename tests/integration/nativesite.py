@@ -8,6 +8,7 @@ the native builder in tmp_path.
 
 from __future__ import annotations
 
+import copy
 import gzip
 import json
 import os
@@ -142,7 +143,7 @@ def site_doc(repos: Path, install: Path, build: dict[str, Any]) -> dict[str, Any
                 "build": {"jobs": 2, **build},
             }
         },
-        "images": IMAGES,
+        "images": copy.deepcopy(IMAGES),
     }
 
 

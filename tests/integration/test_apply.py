@@ -271,3 +271,10 @@ def test_only_and_rebuild(env: Env, capsys: pytest.CaptureFixture[str]) -> None:
     ]
     code, _, err = run(capsys, "apply", "--yes", "--only", "img-nope")
     assert code == 1 and "unknown image 'img-nope'" in err
+
+
+def test_rollback_needs_the_native_builder(env: Env, capsys: pytest.CaptureFixture[str]) -> None:
+    assert run(capsys, "apply", "--yes")[0] == 0
+    code, _, err = run(capsys, "rollback", "img-login")
+    assert code == 1
+    assert "rollback needs the native builder; director 'here' uses 'xcat'" in err

@@ -348,6 +348,18 @@ def test_rollback_of_an_image_never_built_is_a_clear_error(
     assert "Traceback" not in err
 
 
+def test_rollback_refuses_frozen_images(
+    native: NativeSite, capsys: pytest.CaptureFixture[str]
+) -> None:
+    doc = site_doc(native.repos, native.install, {})
+    doc["images"]["img-base"]["frozen"] = True
+    native.write("imagespec.yaml", dump_yaml(doc))
+    native.commit("freeze img-base")
+    code, _, err = run(capsys, "rollback", "img-base")
+    assert code == 1
+    assert "img-base is frozen; imagespec never touches it" in err
+
+
 def test_show_built_lists_installed_packages_and_flags_missing_ones(
     native: NativeSite, capsys: pytest.CaptureFixture[str]
 ) -> None:
