@@ -338,6 +338,12 @@ def test_rollback_switches_back_and_the_next_plan_says_why(
     assert native.current("img-compute") == ".compute.imagespec/2"
     assert run(capsys, "plan", "--exit-code", "--only", "img-compute")[0] == 0
 
+    assert run(capsys, "rollback", "img-compute")[0] == 0
+    assert run(capsys, "apply", "--yes", "--only", "img-compute")[0] == 0
+    assert "generation 2 was built and packed from these inputs" in native.log("img-compute")
+    assert native.current("img-compute") == ".compute.imagespec/2", "no third generation"
+    assert native.state()["images"]["img-compute"]["generation"] == 2
+
 
 def test_rollback_of_an_image_never_built_is_a_clear_error(
     native: NativeSite, capsys: pytest.CaptureFixture[str]
