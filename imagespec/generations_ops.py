@@ -8,10 +8,9 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
 from .builders.generations import ImageDirs, Survey, survey, switch
-from .director.lock import director_lock
 from .director.state import ImageState
 from .errors import ImagespecError, UsageError
-from .reconcile import Target, now, read_state
+from .reconcile import Target, lock_for, now, read_state
 from .render import RenderedImage
 from .runner import CommandError
 
@@ -75,8 +74,7 @@ def rollback(
     _native(target, "rollback")
     if image.frozen:
         raise UsageError(f"image {image.name} is frozen; imagespec never touches it")
-    lock_rel = posixpath.join(target.meta, "lock")
-    with director_lock(target.transport, lock_rel, target.commit, wait, 600.0, echo):
+    with lock_for(target, False, wait, 600.0, echo):
         state = read_state(target)
         found = survey(target.transport.runner, ImageDirs(image.rootimgdir))
         number = _choose(found, image.name, to)

@@ -33,11 +33,12 @@ def run_logged(
     log: Log,
     stdin_path: Optional[str] = None,
     input_data: Optional[bytes] = None,
+    check: bool = True,
 ) -> Result:
     """Run one command on the director, with the command line and its output in the image log."""
     log(f"$ {runner.describe(argv, stdin_path)}")
     try:
-        result = runner.run(argv, stdin_path=stdin_path, input_data=input_data)
+        result = runner.run(argv, stdin_path=stdin_path, input_data=input_data, check=check)
     except CommandError as exc:
         log(exc.output.rstrip("\n"))
         raise

@@ -192,10 +192,7 @@ class NativeBuilder:
             self._erase([*dnf, *ids, "remove", *other.post_remove], log)
 
     def _erase(self, argv: list[str], log: Log) -> None:
-        log(f"$ {self.runner.describe(argv)}")
-        result = self.runner.run(argv, check=False)
-        if result.output:
-            log(result.output.rstrip("\n"))
+        result = run_logged(self.runner, argv, log, check=False)
         if not result.ok:
             log(f"(erase exit code {result.returncode} ignored, as genimage does)")
 
@@ -393,11 +390,17 @@ class NativeBuilder:
             return f"{dirs.staging}/rootimg.sfs"
         return f"{dirs.staging}/{ARCHIVES[(method, compress)]}"
 
-    def _file_list(self, image: RenderedImage) -> str:
-        """The packimage file list: all not excluded, plus all re-included, each path once."""
+    def _file_list(self, image: RenderedImage, lite: bool) -> str:
+        """The packimage file list: all not excluded, plus all re-included, each path once.
+
+        A statelite ramdisk keeps .statelite and .default (liteimg packs them);
+        a stateless archive never holds them.
+        """
         excludes, includes = parse_exlist(self._list(image, "exlist"))
-        tests = " -a ".join(f"'!' -path {q(p)}" for p in [*excludes, *ALWAYS_EXCLUDED])
-        listing = f"find . -xdev {tests}"
+        if not lite:
+            excludes += ALWAYS_EXCLUDED
+        tests = " -a ".join(f"'!' -path {q(p)}" for p in excludes)
+        listing = f"find . -xdev {tests}".rstrip()
         if includes and excludes:
             either = " -o ".join(f"-path {q(p)}" for p in includes)
             listing = f"{{ {listing}; find . -xdev '(' {either} ')'; }}"
@@ -406,11 +409,12 @@ class NativeBuilder:
     def _archive(
         self, image: RenderedImage, root: str, out: str, log: Log, lite: bool = False
     ) -> None:
-        files = self._file_list(image)
+        files = self._file_list(image, lite)
         tmp = f"{out}.part"
-        compress = {"gzip": "gzip -c -", "pigz": "pigz -c -", "xz": "xz -c -T0 -"}[
-            self.options.compress if not lite or self.options.compress != "xz" else "gzip"
-        ]
+        compressor = self.options.compress
+        if lite and compressor == "xz":
+            compressor = "gzip"  # liteimg compresses its ramdisk with gzip or pigz only
+        compress = {"gzip": "gzip -c -", "pigz": "pigz -c -", "xz": "xz -c -T0 -"}[compressor]
         if out.endswith(".sfs"):
             tree = f"{out}.tree"
             script = (
@@ -421,11 +425,6 @@ class NativeBuilder:
         else:
             script = f"cd {q(root)} && {files} | cpio -o -H newc --quiet | {compress} > {q(tmp)}"
         self._sh(f"umask 0077; {script} && chmod 0644 {q(tmp)} && mv -f {q(tmp)} {q(out)}", log)
-
-    # ------------------------------------------------------------ inspect
-
-    def generations(self, image: RenderedImage) -> Survey:
-        return survey(self.runner, ImageDirs(image.rootimgdir))
 
 
 def _url(path: str) -> str:

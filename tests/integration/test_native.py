@@ -208,6 +208,7 @@ def test_statelite_image_gets_the_litefile_structure(
         ).stdout
     )
     assert "./etc/core.conf" in ramdisk and "./usr/share/doc/core/README" not in ramdisk
+    assert ramdisk["./.default/etc/core.conf"] == b"core=1\n", "the ramdisk carries .default"
     assert not (native.rootimgdir("img-lite") / "rootimg.cpio.gz").exists()
 
     lite = {**PROFILES["lite"], "litefile": {"/var/log/": "persistent"}}
