@@ -205,7 +205,7 @@ def prune(runner: Runner, found: Survey, keep: int, log: Log) -> list[int]:
     current = found.current or 0
     older = sorted((n for n in found.generations if n < current), reverse=True)
     kept = set(older[:keep])
-    gone = [n for n in older if n not in kept and not found.generations[n].adopted and n != current]
+    gone = [n for n in older if n not in kept and not found.generations[n].adopted]
     if gone:
         run_logged(runner, ["rm", "-rf", *[found.dirs.gen(n) for n in gone]], log)
         for n in gone:
