@@ -8,9 +8,9 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
 from .builders.generations import ImageDirs, Survey, survey, switch
-from .director.state import ImageState
+from .director.state import ImageState, now
 from .errors import ImagespecError, UsageError
-from .reconcile import Target, lock_for, now, read_state
+from .reconcile import Target, lock_for, read_state
 from .render import RenderedImage
 from .runner import CommandError
 

@@ -14,7 +14,6 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from typing import Any, Callable, Optional
 
 from .builders import Builder
@@ -22,7 +21,7 @@ from .builders.native import NativeBuilder
 from .builders.xcat import NoBuilder, XcatBuilder
 from .diff import DiffReport, compare
 from .director.lock import director_lock
-from .director.state import ImageState, State
+from .director.state import ImageState, State, now
 from .director.transport import LocalTransport, SshTransport, Transport, sha256_hex
 from .errors import ImagespecError
 from .gitsource import changed_paths, open_revision
@@ -34,10 +33,6 @@ from .runner import CommandError, Runner
 
 Echo = Callable[[str], None]
 STAGE_KEYS = {"define": "define", "genimage": "build", "pack": "pack"}
-
-
-def now() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 @dataclass

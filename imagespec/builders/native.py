@@ -19,10 +19,9 @@ import os
 import posixpath
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from typing import Optional
 
-from ..director.state import ImageState
+from ..director.state import ImageState, now
 from ..director.transport import Transport
 from ..model import BuildOptions
 from ..render import RenderedDirector, RenderedImage
@@ -62,10 +61,6 @@ ARCHIVES = {
     ("cpio", "pigz"): "rootimg.cpio.gz",
     ("cpio", "xz"): "rootimg.cpio.xz",
 }
-
-
-def now() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 @dataclass

@@ -15,10 +15,10 @@ import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime, timezone
 from typing import Any, Callable, Optional
 
 from ..errors import ImagespecError
+from .state import now
 from .transport import Transport, this_host
 
 
@@ -76,7 +76,7 @@ def director_lock(
         "host": this_host(),
         "pid": os.getpid(),
         "commit": commit,
-        "started": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "started": now(),
     }
     deadline = time.monotonic() + timeout
     where = f"{transport.description}/{lock_rel}"

@@ -11,12 +11,18 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
 from typing import Any, Optional
 
 from ..errors import ImagespecError
 
 STATE_VERSION = 1
 STAGES = ("define", "build", "pack")
+
+
+def now() -> str:
+    """The UTC time as state.json, logs and generations record it."""
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 class StateError(ImagespecError):
