@@ -52,7 +52,6 @@ from .lists import (
 )
 from .liteimg import liteimg_script, read_litefile_csv
 
-QEMU_NAMES = {"ppc64le": "ppc64le", "aarch64": "aarch64", "x86_64": "x86_64", "s390x": "s390x"}
 INITRDS = ("initrd-stateless.gz", "initrd-statelite.gz")
 # Never packed: the statelite work areas (as packimage does).
 ALWAYS_EXCLUDED = ("./.statelite*", "./.default*", "./.statebackup*", "./etc/init.d/statelite")
@@ -146,7 +145,8 @@ class NativeBuilder:
         attrs = image.attributes
         root = posixpath.join(dirs.staging, "rootimg")
         arch_opts = self._arch_options(attrs.get("osarch", ""), log)
-        repos = self._repositories(image)
+        others = parse_otherpkglist(self._list(image, "otherpkglist"))
+        repos = self._repositories(image, others)
         self._sh(f"rm -rf {q(dirs.staging)} && mkdir -p {q(root)} {q(dirs.staging)}/home", log)
         write_text(self.runner, f"{dirs.staging}/dnf.conf", repos.config(), log)
         write_text(self.runner, f"{dirs.staging}/home/.rpmmacros", b"%_dbpath /var/lib/rpm\n", log)
@@ -165,7 +165,7 @@ class NativeBuilder:
         base_ids = [f"--enablerepo={r.id}" for r in repos.base]
         for names in parse_pkglist(self._list(image, "pkglist")):
             self._run([*dnf, *base_ids, "install", *names], log)
-        for other in parse_otherpkglist(self._list(image, "otherpkglist")):
+        for other in others:
             self._other_pass(dnf, base_ids, repos, other, log)
         self._run(["rm", "-rf", f"{root}/var/cache/dnf"], log)
         self._postinstall(image, root, log)
@@ -197,7 +197,7 @@ class NativeBuilder:
         if not osarch or osarch == host or not host:
             return []
         binfmt = os.environ.get("IMAGESPEC_BINFMT_DIR", "/proc/sys/fs/binfmt_misc")
-        entry = posixpath.join(binfmt, f"qemu-{QEMU_NAMES.get(osarch, osarch)}")
+        entry = posixpath.join(binfmt, f"qemu-{osarch}")
         if self._query(f"test -e {q(entry)} && echo yes || true").strip() != "yes":
             raise BuildError(
                 f"osarch {osarch} differs from the director's {host} and {entry} does not"
@@ -207,7 +207,7 @@ class NativeBuilder:
         log(f"cross-architecture build for {osarch} on {host} through {entry}")
         return [f"--forcearch={osarch}"]
 
-    def _repositories(self, image: RenderedImage) -> Repos:
+    def _repositories(self, image: RenderedImage, others: list[OtherPass]) -> Repos:
         attrs = image.attributes
         base: list[Repo] = []
         for entry in [p for p in attrs.get("pkgdir", "").split(",") if p]:
@@ -222,7 +222,7 @@ class NativeBuilder:
             ]
         if not base:
             raise BuildError(f"image {image.name} has no pkgdir to install packages from")
-        return Repos(base, self._other_repositories(image))
+        return Repos(base, self._other_repositories(image, others))
 
     def _find_repodata(self, directory: str) -> list[str]:
         """Every directory under `directory` holding repodata (EL8 media: BaseOS, AppStream)."""
@@ -234,10 +234,9 @@ class NativeBuilder:
     def _has_repodata(self, directory: str) -> bool:
         return self._query(f"test -d {q(directory)}/repodata && echo yes || true").strip() == "yes"
 
-    def _other_repositories(self, image: RenderedImage) -> dict[str, Repo]:
+    def _other_repositories(self, image: RenderedImage, others: list[OtherPass]) -> dict[str, Repo]:
         otherpkgdir = image.attributes.get("otherpkgdir", "")
-        passes = parse_otherpkglist(self._list(image, "otherpkglist"))
-        subdirs = sorted({d for p in passes for d in p.install})
+        subdirs = sorted({d for p in others for d in p.install})
         if subdirs and not otherpkgdir:
             raise BuildError(f"image {image.name} has an otherpkglist but no otherpkgdir")
         repos = {}
