@@ -12,12 +12,14 @@ from __future__ import annotations
 import datetime
 import re
 import typing
+import unicodedata
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional, Union
 
 from pydantic import BaseModel, ValidationError
 from ruamel.yaml import YAML
-from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.comments import CommentedMap, CommentedSeq, TaggedScalar
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 from . import cache
@@ -81,6 +83,29 @@ class SiteDocs:
 _yaml = YAML(typ="rt")
 _yaml.allow_duplicate_keys = False
 
+# Bounds on one document, so that a small hostile file cannot exhaust the machine:
+# aliases are expanded while converting, so "billion laughs" hits MAX_NODES at once.
+MAX_NODES = 200_000
+MAX_DEPTH = 32
+_STR_TAG = "tag:yaml.org,2002:str"
+# Fields whose free text may span lines; no other string may hold a control character.
+_MULTILINE_KEYS = frozenset({"description"})
+
+
+def unsafe_char(text: str, multiline: bool = False) -> Optional[str]:
+    """The first control or invisible formatting character in text, or None.
+
+    Control characters inject lines into the files imagespec writes (a dnf
+    configuration, the stanza piped to mkdef); bidirectional and zero-width
+    marks hide what a reviewer reads in a pull request.
+    """
+    for char in text:
+        if multiline and char in "\n\t":
+            continue
+        if unicodedata.category(char) in ("Cc", "Cf", "Zl", "Zp"):
+            return char
+    return None
+
 
 def _key_position(node: CommentedMap, key: Any) -> tuple[int, int]:
     """Where a key stands; keys brought in by a YAML merge (`<<`) have no place of their own."""
@@ -93,32 +118,155 @@ def _key_position(node: CommentedMap, key: Any) -> tuple[int, int]:
     return int(found[0]), int(found[1])
 
 
-def _plain(node: Any, path: KeyPath, rel: str, positions: PosMap) -> Any:
-    """Convert ruamel nodes to plain Python values, recording positions on the way."""
-    if isinstance(node, CommentedMap):
-        out: dict[str, Any] = {}
-        for key, value in node.items():
-            name = "null" if key is None else str(key)
-            line, col = _key_position(node, key)
-            positions[(*path, name)] = Pos(rel, line + 1, col + 1)
-            out[name] = _plain(value, (*path, name), rel, positions)
-        return out
-    if isinstance(node, CommentedSeq):
-        items = []
+class _Converter:
+    """ruamel nodes -> plain Python values, recording positions and refusing what YAML reinterprets.
+
+    YAML reads `true:` as a boolean key, `0755` as the number 755 and `.nan`
+    as a float; imagespec wants the text the admin wrote, so such scalars are
+    errors that say to quote them.
+    """
+
+    def __init__(self, rel: str):
+        self.rel = rel
+        self.positions: PosMap = {}
+        self.problems: list[Problem] = []
+        self.nodes = 0
+
+    def pos(self, path: KeyPath) -> Pos:
+        while path and path not in self.positions:
+            path = path[:-1]
+        return self.positions.get(path, Pos(self.rel, 1, 1))
+
+    def fail(self, path: KeyPath, message: str) -> None:
+        self.problems.append(Problem(self.pos(path), message))
+
+    def convert(self, node: Any, path: KeyPath) -> Any:
+        self.nodes += 1
+        if self.nodes > MAX_NODES:
+            raise ConfigError([Problem(self.pos(path), _TOO_LARGE)])
+        if len(path) > MAX_DEPTH:
+            raise ConfigError([Problem(self.pos(path), _TOO_DEEP)])
+        tag = getattr(getattr(node, "tag", None), "value", None)
+        if isinstance(node, TaggedScalar) and tag == _STR_TAG:
+            return self.scalar(str(node.value), path)
+        if tag and not tag.startswith("tag:yaml.org,2002:"):
+            self.fail(path, f"YAML tag '{tag}' is not supported; remove it")
+            return None
+        if isinstance(node, CommentedMap):
+            return self.mapping(node, path)
+        if isinstance(node, CommentedSeq):
+            return [self.convert(value, (*path, i)) for i, value in self.items(node, path)]
+        return self.scalar(node, path)
+
+    def items(self, node: CommentedSeq, path: KeyPath) -> Iterator[tuple[int, Any]]:
         for index, value in enumerate(node):
             line, col = node.lc.item(index)
-            positions[(*path, index)] = Pos(rel, line + 1, col + 1)
-            items.append(_plain(value, (*path, index), rel, positions))
-        return items
-    if isinstance(node, bool) or node is None:
-        return node
-    if isinstance(node, int):
-        return int(node)
-    if isinstance(node, float):
-        return float(node)
-    if isinstance(node, str):
-        return str(node)
-    return node
+            self.positions[(*path, index)] = Pos(self.rel, line + 1, col + 1)
+            yield index, value
+
+    def mapping(self, node: CommentedMap, path: KeyPath) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for key, value in node.items():
+            line, col = _key_position(node, key)
+            name = _key_text(key)
+            here = (*path, name)
+            self.positions[here] = Pos(self.rel, line + 1, col + 1)
+            if name == _NOT_TEXT:
+                self.fail(here, f"the key {key!r} is not text; write a plain name")
+                continue
+            if not isinstance(key, (str, TaggedScalar)):
+                self.fail(
+                    here, f"the key '{name}' is read by YAML as {_kind(key)}; quote it: '{name}':"
+                )
+                continue
+            self.check_text(name, here, multiline=False)
+            out[name] = self.convert(value, here)
+        return out
+
+    def scalar(self, node: Any, path: KeyPath) -> Any:
+        if isinstance(node, bool) or node is None:
+            return node
+        if isinstance(node, int):
+            if _reformatted(node):
+                self.fail(
+                    path,
+                    f"the number {node} is not written as plain decimal digits; quote it if it is text",
+                )
+            return int(node)
+        if isinstance(node, float):
+            self.fail(
+                path,
+                f"the number {node!r} is read by YAML as a floating-point number, which changes its text (8.10 becomes 8.1); quote it",
+            )
+            return None
+        if isinstance(node, str):
+            self.check_text(str(node), path, multiline=bool(path) and path[-1] in _MULTILINE_KEYS)
+            return str(node)
+        if isinstance(node, (datetime.date, datetime.datetime)):
+            return node  # the schema's type error says to quote it
+        self.fail(path, f"a YAML {type(node).__name__} is not allowed here; write plain text")
+        return None
+
+    def check_text(self, text: str, path: KeyPath, multiline: bool) -> None:
+        bad = unsafe_char(text, multiline)
+        if bad is not None:
+            what = unicodedata.name(bad, f"U+{ord(bad):04X}")
+            self.fail(
+                path, f"contains the control character {what}; write one line of visible text"
+            )
+
+
+_TOO_LARGE = f"more than {MAX_NODES} values (YAML aliases expand into copies); split the file or drop the aliases"
+_TOO_DEEP = f"nested deeper than {MAX_DEPTH} levels; imagespec files are only a few levels deep"
+_NOT_TEXT = "\0not text"
+
+
+def _flow_depth(text: str) -> int:
+    """How deep [ and { nest, roughly (quotes and comments are not parsed).
+
+    ruamel's parser takes seconds on thousands of nested brackets before it
+    runs out of stack, so deep flow nesting is refused before parsing.
+    """
+    depth = deepest = 0
+    for char in text:
+        if char in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in "]}":
+            depth = max(0, depth - 1)
+    return deepest
+
+
+def _reformatted(number: int) -> bool:
+    """True when YAML's integer is not the text written: 0755, 0o755, 0x1f, 1_000, +5."""
+    if type(number) is int:
+        return False
+    width = getattr(number, "_width", None)
+    plain = type(number).__name__ == "ScalarInt" and not getattr(number, "_underscore", None)
+    return not (plain and width == len(str(int(number))))
+
+
+def _key_text(key: Any) -> str:
+    """A mapping key as the text written; _NOT_TEXT for a sequence or mapping used as a key."""
+    if isinstance(key, TaggedScalar):
+        return str(key.value)
+    if key is None:
+        return "null"
+    if isinstance(key, bool):
+        return str(key).lower()
+    if isinstance(key, (str, int, float, datetime.date)):
+        return str(key)
+    return _NOT_TEXT
+
+
+def _kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    return "a date" if isinstance(value, datetime.date) else type(value).__name__
 
 
 def _yaml_message(exc: MarkedYAMLError) -> str:
@@ -131,7 +279,6 @@ def _yaml_message(exc: MarkedYAMLError) -> str:
 
 def parse_yaml(rel: str, data: bytes) -> tuple[Any, PosMap]:
     """Parse one YAML document; raise ConfigError with the position of a syntax error."""
-    positions: PosMap = {}
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
@@ -140,6 +287,8 @@ def parse_yaml(rel: str, data: bytes) -> tuple[Any, PosMap]:
         raise ConfigError(
             [Problem(Pos(rel, line, col), f"not UTF-8 text ({exc.reason}); save the file as UTF-8")]
         ) from None
+    if _flow_depth(text) > 4 * MAX_DEPTH:  # generous: brackets inside plain text count too
+        raise ConfigError([Problem(Pos(rel, 1, 1), _TOO_DEEP)])
     try:
         node = _yaml.load(text)
     except MarkedYAMLError as exc:
@@ -148,7 +297,13 @@ def parse_yaml(rel: str, data: bytes) -> tuple[Any, PosMap]:
         raise ConfigError([Problem(where, _yaml_message(exc))]) from None
     except YAMLError as exc:
         raise ConfigError([Problem(Pos(rel, 1, 1), f"YAML error: {exc}")]) from None
-    return _plain(node, (), rel, positions), positions
+    except RecursionError:
+        raise ConfigError([Problem(Pos(rel, 1, 1), _TOO_DEEP)]) from None
+    converter = _Converter(rel)
+    data = converter.convert(node, ())
+    if converter.problems:
+        raise ConfigError(converter.problems)
+    return data, converter.positions
 
 
 # ---------------------------------------------------------------- validation

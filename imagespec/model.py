@@ -14,14 +14,14 @@ from pydantic import (
     ConfigDict,
     Field,
     StrictBool,
-    StrictFloat,
     StrictInt,
     StrictStr,
     model_validator,
 )
 
-# A scalar osimage attribute value as written in YAML; numbers are kept as text.
-AttrValue = Union[StrictStr, StrictInt, StrictFloat]
+# A scalar osimage attribute value as written in YAML; integers are kept as text
+# (the loader refuses floats and reformatted integers: their text would change).
+AttrValue = Union[StrictStr, StrictInt]
 Attributes = dict[str, Optional[AttrValue]]
 StrList = list[StrictStr]
 

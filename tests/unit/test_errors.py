@@ -924,7 +924,7 @@ WARNING_CASES = [
         id="unknown-attribute-name-profile",
     ),
     pytest.param(
-        site(images=IMAGES + lines("    attributes: {kernelversion: 5.14}")),
+        site(images=IMAGES + lines("    attributes: {kernelversion: '5.14'}")),
         [
             "imagespec.yaml:16:18: warning: image 'img': 'kernelversion' is not an osimage "
             "attribute xCAT knows; mkdef would reject it"

@@ -497,10 +497,16 @@ def test_distro_without_otherpkgdir_keeps_the_default_value() -> None:
     assert attrs["otherpkgdir"].value == "/install/post/otherpkgs"
 
 
-def test_numbers_in_attributes_are_rendered_as_plain_text() -> None:
-    files = site_files({"p": {"attributes": {"crashkernelsize": 256, "dump": 1.0}}})
+def test_integers_in_attributes_are_rendered_as_plain_text() -> None:
+    files = site_files({"p": {"attributes": {"crashkernelsize": 256, "dump": "1.0"}}})
     attrs = resolved(memory_site(files), "img-p").attributes
-    assert (attrs["crashkernelsize"].value, attrs["dump"].value) == ("256", "1")
+    assert (attrs["crashkernelsize"].value, attrs["dump"].value) == ("256", "1.0")
+
+
+def test_a_float_attribute_is_an_error_not_a_changed_text() -> None:
+    files = site_files({"p": {"attributes": {"dump": 1.10}}})
+    with pytest.raises(ConfigError, match=r"profiles/p.yaml:\d+:\d+: .*floating-point.*quote it"):
+        memory_site(files)
 
 
 # ---------------------------------------------------------------- provenance
