@@ -7,6 +7,7 @@ problem and an exit code.  A user mistake never becomes a traceback.
 from __future__ import annotations
 
 import difflib
+import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Optional
@@ -36,7 +37,7 @@ class Problem:
 
     def __str__(self) -> str:
         tag = "warning: " if self.severity == "warning" else ""
-        return f"{self.pos}: {tag}{self.message}"
+        return visible(f"{self.pos}: {tag}{self.message}")
 
 
 class ImagespecError(Exception):
@@ -46,7 +47,7 @@ class ImagespecError(Exception):
 
     def lines(self) -> list[str]:
         """The message as the lines the CLI prints."""
-        return [str(self)]
+        return [visible(line) for line in str(self).splitlines() or [""]]
 
 
 class ConfigError(ImagespecError):
@@ -66,6 +67,19 @@ class UsageError(ImagespecError):
 
 class GitError(ImagespecError):
     """A git repository or revision could not be read."""
+
+
+def visible(text: str) -> str:
+    """text with control and invisible characters escaped (\\x1b, \\u202e).
+
+    Messages quote values from the repository; printed raw, an escape sequence
+    would rewrite the admin's terminal or a CI log.
+    """
+    if all(unicodedata.category(c) not in ("Cc", "Cf") for c in text):
+        return text
+    return "".join(
+        c if unicodedata.category(c) not in ("Cc", "Cf") else f"\\u{ord(c):04x}" for c in text
+    )
 
 
 def suggest(name: str, choices: Iterable[str]) -> str:

@@ -6,21 +6,36 @@ warnings are both collected, so one run reports everything.
 
 from __future__ import annotations
 
+import fnmatch
 import posixpath
 import re
 from collections.abc import Iterable, Mapping
 from typing import Callable
 
+from . import safe
 from .errors import Pos, Problem, suggest
 from .load import LoadedProfile, SiteDocs
-from .model import COMPUTED_ATTRIBUTES, LITEFILE_OPTIONS, MERGE_TARGETS, SyncEntry
+from .model import (
+    COMPUTED_ATTRIBUTES,
+    LITEFILE_OPTIONS,
+    MERGE_TARGETS,
+    Distro,
+    DistroOverride,
+    SyncEntry,
+)
+from .render.layout import generation_home
 from .render.tree import URL_RE, RenderedDirector, builtin_postscripts
 from .resolve import ChainMerge, is_directive
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-PACKAGE_RE = re.compile(r"^[^\s,#]+$")
-NODES_RE = re.compile(r"^[^\s()]+$")
 PROVMETHODS = ("netboot", "statelite")
+ATTRIBUTE_NAME_RE = re.compile(r"^[a-z][A-Za-z0-9_]*$")
+# Attributes holding free text, never passed to a shell by xCAT.
+FREE_TEXT_ATTRIBUTES = frozenset({"description", "usercomment", "comments"})
+# Paths of an image root that every image has; an exclude pattern matching all
+# of them empties the packed image.
+ESSENTIAL_PATHS = ("./etc/passwd", "./usr/bin/sh", "./usr/lib/systemd/systemd", "./etc", "./usr")
+WHY_SHELL = "xCAT passes it to a shell unquoted"
 
 # osimage (and linuximage) attributes xCAT knows; mkdef rejects others.
 OSIMAGE_ATTRIBUTES = frozenset(
@@ -86,6 +101,7 @@ def check_site(docs: SiteDocs) -> list[Problem]:
         problems += _check_attrs(image.attributes, where, f"image '{iname}'")
     problems += _check_directors(docs)
     problems += _check_remote_dirs(docs)
+    problems += _check_site_words(docs)
     if not site.model.directors:
         problems.append(
             Problem(site.pos("directors"), "no directors defined; add one under 'directors:'")
@@ -128,13 +144,96 @@ def _check_directors(docs: SiteDocs) -> list[Problem]:
                     f"director '{dname}' is remote (host '{director.host}'): install_root must be an absolute path",
                 )
             )
-        if ".." in director.install_root.split("/") or ".." in director.prefix.split("/"):
-            problems.append(
-                Problem(pos, f"director '{dname}': '..' is not allowed in install_root or prefix")
-            )
         for oname, override in director.distros.items():
             where = site.at("directors", dname, "distros", oname, "attributes")
             problems += _check_attrs(override.attributes, where, f"director '{dname}'")
+    return problems
+
+
+def _check_site_words(docs: SiteDocs) -> list[Problem]:
+    """Site values that become path segments, ssh destinations, git refs or repository URLs."""
+    site, model = docs.site, docs.site.model
+    problems = []
+    if not safe.is_name(model.site):
+        problems.append(Problem(site.pos("site"), f"site name '{model.site}': {_NAME_RULE}"))
+    for dname, distro in model.distros.items():
+        if not safe.is_name(dname):
+            problems.append(
+                Problem(site.pos("distros", dname), f"distro name '{dname}': {_NAME_RULE}")
+            )
+        problems += _check_distro_words(docs, ("distros", dname), distro)
+    for dname, director in model.directors.items():
+        problems += _check_director_words(docs, dname)
+        for oname, override in director.distros.items():
+            problems += _check_distro_words(docs, ("directors", dname, "distros", oname), override)
+    return problems
+
+
+_NAME_RULE = "use letters, digits, '_', '.', '+', '-' (no '/', and no '.' or '-' first): it becomes a path segment and an xCAT name"
+
+
+def _check_director_words(docs: SiteDocs, dname: str) -> list[Problem]:
+    site = docs.site
+    director = site.model.directors[dname]
+    at = site.at("directors", dname)
+    problems = []
+    if not safe.is_name(dname):
+        problems.append(
+            Problem(site.pos("directors", dname), f"director name '{dname}': {_NAME_RULE}")
+        )
+    if director.host is not None and not safe.is_host(director.host):
+        problems.append(
+            Problem(
+                at("host"),
+                f"director '{dname}': host '{director.host}' is not an ssh destination; give a host name, user@host or an ssh config alias (no '-' first, no spaces)",
+            )
+        )
+    if director.branch is not None and not safe.is_branch(director.branch):
+        problems.append(
+            Problem(
+                at("branch"),
+                f"director '{dname}': branch '{director.branch}' is not a plain git branch name (no '-' first, no '..', spaces or shell characters)",
+            )
+        )
+    root = director.install_root
+    if not (safe.is_abs_path(root.rstrip("/") or "/") or safe.is_rel_path(root.rstrip("/"))):
+        problems.append(
+            Problem(
+                at("install_root"),
+                f"director '{dname}': install_root '{root}' must be a normalised path of letters, digits and . _ + @ = : , ~ % - (no '..', no spaces: {WHY_SHELL})",
+            )
+        )
+    if director.prefix.strip("/") and not safe.is_rel_path(director.prefix.strip("/")):
+        problems.append(
+            Problem(
+                at("prefix"),
+                f"director '{dname}': prefix '{director.prefix}' must be a relative path of safe segments (no '..', no '-' first, no spaces)",
+            )
+        )
+    return problems
+
+
+def _check_distro_words(
+    docs: SiteDocs, key: tuple[str, ...], distro: Distro | DistroOverride
+) -> list[Problem]:
+    """osvers, osarch and family become path segments; package dirs reach dnf's configuration."""
+    at = docs.site.at(*key)
+    problems = []
+    for name in ("osvers", "osarch", "family"):
+        value = getattr(distro, name)
+        if value is not None and not safe.is_name(value):
+            problems.append(Problem(at(name), f"{name} '{value}': {_NAME_RULE}"))
+    for name in ("pkgdir", "otherpkgdir"):
+        value = getattr(distro, name)
+        items = value.split(",") if isinstance(value, str) else list(value or [])
+        for item in items:
+            if not safe.is_repo_location(item.strip()):
+                problems.append(
+                    Problem(
+                        at(name),
+                        f"{name} '{item.strip()}' must be a URL (http, https, ftp, file) or a normalised path, without spaces, quotes, '..' or shell characters: it reaches dnf's configuration and xCAT's shell commands",
+                    )
+                )
     return problems
 
 
@@ -199,6 +298,7 @@ def _check_attrs(
                     f"{where}: attribute '{name}' must be one line without leading or trailing spaces",
                 )
             )
+        problems += [Problem(pos, f"{where}: {m}") for m in _attribute_problems(name, value)]
         if name == "provmethod" and value is not None and value not in PROVMETHODS:
             problems.append(
                 Problem(
@@ -207,6 +307,38 @@ def _check_attrs(
                 )
             )
     return problems
+
+
+def _attribute_problems(name: str, value: object) -> list[str]:
+    """What xCAT would misread or a shell would run: names, quotes, shell characters."""
+    if not ATTRIBUTE_NAME_RE.match(name):
+        return [
+            f"'{name}' is not an attribute name (letters, digits and '_', a lowercase letter first)"
+        ]
+    if not isinstance(value, str) or not value or value != value.strip() or "\n" in value:
+        return []  # empty, or already reported as not one trimmed line
+    if value.startswith('"') or value.endswith('"'):
+        # DBobjUtils.pm readFileInput strips them: s/^\s*"\s*// and s/\s*"\s*$//.
+        return [
+            f"attribute '{name}' starts or ends with '\"', which xCAT's stanza reader strips; remove the quotes"
+        ]
+    if name in FREE_TEXT_ATTRIBUTES:
+        return []
+    if name == "environvar":
+        bad = [pair for pair in value.split(",") if not safe.ENV_PAIR_RE.match(pair)]
+        if bad:
+            return [
+                f"environvar '{bad[0]}' must be NAME=value (comma-separated pairs, values of letters, digits and . : / = @ % + ~ - only): genimage exports them through a shell"
+            ]
+        return []
+    words = value.split(" ") if name == "addkcmdline" else [value]
+    bad = [word for word in words if not safe.is_shell_word(word)]
+    if bad:
+        spaces = " (one space between words)" if name == "addkcmdline" else ""
+        return [
+            f"attribute '{name}' value '{value}' may only use letters, digits and . , : / = @ % + ~ -{spaces}, with no '-' first: {WHY_SHELL}"
+        ]
+    return []
 
 
 def check_profiles(docs: SiteDocs) -> list[Problem]:
@@ -238,50 +370,48 @@ def _check_packages(loaded: LoadedProfile) -> list[Problem]:
     problems = []
     for list_field in ("packages", "otherpkgs", "erase"):
         for pos, value, _removal in _entries(loaded, list_field):
-            if value.startswith("#INCLUDE:"):
-                problems.append(
-                    Problem(
-                        pos,
-                        f"{list_field}: #INCLUDE: is not supported; share entries through 'inherits' instead",
-                    )
-                )
-            elif is_directive(value):
-                if list_field == "erase":
-                    problems.append(
-                        Problem(pos, f"erase: '{value}' is a directive; erase takes package names")
-                    )
-            elif not value:
-                problems.append(Problem(pos, f"{list_field}: an empty entry; remove it"))
-            elif value == "-":
-                problems.append(Problem(pos, f"{list_field}: '-' names no package; remove it"))
-            elif value.startswith("-"):
-                problems.append(
-                    Problem(
-                        pos,
-                        f"{list_field}: '-{value}' is not a package; to erase a package list it under 'erase:'",
-                    )
-                )
-            elif not PACKAGE_RE.match(value):
-                what = "a comma (xCAT would split it)" if "," in value else "spaces or '#'"
-                problems.append(
-                    Problem(
-                        pos, f"{list_field}: '{value}' contains {what}; give one package per entry"
-                    )
-                )
-            elif list_field != "otherpkgs" and "/" in value:
-                problems.append(
-                    Problem(
-                        pos,
-                        f"{list_field}: '{value}': xCAT drops the directory part here; subdirectories belong in otherpkgs",
-                    )
-                )
+            message = _package_problem(list_field, value)
+            if message:
+                problems.append(Problem(pos, f"{list_field}: {message}"))
     return problems
+
+
+def _package_problem(list_field: str, value: str) -> str:
+    """Why one package-list entry (without its removal '-') is wrong, or ''."""
+    if value.startswith("#INCLUDE:"):
+        return "#INCLUDE: is not supported; share entries through 'inherits' instead"
+    if is_directive(value):
+        if list_field == "erase":
+            return f"'{value}' is a directive; erase takes package names"
+        if value.startswith("#ENV:") and not safe.ENV_DIRECTIVE_RE.match(value):
+            return f"'{value}' must read #ENV:NAME=value# with a value of letters, digits and . : / = @ % + ~ - only: xCAT splits the list on ',' and runs the pair in a shell"
+        return ""
+    if not value:
+        return "an empty entry; remove it"
+    if value == "-":
+        return "'-' names no package; remove it"
+    if value.startswith("-"):
+        return f"'-{value}' is not a package; to erase a package list it under 'erase:'"
+    if "," in value or "#" in value or any(c.isspace() for c in value):
+        what = "a comma (xCAT would split it)" if "," in value else "spaces or '#'"
+        return f"'{value}' contains {what}; give one package per entry"
+    if list_field != "otherpkgs" and "/" in value:
+        return f"'{value}': xCAT drops the directory part here; subdirectories belong in otherpkgs"
+    directory, _, name = value.rpartition("/")
+    if not safe.PACKAGE_RE.match(name) or (directory and not safe.is_rel_path(directory)):
+        return (
+            f"'{value}' is not a package name: genimage puts package names unquoted into a shell"
+            " command (rh/genimage: system(\"$envlist $yumcmd install $pkgnames\")), where '*'"
+            " matches files and ';' runs commands; use letters, digits and . _ + - : ~ ^ (or @group)"
+        )
+    return ""
 
 
 def _check_excludes(loaded: LoadedProfile) -> list[Problem]:
     problems = []
-    for pos, value, _removal in _entries(loaded, "exclude"):
+    for pos, value, removal in _entries(loaded, "exclude"):
         pattern = value[1:] if value.startswith("+") else value
+        problems += [Problem(pos, f"exclude: {m}") for m in _exclude_problems(value, removal)]
         if not pattern.startswith(("./", "*")):
             problems.append(
                 Problem(
@@ -298,13 +428,29 @@ def _check_excludes(loaded: LoadedProfile) -> list[Problem]:
                     "warning",
                 )
             )
-        if "#" in value or any(c.isspace() for c in value):
-            problems.append(Problem(pos, f"exclude: '{value}' may not contain spaces or '#'"))
     return problems
 
 
-def _safe_rel(path: str) -> bool:
-    return bool(path) and not path.startswith("/") and ".." not in path.split("/")
+def _exclude_problems(value: str, removal: bool) -> list[str]:
+    """Characters packimage's shell would misread, and a pattern that empties the image."""
+    if "#" in value or any(c.isspace() for c in value):
+        return [f"'{value}' may not contain spaces or '#'"]
+    pattern = value[1:] if value.startswith("+") else value
+    if not safe.EXCLUDE_RE.match(pattern):
+        return [
+            f"'{value}' may only use letters, digits, the globs * ? [ ] and . , : / = @ % + ~ -:"
+            " packimage wraps each pattern in single quotes for a shell (packimage.pm: '!' -path '...')"
+        ]
+    if (
+        not removal
+        and not value.startswith("+")
+        and all(fnmatch.fnmatchcase(path, pattern) for path in ESSENTIAL_PATHS)
+    ):
+        return [
+            f"'{value}' matches everything in the image ({', '.join(ESSENTIAL_PATHS[:2])} ...):"
+            " the packed image would be empty; exclude something narrower"
+        ]
+    return []
 
 
 def _check_scripts(
@@ -327,9 +473,17 @@ def _check_scripts(
                 )
             if removal:
                 continue
-            if not _safe_rel(script):
+            problems += [
+                Problem(pos, f"{list_field}: argument '{arg}' {_ARG_RULE}")
+                for arg in value.split()[1:]
+                if not safe.SHELL_WORD_RE.match(arg)
+            ]
+            if not safe.is_rel_path(script):
                 problems.append(
-                    Problem(pos, f"{list_field}: '{script}' must be a path relative to {folder}/")
+                    Problem(
+                        pos,
+                        f"{list_field}: '{script}' must be a path relative to {folder}/ of letters, digits and . _ + @ = : , ~ % - (no '..', no '-' first)",
+                    )
                 )
             elif not docs.source.is_file(f"{folder}/{script}") and not (
                 folder == "postscripts" and script in builtins
@@ -346,6 +500,12 @@ def _check_scripts(
                     )
                 )
     return problems
+
+
+_ARG_RULE = (
+    "may only use letters, digits and . , : / = @ % + ~ - (no quotes, '$' or backticks):"
+    " script arguments reach a shell on the director or the node"
+)
 
 
 def _check_sync(docs: SiteDocs, loaded: LoadedProfile) -> list[Problem]:
@@ -365,6 +525,11 @@ def _sync_dest_problems(dest: str) -> list[str]:
         problems.append(f"dest '{dest}' must be an absolute path on the node")
     if any(c.isspace() for c in dest) or ";" in dest:
         problems.append(f"dest '{dest}' may not contain spaces or ';' (xCAT strips them)")
+    elif dest.startswith("/") and not safe.is_abs_path(dest):
+        problems.append(
+            f"dest '{dest}' must be a normalised absolute path inside the image: no '..', '.' or"
+            " empty segments, no segment starting with '-', only letters, digits and . _ + @ = : , ~ % -"
+        )
     return problems
 
 
@@ -382,7 +547,7 @@ def _sync_mode_problems(entry: SyncEntry) -> list[str]:
         )
     if mode in ("append", "merge") and dest.endswith("/"):
         problems.append(f"mode {mode} needs a file dest, not a directory")
-    if entry.nodes is not None and not NODES_RE.match(entry.nodes):
+    if entry.nodes is not None and not safe.NODERANGE_RE.match(entry.nodes):
         problems.append(f"nodes '{entry.nodes}' is not a noderange (no spaces or parentheses)")
     return problems
 
@@ -394,8 +559,10 @@ def _sync_source_problems(docs: SiteDocs, entry: SyncEntry) -> list[str]:
         needed += [f"{s}.post" for s in entry.sources]
     problems = []
     for src in needed:
-        if not _safe_rel(src):
-            problems.append(f"src '{src}' must be a path relative to synclists/")
+        if not safe.is_rel_path(src):
+            problems.append(
+                f"src '{src}' must be a path relative to synclists/ (no '..', no '-' first, only letters, digits and . _ + @ = : , ~ % -)"
+            )
         elif not docs.source.is_file(f"synclists/{src}"):
             why = ""
             if src.endswith(".post") and entry.mode == "execute":
@@ -410,6 +577,13 @@ def _check_litefile_entries(loaded: LoadedProfile) -> list[Problem]:
         pos = loaded.pos("litefile", path)
         if not path.startswith("/"):
             problems.append(Problem(pos, f"litefile: '{path}' must be an absolute path"))
+        elif not safe.is_abs_path(path):
+            problems.append(
+                Problem(
+                    pos,
+                    f"litefile: '{path}' must be a normalised absolute path inside the image (no '..', '.' or empty segments, no '-' first, only letters, digits and . _ + @ = : , ~ % -)",
+                )
+            )
         if option is not None and option not in LITEFILE_OPTIONS:
             problems.append(
                 Problem(
@@ -439,6 +613,60 @@ def check_litefile_nesting(merge: ChainMerge, image: str) -> list[Problem]:
     return problems
 
 
+def _rootimgdir_problems(rendered: RenderedDirector, rootimgdir: str) -> list[str]:
+    """A rootimgdir must be a directory of its own below install_root, clear of imagespec's files.
+
+    The native builder replaces rootimgdir and keeps generations beside it, and
+    xCAT's genimage writes into it: anywhere else it would overwrite or delete
+    files the image does not own.
+    """
+    root = rootimgdir.rstrip("/")
+    install_root = rendered.layout.install_root
+    if not safe.is_abs_path(root):
+        return [
+            f"rootimgdir '{rootimgdir}' must be a normalised absolute path of letters, digits and . _ + @ = : , ~ % - (no '..', no spaces: {WHY_SHELL})"
+        ]
+    if root == install_root or not safe.is_under(root, install_root):
+        return [
+            f"rootimgdir '{rootimgdir}' must be a directory below the director's install_root {install_root}"
+        ]
+    for reserved in rendered.layout.reserved_dirs():
+        if safe.is_under(root, reserved) or safe.is_under(reserved, root):
+            return [
+                f"rootimgdir '{rootimgdir}' overlaps {reserved}, where imagespec keeps the files it syncs and its state; choose another directory"
+            ]
+    return []
+
+
+def _nested_image_dirs(docs: SiteDocs, rendered: RenderedDirector) -> list[Problem]:
+    """No image's rootimgdir may lie in (or hold) another image's rootimgdir or generation store."""
+    owners: dict[str, tuple[str, str]] = {}
+    for name, image in sorted(rendered.images.items()):
+        root = posixpath.normpath(image.rootimgdir)
+        owners.setdefault(root, (name, "rootimgdir"))
+        owners.setdefault(generation_home(root), (name, "generation store"))
+    problems = []
+    for path, (name, what) in sorted(owners.items()):
+        for parent in _parents(path):
+            other, other_what = owners.get(parent, (name, ""))
+            if other != name:
+                problems.append(
+                    Problem(
+                        docs.site.pos("images", name),
+                        f"image '{name}': its {what} {path} lies inside image '{other}''s {other_what} {parent} on director '{rendered.name}'; give each image a rootimgdir of its own",
+                    )
+                )
+    return problems
+
+
+def _parents(path: str) -> list[str]:
+    found = []
+    while path not in ("/", ""):
+        path = posixpath.dirname(path)
+        found.append(path)
+    return found
+
+
 def _nesting_violation(parent: str, child: str) -> str:
     popts = set(parent.split(","))
     copts = set(child.split(","))
@@ -453,18 +681,12 @@ def _nesting_violation(parent: str, child: str) -> str:
 
 def check_rendered(docs: SiteDocs, rendered: RenderedDirector) -> list[Problem]:
     """Checks that need final attributes: rootimgdir clashes, statelite consistency."""
-    problems = []
+    problems = _nested_image_dirs(docs, rendered)
     seen: dict[str, str] = {}
     site = docs.site
     for name, image in sorted(rendered.images.items()):
         pos = site.pos("images", name)
         root = posixpath.normpath(image.rootimgdir)
-        if not image.rootimgdir.startswith("/"):
-            problems.append(
-                Problem(
-                    pos, f"image '{name}': rootimgdir '{image.rootimgdir}' must be an absolute path"
-                )
-            )
         if root in seen:
             problems.append(
                 Problem(
@@ -473,6 +695,11 @@ def check_rendered(docs: SiteDocs, rendered: RenderedDirector) -> list[Problem]:
                 )
             )
         seen.setdefault(root, name)
+        where = image.resolved.attributes.get("rootimgdir")
+        problems += [
+            Problem(where.origin.pos if where else pos, f"image '{name}': {m}")
+            for m in _rootimgdir_problems(rendered, image.rootimgdir)
+        ]
         merge = image.resolved.merge
         if image.statelite:
             problems += check_litefile_nesting(merge, name)

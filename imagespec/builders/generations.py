@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any, Optional
 
 from ..errors import ImagespecError
+from ..render.layout import generation_home
 from ..runner import Runner
 from . import Log, run_logged
 
@@ -50,7 +51,7 @@ class ImageDirs:
 
     @property
     def home(self) -> str:
-        return posixpath.join(self.parent, f".{self.base}.imagespec")
+        return generation_home(self.rootimgdir)
 
     @property
     def staging(self) -> str:

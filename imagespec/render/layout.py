@@ -52,3 +52,17 @@ class Layout:
 
     def state_dir(self) -> str:
         return join(self.prefix, ".imagespec")
+
+    def reserved_dirs(self) -> tuple[str, ...]:
+        """Absolute directories holding what imagespec syncs and its state: no image root goes there."""
+        return (
+            self.absolute(join(self.prefix, "custom")),
+            self.absolute(self.state_dir()),
+            self.absolute("postscripts"),
+        )
+
+
+def generation_home(rootimgdir: str) -> str:
+    """Where the native builder keeps an image's generations: .<name>.imagespec beside it."""
+    root = rootimgdir.rstrip("/")
+    return posixpath.join(posixpath.dirname(root), f".{posixpath.basename(root)}.imagespec")

@@ -269,10 +269,7 @@ ERROR_CASES = [
     ),
     pytest.param(
         site(lines("attributes:", "  rootfstype: [nfs]")),
-        [
-            "profiles/p.yaml:2:3: attributes.rootfstype: expected a string or an integer, "
-            "got a list"
-        ],
+        ["profiles/p.yaml:2:3: attributes.rootfstype: expected a string or an integer, got a list"],
         id="attribute-value-list",
     ),
     pytest.param(
@@ -486,7 +483,8 @@ ERROR_CASES = [
     pytest.param(
         site(lines("postinstall: [/usr/bin/true]")),
         [
-            "profiles/p.yaml:1:15: postinstall: '/usr/bin/true' must be a path relative to postinstall/"
+            "profiles/p.yaml:1:15: postinstall: '/usr/bin/true' must be a path relative to postinstall/ "
+            "of letters, digits and . _ + @ = : , ~ % - (no '..', no '-' first)"
         ],
         id="postinstall-absolute-path",
     ),
@@ -547,7 +545,10 @@ ERROR_CASES = [
     ),
     pytest.param(
         site(lines("sync:", "  - {src: ../secret, dest: /etc/x}")),
-        ["profiles/p.yaml:2:5: sync: src '../secret' must be a path relative to synclists/"],
+        [
+            "profiles/p.yaml:2:5: sync: src '../secret' must be a path relative to synclists/ "
+            "(no '..', no '-' first, only letters, digits and . _ + @ = : , ~ % -)"
+        ],
         id="src-escapes-synclists",
     ),
     pytest.param(
@@ -648,7 +649,10 @@ ERROR_CASES = [
                 "directors:", "  main:", "    install_root: /install", "    prefix: ../x"
             )
         ),
-        ["imagespec.yaml:10:5: director 'main': '..' is not allowed in install_root or prefix"],
+        [
+            "imagespec.yaml:11:5: director 'main': prefix '../x' must be a relative path of "
+            "safe segments (no '..', no '-' first, no spaces)"
+        ],
         id="prefix-with-dotdot",
     ),
     pytest.param(

@@ -594,9 +594,11 @@ def test_default_rootimgdir_is_install_root_netboot_osvers_osarch_profile() -> N
 
 
 def test_image_attribute_overrides_the_default_rootimgdir() -> None:
-    images = {"img": {"profile": "p", "distro": "rocky8", "attributes": {"rootimgdir": "/x/img"}}}
+    images = {
+        "img": {"profile": "p", "distro": "rocky8", "attributes": {"rootimgdir": "/install/x/img"}}
+    }
     view = open_profiles({"p": {}}, images=images)
-    assert view.render("main").images["img"].rootimgdir == "/x/img"
+    assert view.render("main").images["img"].rootimgdir == "/install/x/img"
 
 
 def test_two_images_with_the_same_rootimgdir_on_one_director_is_an_error() -> None:
