@@ -50,8 +50,29 @@ def build_graph(docs: SiteDocs) -> ProfileGraph:
     if errors:
         raise ConfigError(errors)
     docs.warnings.extend(p for p in problems if p.severity == "warning")
+    _check_depth(docs, graph)
     chains = {name: linearise(docs, name) for name in docs.profiles}
     return ProfileGraph(graph=graph, chains=chains)
+
+
+# Real sites inherit a handful of levels; a far deeper graph is a mistake or an
+# attack, and every image would pay for merging it.
+MAX_DEPTH = 64
+
+
+def _check_depth(docs: SiteDocs, graph: nx.DiGraph[str]) -> None:
+    """Refuse inheritance deeper than MAX_DEPTH levels, naming the deepest profile."""
+    path = nx.dag_longest_path(graph)
+    if len(path) > MAX_DEPTH:
+        raise ConfigError(
+            [
+                Problem(
+                    docs.profiles[path[0]].pos("inherits"),
+                    f"profile '{path[0]}' inherits through {len(path) - 1} levels (at most {MAX_DEPTH}"
+                    " are allowed); flatten the inheritance",
+                )
+            ]
+        )
 
 
 def _cycle_problems(graph: nx.DiGraph[str]) -> list[Problem]:
@@ -111,17 +132,20 @@ def _image_problems(docs: SiteDocs) -> list[Problem]:
 
 
 def linearise(docs: SiteDocs, name: str) -> tuple[str, ...]:
-    """Ancestors first, depth-first in declared order, each once, the profile last."""
+    """Ancestors first, depth-first in declared order, each once, the profile last.
+
+    Iterative, so that a chain thousands of profiles deep cannot exhaust the stack.
+    """
     chain: list[str] = []
-    seen: set[str] = set()
-
-    def visit(current: str) -> None:
-        if current in seen:
-            return
-        seen.add(current)
-        for parent in docs.profiles[current].model.inherits:
-            visit(parent)
-        chain.append(current)
-
-    visit(name)
+    seen = {name}
+    stack = [(name, iter(docs.profiles[name].model.inherits))]
+    while stack:
+        current, parents = stack[-1]
+        parent = next((p for p in parents if p not in seen), None)
+        if parent is None:
+            stack.pop()
+            chain.append(current)
+        else:
+            seen.add(parent)
+            stack.append((parent, iter(docs.profiles[parent].model.inherits)))
     return tuple(chain)

@@ -19,6 +19,8 @@ import io
 import posixpath
 import shlex
 
+from ..safe import inside
+
 LINK_PREFIX = "link"
 
 
@@ -100,13 +102,39 @@ rm -rf .statelite .default .statebackup
 mkdir -p .statelite/tmpfs"""
 
 
+def confine_script(root: str) -> str:
+    """Shell lines defining `confined DIR`, which fails unless DIR really lies in root.
+
+    Symlinks in DIR's path are followed (an image may hold absolute symlinks
+    that lead to the director's own files), so it runs before anything is
+    created in, copied to or removed from DIR.  Only directories are checked:
+    an entry may itself be a symlink out of the root (/etc/mtab), which
+    `cp -a`, `cp --remove-destination` and `rm -rf` treat as a link.
+    """
+    return (
+        f"ROOT=$(realpath -- {_q(root)})\n"
+        "confined() {\n"
+        '  case "$(realpath -m -- "$1")" in\n'
+        '    "$ROOT"|"$ROOT"/*) ;;\n'
+        '    *) echo "imagespec: $1 leads outside the image root $ROOT" >&2; exit 1 ;;\n'
+        "  esac\n"
+        "}\n"
+    )
+
+
 def liteimg_script(root: str, rows: list[tuple[str, str]], image: str = "") -> str:
-    """The commands (run with `sh -e`) that give `root` the statelite structure for `rows`."""
+    """The commands (run with `sh -e`) that give `root` the statelite structure for `rows`.
+
+    Validation refuses litefile paths with '..'; every path is checked again
+    here, on the director, against symlinks in the image that lead out of it.
+    """
     entries = sorted((file, normal_options(opts)) for file, opts in rows)
     directories = [f for f, _ in entries if f.endswith("/")]
-    lines = [f"cd {_q(root)}", UNDO]
+    lines = [f"cd {_q(root)}", confine_script(root), UNDO]
     for file, options in entries:
         is_dir, path = file.endswith("/"), file.rstrip("/") or "/"
+        inside(root, path)  # ValueError for a path that leaves the root
+        lines.append(f"confined {_q('.' + posixpath.dirname(path))}")
         if path == "/etc/mtab":
             lines.append('[ "$(readlink ./etc/mtab)" = /proc/self/mounts ] || {')
         if not options.startswith(LINK_PREFIX):

@@ -26,6 +26,7 @@ from ..director.transport import Transport
 from ..model import BuildOptions
 from ..render import RenderedDirector, RenderedImage
 from ..runner import Result
+from ..safe import inside
 from . import Log, run_logged
 from .generations import (
     BUILD_FILE,
@@ -50,7 +51,7 @@ from .lists import (
     parse_synclist_for_pack,
     releasever,
 )
-from .liteimg import liteimg_script, read_litefile_csv
+from .liteimg import confine_script, liteimg_script, read_litefile_csv
 
 INITRDS = ("initrd-stateless.gz", "initrd-statelite.gz")
 # Never packed: the statelite work areas (as packimage does).
@@ -310,7 +311,7 @@ class NativeBuilder:
         root = posixpath.join(dirs.staging, "rootimg")
         self._sync_into(image, root, log)
         if image.statelite:
-            self._sh(liteimg_script(root, self._litefile_rows(image), image.name), log)
+            self._sh(self._liteimg(image, root), log)
             if image.attributes.get("rootfstype") == "ramdisk":
                 self._archive(image, root, f"{dirs.staging}/rootimg-statelite.gz", log, lite=True)
         else:
@@ -364,14 +365,29 @@ class NativeBuilder:
         copies = parse_synclist_for_pack(self._list(image, "synclists"))
         commands = []
         for copy in copies:
-            dest = root + "/" + copy.dest.lstrip("/")
+            dest = self._inside(image, root, copy.dest)
             target_dir = dest if copy.dest_is_dir else posixpath.dirname(dest)
             sources = " ".join(q(s) for s in copy.sources)
             commands.append(
-                f"mkdir -p {q(target_dir)} && cp -pL --remove-destination {sources} {q(dest)}"
+                f"confined {q(target_dir)} && mkdir -p {q(target_dir)}"
+                f" && cp -pL --remove-destination {sources} {q(dest)}"
             )
         if commands:
-            self._sh(" && ".join(commands), log)
+            self._sh(confine_script(root) + " && ".join(commands), log)
+
+    @staticmethod
+    def _inside(image: RenderedImage, root: str, path: str) -> str:
+        """root + path, refused when it leaves the root (validation already refuses '..')."""
+        try:
+            return inside(root, path)
+        except ValueError as exc:
+            raise BuildError(f"image {image.name}: sync dest {exc}; fix the synclist") from None
+
+    def _liteimg(self, image: RenderedImage, root: str) -> str:
+        try:
+            return liteimg_script(root, self._litefile_rows(image), image.name)
+        except ValueError as exc:
+            raise BuildError(f"image {image.name}: litefile path {exc}; fix the litefile") from None
 
     def _litefile_rows(self, image: RenderedImage) -> list[tuple[str, str]]:
         csv_files = [p for p in image.files if p.endswith(".litefile.csv")]
