@@ -1,0 +1,5 @@
+"""`python -m imagespec`: the same entry point as the `imagespec` command."""
+
+from .cli import main
+
+main()
