@@ -230,9 +230,11 @@ def _show_built(
     ctx: typer.Context, view: SiteView, director: str, image: RenderedImage, json_out: bool
 ) -> None:
     from .generations_ops import built_packages
+    from .overlap import check_director_root
     from .reconcile import make_target
     from .report.built import print_built
 
+    check_director_root(view.docs.site, director, view.render(director), view.docs.source.root)
     target = make_target(view, director, "worktree", False, _echo)
     report = built_packages(target, image)
     if _want_json(ctx, json_out):
@@ -278,10 +280,12 @@ def render(
     json_out: bool = JsonOpt,
 ) -> None:
     """Write the director tree exactly as it would land under install_root."""
+    from .overlap import checked_out_dir
+
     view = _open(ctx, site)
     name = choose_one(view.docs.site.model, view.docs.source.root, director, branch)
     rendered = view.render(name)
-    write_tree(rendered, out, force)
+    write_tree(rendered, checked_out_dir(out, view.docs.source.root), force, shown=out)
     if _want_json(ctx, json_out):
         _print_json(
             {
@@ -298,13 +302,19 @@ def render(
     )
 
 
-def write_tree(rendered: RenderedDirector, out: Path, force: bool) -> None:
-    """Write into a fresh sibling directory, then swap it in, so --out is never half-written."""
+def write_tree(
+    rendered: RenderedDirector, out: Path, force: bool, shown: Optional[Path] = None
+) -> None:
+    """Write into a fresh sibling directory, then swap it in, so --out is never half-written.
+
+    out is a resolved path (see overlap.checked_out_dir); messages name it as `shown`.
+    """
+    shown = shown or out
     if out.exists() and not out.is_dir():
-        raise UsageError(f"{out} exists and is not a directory")
+        raise UsageError(f"{shown} exists and is not a directory")
     if out.is_dir() and any(out.iterdir()) and not force:
         raise UsageError(
-            f"{out} is not empty; choose a new directory or pass --force to replace its contents"
+            f"{shown} is not empty; choose a new directory or pass --force to replace its contents"
         )
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
@@ -390,6 +400,7 @@ def _reconcile_setup(
     from .compare import open_site_at
     from .directors import choose_directors
     from .gitsource import open_repo
+    from .overlap import check_director_root
     from .reconcile import make_target
 
     root = _site_root(ctx, site)
@@ -403,6 +414,8 @@ def _reconcile_setup(
         raise UsageError(
             f"branch '{branch}' is followed by {', '.join(names)} but does not exist here"
         )
+    for name in names:
+        check_director_root(view.docs.site, name, view.render(name), root)
     targets = [make_target(view, name, commit, dry_run, _echo) for name in names]
     return Reconcile(repo, commit, targets)
 

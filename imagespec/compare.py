@@ -8,11 +8,12 @@ from typing import Any, Optional
 
 from .diff import DiffReport, compare
 from .directors import choose_directors
-from .errors import ConfigError, GitError, Pos, Problem, UsageError, choice_list
+from .errors import ConfigError, Pos, Problem, UsageError, choice_list
 from .gitsource import (
     WORKTREE,
     IndexedSource,
     changed_paths,
+    merge_base,
     open_repo,
     open_revision,
     resolve_rev,
@@ -45,9 +46,9 @@ def parse_revs(first: Optional[str], second: Optional[str]) -> RevPair:
 def open_site_at(repo: Any, rev: Optional[str], root: Path, label: str) -> Optional[SiteView]:
     """Load one side; None when that revision has no site yet.  Errors name the revision."""
     source = open_revision(repo, rev, root)
-    if not source.is_file("imagespec.yaml"):
-        return None
     try:
+        if not source.is_file("imagespec.yaml"):
+            return None
         return open_site(source, merge_all=False)
     except ConfigError as exc:
         if rev is None:
@@ -60,13 +61,8 @@ def open_site_at(repo: Any, rev: Optional[str], root: Path, label: str) -> Optio
 
 def _merge_base(repo: Any, pair: RevPair, base: str, head: Optional[str]) -> str:
     """BASE...HEAD compares against the merge base, and fails like git when there is none."""
-    merge_bases = repo.merge_base(base, head or "HEAD")
-    if not merge_bases:
-        raise GitError(
-            f"{pair.base} and {pair.head or 'HEAD'} have no merge base (unrelated histories or a "
-            f"shallow clone: fetch more history); use {pair.base}..{pair.head or 'HEAD'} to compare the tips"
-        )
-    return str(merge_bases[0].hexsha)
+    spelled = (pair.base, pair.head or "HEAD")
+    return merge_base(repo, base, head or resolve_rev(repo, "HEAD"), spelled)
 
 
 def _branch_name(rev: str) -> str:

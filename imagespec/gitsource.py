@@ -9,16 +9,28 @@ each distinct blob once.
 
 from __future__ import annotations
 
-import posixpath
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
 
 from .errors import GitError
-from .source import blob_id
+from .source import (
+    DIR_LINK_FIX,
+    LINK_FIX,
+    MAX_FILE_BYTES,
+    MAX_LINKS,
+    SITE_DIRS,
+    SiteFileError,
+    blob_id,
+    follow_link,
+    is_site_path,
+    read_site_file,
+    site_dir,
+    too_big_reason,
+)
 
-SITE_DIRS = ("profiles", "postinstall", "postscripts", "synclists")
 WORKTREE = "worktree"
+DEEPEN = "fetch more history with git fetch --deepen=<n> or git fetch --unshallow"
 
 
 @dataclass(frozen=True)
@@ -50,39 +62,110 @@ def site_prefix(repo: Any, site_root: Path) -> str:
 
 
 def resolve_rev(repo: Any, rev: str) -> str:
-    """A revision (branch, tag, sha, origin/main, HEAD~1) as a commit sha; GitError if unknown."""
+    """A revision (branch, tag, sha, origin/main, HEAD~1) as a commit sha; GitError if unknown.
+
+    git itself resolves it (gitpython's own parser raises on @{-1} or a short reflog),
+    and the commit must be present: in a shallow clone HEAD~1 may be named but missing.
+    """
+    import git
+
+    if rev.startswith("-"):
+        raise GitError(f"'{rev}' is not a revision; give a branch, tag or commit")
+    try:
+        return str(repo.git.rev_parse("--verify", "--quiet", f"{rev}^{{commit}}")).strip()
+    except git.GitCommandError:
+        raise GitError(unknown_rev_message(repo, rev)) from None
+
+
+def unknown_rev_message(repo: Any, rev: str) -> str:
+    """Why rev names no commit here, and what to do, in one line."""
+    if "@{-" in rev:
+        why = (
+            f"'{rev}' means a branch checked out earlier, and this clone has no such checkout; "
+            "name the branch instead"
+        )
+    elif "@{u" in rev or "@{push}" in rev:
+        why = f"'{rev}' needs an upstream branch, and none is set; name the remote branch (origin/main)"
+    elif "@{" in rev:
+        why = (
+            f"'{rev}' is not in the reflog (git reflog lists its entries; a fresh clone has "
+            "few); give a branch, tag or commit"
+        )
+    else:
+        why = f"unknown revision '{rev}'; give a branch, tag or commit of {repo.working_tree_dir}"
+    if is_shallow(repo):
+        why += f" (this clone is shallow: {DEEPEN})"
+    return why
+
+
+def is_shallow(repo: Any) -> bool:
+    """True in a shallow clone (CI checkouts often are), where old commits are missing."""
     import git
 
     try:
-        return str(repo.commit(rev).hexsha)
-    except (git.BadName, ValueError, git.GitCommandError):
+        return str(repo.git.rev_parse("--is-shallow-repository")).strip() == "true"
+    except git.GitCommandError:
+        return False
+
+
+def merge_base(repo: Any, base: str, head: str, spelled: tuple[str, str]) -> str:
+    """The merge base of two commits, as for BASE...HEAD; GitError when there is none."""
+    import git
+
+    try:
+        found = str(repo.git.merge_base(base, head)).strip()
+    except git.GitCommandError:
+        found = ""
+    if found:
+        return found
+    first, second = spelled
+    tips = f"or compare the tips with {first}..{second}"
+    if is_shallow(repo):
         raise GitError(
-            f"unknown revision '{rev}'; give a branch, tag or commit of {repo.working_tree_dir}"
-        ) from None
+            f"{first} and {second} have no merge base here: this clone is shallow; {DEEPEN}, {tips}"
+        )
+    raise GitError(f"{first} and {second} have no merge base (unrelated histories); {tips}")
 
 
 class IndexedSource:
-    """Shared lookups over a {site-relative path: GitFile} index."""
+    """Shared lookups over a {site-relative path: GitFile} index.
+
+    `refused` holds the site files imagespec will not read (a symlink out of the
+    site, a FIFO, a huge file) with the reason; using one is a SiteFileError.
+    """
 
     root: Path
     label: str
     index: dict[str, GitFile]
+    refused: dict[str, str]
+
+    def _check(self, rel: str) -> None:
+        """SiteFileError when rel, or a directory holding it, is refused."""
+        parts = rel.split("/")
+        for depth in range(len(parts), 0, -1):
+            where = "/".join(parts[:depth])
+            if where in self.refused:
+                raise SiteFileError(where, self.refused[where])
 
     def read(self, rel: str) -> bytes:
         raise NotImplementedError
 
     def is_file(self, rel: str) -> bool:
+        self._check(rel)
         return rel in self.index
 
     def mode(self, rel: str) -> int:
+        self._check(rel)
         entry = self.index.get(rel)
         if entry is None:
             raise FileNotFoundError(rel)
         return 0o755 if entry.mode & 0o111 else 0o644
 
     def list_files(self, rel_dir: str) -> list[str]:
+        """Files below rel_dir, refused ones included (so that reading them says why)."""
+        self._check(rel_dir.rstrip("/"))
         prefix = rel_dir.rstrip("/") + "/"
-        return sorted(p for p in self.index if p.startswith(prefix))
+        return sorted(p for p in (*self.index, *self.refused) if p.startswith(prefix))
 
     def cache_key(self, rel: str) -> Optional[str]:
         entry = self.index.get(rel)
@@ -98,10 +181,11 @@ class GitTreeSource(IndexedSource):
         self.prefix = prefix
         self.root = root
         self.label = commit
+        self.refused = {}
         self.index = self._ls_tree()
 
     def _ls_tree(self) -> dict[str, GitFile]:
-        args = ["-r", "-z", "--full-tree", self.commit]
+        args = ["-r", "-z", "-l", "--full-tree", self.commit]
         if self.prefix:
             args.append(self.prefix + "/")
         out = self.repo.git.ls_tree(*args)
@@ -111,30 +195,56 @@ class GitTreeSource(IndexedSource):
             if not record:
                 continue
             meta, _, path = record.partition("\t")
-            mode, kind, sha = meta.split()
-            if kind == "blob":
-                index[path[cut:]] = GitFile(int(mode, 8), sha)
+            mode, kind, sha, size = meta.split()
+            if kind != "blob":
+                continue
+            rel = path[cut:]
+            if int(size) > MAX_FILE_BYTES and is_site_path(rel):
+                self.refused[rel] = too_big_reason(int(size))
+            else:
+                index[rel] = GitFile(int(mode, 8), sha)
         return self._follow_links(index)
 
     def _follow_links(self, index: dict[str, GitFile]) -> dict[str, GitFile]:
-        """Symlinks inside the tree stand for their target, as in the working tree."""
-        for _ in range(8):  # links to links, bounded
-            links = {p: f for p, f in index.items() if f.mode == 0o120000}
-            if not links:
-                break
-            for path, link in links.items():
-                target = self._blob(link.sha).decode("utf-8", "replace")
-                resolved = posixpath.normpath(posixpath.join(posixpath.dirname(path), target))
-                if resolved in index and resolved != path:
-                    index[path] = index[resolved]
-                else:
-                    del index[path]  # dangling or pointing outside the site: not a file
-        return {p: f for p, f in index.items() if f.mode != 0o120000}
+        """A symlink to another site file stands for it, as in the working tree.
+
+        Any other symlink is refused (one to outside the site, to a directory, or to
+        nothing); a symlink where a site folder should be refuses that whole folder.
+        """
+        links = {p: f for p, f in index.items() if f.mode == 0o120000}
+        files = {p: f for p, f in index.items() if f.mode != 0o120000}
+        for path in links:
+            if path in SITE_DIRS:
+                self.refused[path] = f"is a symlink to a directory; {DIR_LINK_FIX}"
+            elif is_site_path(path):
+                try:
+                    files[path] = self._link_target(path, links, files)
+                except SiteFileError as exc:
+                    self.refused[path] = exc.reason
+        return files
+
+    def _link_target(
+        self, path: str, links: dict[str, GitFile], files: dict[str, GitFile]
+    ) -> GitFile:
+        current = path
+        for _ in range(MAX_LINKS):
+            target = self._blob(links[current].sha).decode("utf-8", "surrogateescape")
+            current = follow_link(path, current, target)
+            if current in self.refused:
+                raise SiteFileError(path, self.refused[current])
+            if current in files:
+                return files[current]
+            if current not in links:
+                raise SiteFileError(
+                    path, f"is a symlink to '{current}', not a file of this commit; {LINK_FIX}"
+                )
+        raise SiteFileError(path, f"is a chain of more than {MAX_LINKS} symlinks; {LINK_FIX}")
 
     def _blob(self, sha: str) -> bytes:
         return bytes(self.repo.odb.stream(bytes.fromhex(sha)).read())
 
     def read(self, rel: str) -> bytes:
+        self._check(rel)
         entry = self.index.get(rel)
         if entry is None:
             raise FileNotFoundError(rel)
@@ -142,12 +252,17 @@ class GitTreeSource(IndexedSource):
 
 
 class WorktreeGitSource(IndexedSource):
-    """The working tree as git sees it: tracked and untracked-but-not-ignored files, as on disk."""
+    """The working tree as git sees it: tracked and untracked-but-not-ignored files, as on disk.
+
+    Files are read as WorktreeSource reads them (read_site_file): never from
+    outside the site, never a FIFO or a huge file.
+    """
 
     def __init__(self, repo: Any, prefix: str, root: Path):
         self.repo = repo
         self.root = root
         self.label = WORKTREE
+        self.refused = {}
         self._data: dict[str, bytes] = {}
         self.index = self._scan(prefix)
 
@@ -155,25 +270,39 @@ class WorktreeGitSource(IndexedSource):
         out = self.repo.git.ls_files(
             "-z", "--cached", "--others", "--exclude-standard", "--", prefix or "."
         )
+        top = Path(self.repo.working_tree_dir)
+        base = top / prefix if prefix else top
+        self._check_site_dirs(base)
         index: dict[str, GitFile] = {}
         cut = len(prefix) + 1 if prefix else 0
-        top = Path(self.repo.working_tree_dir)
         for path in sorted(set(out.split("\0"))):
-            if not path:
-                continue
             rel = path[cut:]
-            if rel != "imagespec.yaml" and rel.split("/", 1)[0] not in SITE_DIRS:
+            if not path or not is_site_path(rel):
                 continue
-            full = top / path
-            if not full.is_file():  # deleted but still in the index
+            try:
+                data, mode = read_site_file(base, rel)
+            except SiteFileError as exc:
+                self.refused[rel] = exc.reason
                 continue
-            data = full.read_bytes()
+            except (FileNotFoundError, NotADirectoryError):  # deleted but still in the index
+                continue
+            except OSError as exc:
+                self.refused[rel] = f"cannot be read ({exc.strerror or exc}); fix its permissions"
+                continue
             self._data[rel] = data
-            executable = full.stat().st_mode & 0o111
-            index[rel] = GitFile(0o100755 if executable else 0o100644, blob_id(data))
+            index[rel] = GitFile(0o100755 if mode == 0o755 else 0o100644, blob_id(data))
         return index
 
+    def _check_site_dirs(self, base: Path) -> None:
+        """A site folder that is a symlink is refused, as in a commit."""
+        for folder in SITE_DIRS:
+            try:
+                site_dir(base, folder)
+            except SiteFileError as exc:
+                self.refused[folder] = exc.reason
+
     def read(self, rel: str) -> bytes:
+        self._check(rel)
         if rel not in self._data:
             raise FileNotFoundError(rel)
         return self._data[rel]
@@ -191,3 +320,21 @@ def changed_paths(old: IndexedSource, new: IndexedSource) -> set[str]:
     """Site-relative paths whose content or mode differs (or that exist on one side only)."""
     paths = set(old.index) | set(new.index)
     return {p for p in paths if old.index.get(p) != new.index.get(p)}
+
+
+def tracked_below(top: Path, path: Path) -> Optional[str]:
+    """A file git tracks at or below path in the work tree at top; '' for none, None if git fails."""
+    import git
+
+    rel = path.relative_to(top).as_posix()
+    try:
+        repo = git.Repo(top)
+    except (git.InvalidGitRepositoryError, git.NoSuchPathError):
+        return None
+    try:
+        out = str(repo.git.ls_files("-z", "--", rel))
+    except git.GitCommandError:
+        return None
+    finally:
+        repo.close()
+    return out.split("\0", 1)[0]
