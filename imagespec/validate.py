@@ -196,7 +196,8 @@ def _check_director_words(docs: SiteDocs, dname: str) -> list[Problem]:
             )
         )
     root = director.install_root
-    if not (safe.is_abs_path(root.rstrip("/") or "/") or safe.is_rel_path(root.rstrip("/"))):
+    stripped = root.rstrip("/")
+    if stripped != "." and not (safe.is_abs_path(stripped or "/") or safe.is_rel_path(stripped)):
         problems.append(
             Problem(
                 at("install_root"),
