@@ -10,9 +10,12 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import sys
 import tempfile
 import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
@@ -686,8 +689,36 @@ def _click_classes(name: str) -> tuple[type[BaseException], ...]:
     return tuple(getattr(m, name) for m in modules if hasattr(m, name))
 
 
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
+
+
+@contextmanager
+def _terminate_like_interrupt() -> Iterator[None]:
+    """SIGTERM and SIGHUP end imagespec as Ctrl-C does: what it started is stopped and
+    the director's lock released (the default action would leave both to the reaper
+    and the next apply).  An ignored signal (nohup) stays ignored."""
+    previous: dict[signal.Signals, Any] = {}
+    for signum in (signal.SIGTERM, signal.SIGHUP):
+        try:
+            if signal.getsignal(signum) == signal.SIG_DFL:
+                previous[signum] = signal.signal(signum, _interrupt)
+        except ValueError:  # not the main thread
+            break
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
 def main(argv: Optional[list[str]] = None) -> None:
     """Console entry point: run the app, map every failure to one message and an exit code."""
+    with _terminate_like_interrupt():
+        _main(argv)
+
+
+def _main(argv: Optional[list[str]]) -> None:
     exit_types = _click_classes("Exit")
     abort_types = _click_classes("Abort")
     click_errors = _click_classes("ClickException")

@@ -29,7 +29,7 @@ from .pipeline import SiteView, open_site
 from .plan import Plan, make_plan
 from .render import RenderedDirector, RenderedImage
 from .render.layout import Layout, join
-from .runner import CommandError, Runner
+from .runner import GROUPS, CommandError, Runner
 
 Echo = Callable[[str], None]
 STAGE_KEYS = {"define": "define", "genimage": "build", "pack": "pack"}
@@ -322,8 +322,17 @@ def run_images(
             outcomes.append(ImageOutcome(name, "up to date"))
             continue
         work.append(ImageJob(target, book, image, diff.actions, progress))
-    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+    pool = ThreadPoolExecutor(max_workers=max(1, jobs))
+    try:
         outcomes += list(pool.map(lambda job: job.run(), work))
+    except BaseException:
+        # Interrupted: the builds run in process groups of their own, which the
+        # interrupt does not reach.  Stop them, so the workers end at once, and
+        # start no queued image.
+        GROUPS.stop_all()
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise
+    pool.shutdown()
     return sorted(outcomes, key=lambda o: o.name)
 
 

@@ -2,7 +2,7 @@
 
     server = start_sshd(tmp_path / "sshd", [stub_bin])
     try:
-        subprocess.run(server.ssh_argv("echo ok"), ...)       # ssh -F config director -- ...
+        subprocess.run(server.ssh_argv("echo ok"), ...)       # ssh -F config -- director ...
         env = {**os.environ, **server.env()}                  # IMAGESPEC_SSH_CONFIG=config
     finally:
         server.stop()
@@ -61,8 +61,8 @@ class SshServer:
         return {"IMAGESPEC_SSH_CONFIG": str(self.config)}
 
     def ssh_argv(self, command: str) -> list[str]:
-        """`ssh -F config director -- command`, as imagespec runs remote commands."""
-        return ["ssh", "-F", str(self.config), self.alias, "--", command]
+        """`ssh -F config -- director command`, as imagespec runs remote commands."""
+        return ["ssh", "-F", str(self.config), "--", self.alias, command]
 
     def rsync_rsh(self) -> str:
         """The value for rsync -e."""

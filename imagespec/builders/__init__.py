@@ -44,4 +44,6 @@ def run_logged(
         raise
     if result.output:
         log(result.output.rstrip("\n"))
+    if result.note:
+        log(result.note)
     return result

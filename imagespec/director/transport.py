@@ -6,6 +6,12 @@ the real OpenSSH client and rsync.  Both write every file atomically (a
 temporary name in the same directory, then a rename; rsync --delay-updates
 for remote directors), never follow the user's files outside install_root,
 and report missing files as None rather than failing.
+
+Every remote call has a deadline (IMAGESPEC_IO_TIMEOUT for the small reads
+and writes, IMAGESPEC_SYNC_TIMEOUT for rsync); when it passes, the call's
+whole process group (ssh, rsync and what they started) is stopped and the
+call fails with a TransportError.  The director's host reaches ssh and rsync
+only after `--`, never where it could be read as an option.
 """
 
 from __future__ import annotations
@@ -17,24 +23,25 @@ import posixpath
 import shlex
 import shutil
 import socket
-import subprocess
 import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Optional, Protocol
 
 from ..errors import ImagespecError
-from ..runner import CommandError, Runner, run_local, ssh_base
+from ..runner import (
+    CommandError,
+    Runner,
+    check_host,
+    execute,
+    io_timeout,
+    run_local,
+    ssh_argv,
+    ssh_base,
+    sync_timeout,
+)
 
 FileData = tuple[bytes, int]  # content, mode
-
-
-def io_timeout() -> int:
-    """Seconds without any data before rsync gives up on a stalled link (IMAGESPEC_IO_TIMEOUT)."""
-    try:
-        return max(1, int(os.environ.get("IMAGESPEC_IO_TIMEOUT", "120")))
-    except ValueError:
-        return 120
 
 
 class TransportError(ImagespecError):
@@ -142,16 +149,38 @@ class LocalTransport:
                 atomic_write(self._path(dest), data, 0o644)
 
     def make_dir_exclusive(self, rel: str) -> bool:
+        """Create the directory; False if a real directory is already there.  A symbolic
+        link or a file in its place is refused: it is never followed."""
         path = self._path(rel)
-        path.parent.mkdir(parents=True, exist_ok=True)
         try:
+            path.parent.mkdir(parents=True, exist_ok=True)
             path.mkdir()
         except FileExistsError:
+            if path.is_symlink() or not path.is_dir():
+                raise TransportError(not_a_directory(str(path))) from None
             return False
+        except OSError as exc:
+            raise TransportError(f"cannot create {path}: {exc.strerror}") from None
         return True
 
     def remove_tree(self, rel: str) -> None:
-        shutil.rmtree(self._path(rel), ignore_errors=True)
+        """Remove a directory tree (never through a symbolic link); TransportError if it stays."""
+        path = self._path(rel)
+        if path.is_symlink():
+            raise TransportError(not_a_directory(str(path)))
+        try:
+            shutil.rmtree(path)
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            raise TransportError(f"cannot remove {exc.filename or path}: {exc.strerror}") from None
+
+
+def not_a_directory(path: str) -> str:
+    return (
+        f"{path} is a symbolic link or not a directory, and imagespec never follows one;"
+        " remove it (rm) if no apply is running"
+    )
 
 
 def stage_file(path: Path, data: bytes, mode: int) -> str:
@@ -182,7 +211,7 @@ class SshTransport:
     """A remote director: commands over ssh, files with rsync (checksums, delayed updates)."""
 
     def __init__(self, host: str, root: str, runner: Runner):
-        self.host = host
+        self.host = check_host(host)
         self.root = root
         self.runner = runner
         self.description = f"{host}:{root}"
@@ -193,30 +222,39 @@ class SshTransport:
     def _sh(
         self, script: str, data: Optional[bytes] = None, mutating: bool = True, check: bool = True
     ) -> str:
-        argv = [*ssh_base(), self.host, "--", script]
+        argv = ssh_argv(self.host, script)
         if self.runner.dry_run and mutating:
             self.runner.echo(shlex.join(argv))
             return ""
         try:
-            return run_local(argv, input_data=data, check=check, timeout=self.runner.timeout).output
+            return run_local(argv, input_data=data, check=check, timeout=self._deadline()).output
         except CommandError as exc:
-            raise TransportError(f"{self.host}: {exc.output.strip() or exc}") from None
+            if exc.timed_out:
+                raise TransportError(self._timed_out()) from None
+            raise TransportError(f"{self.host}: {last_line(exc.output) or exc}") from None
+
+    def _deadline(self) -> float:
+        return self.runner.timeout or io_timeout()
+
+    def _timed_out(self) -> str:
+        return (
+            f"{self.host} did not answer within {self._deadline():g} s (IMAGESPEC_IO_TIMEOUT);"
+            " the ssh call and everything it started were stopped: check the director and"
+            " the link, then try again"
+        )
 
     def read(self, rel: str) -> Optional[bytes]:
         path = shlex.quote(self._abs(rel))
-        argv = [*ssh_base(), self.host, "--", f"if [ -f {path} ]; then cat {path}; else exit 3; fi"]
-        try:
-            proc = subprocess.run(
-                argv, capture_output=True, timeout=self.runner.timeout or 300, check=False
-            )
-        except (OSError, subprocess.TimeoutExpired) as exc:
-            raise TransportError(f"cannot reach {self.host}: {exc}") from None
-        if proc.returncode == 3:
+        script = f"if [ -f {path} ]; then cat {path}; else exit 3; fi"
+        done = execute(ssh_argv(self.host, script), timeout=self._deadline(), merge=False)
+        if done.timed_out:
+            raise TransportError(self._timed_out())
+        if done.returncode == 3:
             return None
-        if proc.returncode != 0:
-            detail = proc.stderr.decode("utf-8", "replace").strip()
+        if done.returncode != 0:
+            detail = last_line((done.stderr + done.note.encode()).decode("utf-8", "replace"))
             raise TransportError(f"cannot read {self.description}/{rel}: {detail}")
-        return proc.stdout
+        return done.stdout
 
     def exists(self, rel: str) -> bool:
         path = shlex.quote(self._abs(rel))
@@ -258,20 +296,28 @@ class SshTransport:
                 f"--timeout={io_timeout()}",
                 "-e",
                 shlex.join(ssh_base()),
+                "--",
                 f"{stage}/",
-                f"{self.host}:{self.root}/",
+                f"{check_host(self.host)}:{self.root}/",
             ]
             if self.runner.dry_run:
                 self.runner.echo(shlex.join(argv))
                 return
             try:
-                run_local(argv, timeout=self.runner.timeout)
+                run_local(argv, timeout=self.runner.timeout or sync_timeout())
             except CommandError as exc:
                 self._clean_partial(files)
+                if exc.timed_out:
+                    raise TransportError(
+                        f"rsync to {self.description} did not finish within"
+                        f" {self.runner.timeout or sync_timeout():g} s (IMAGESPEC_SYNC_TIMEOUT);"
+                        " it was stopped with everything it started, and rsync renames files"
+                        " into place only at the end, so no file was half-written"
+                    ) from None
                 raise TransportError(
-                    f"rsync to {self.description} failed: {exc.output.strip()[-500:]}\n"
-                    "rsync renames files into place only when the whole transfer is done,"
-                    " so no file was half-written; apply again when the director is reachable"
+                    f"rsync to {self.description} failed: {last_line(exc.output)}; rsync"
+                    " renames files into place only when the whole transfer is done, so no"
+                    " file was half-written; apply again when the director is reachable"
                 ) from None
 
     def _clean_partial(self, files: dict[str, FileData]) -> None:
@@ -298,15 +344,30 @@ class SshTransport:
     def copy(self, pairs: dict[str, str]) -> None:
         for src, dest in sorted(pairs.items()):
             s, d = shlex.quote(self._abs(src)), shlex.quote(self._abs(dest))
-            self._sh(f"mkdir -p $(dirname {d}) && cp -p {s} {d}")
+            self._sh(f'mkdir -p "$(dirname {d})" && cp -p {s} {d}')
 
     def make_dir_exclusive(self, rel: str) -> bool:
+        """As LocalTransport's: False if a real directory is there, a symlink is refused."""
         path = shlex.quote(self._abs(rel))
         out = self._sh(
-            f"mkdir -p $(dirname {path}) && if mkdir {path} 2>/dev/null; then echo ok; fi",
+            f'mkdir -p "$(dirname {path})" && if mkdir {path} 2>/dev/null; then echo ok;'
+            f" elif [ -L {path} ] || [ ! -d {path} ]; then echo refused; fi",
             mutating=False,
         )
+        if out.strip() == "refused":
+            raise TransportError(not_a_directory(f"{self.host}:{self._abs(rel)}"))
         return out.strip() == "ok"
 
     def remove_tree(self, rel: str) -> None:
-        self._sh(f"rm -rf -- {shlex.quote(self._abs(rel))}", mutating=False)
+        path = shlex.quote(self._abs(rel))
+        out = self._sh(
+            f"if [ -L {path} ]; then echo refused; else rm -rf -- {path}; fi", mutating=False
+        )
+        if out.strip() == "refused":
+            raise TransportError(not_a_directory(f"{self.host}:{self._abs(rel)}"))
+
+
+def last_line(text: str) -> str:
+    """The last non-empty line of a command's output: ssh's or rsync's reason."""
+    lines = [line for line in text.strip().splitlines() if line.strip()]
+    return lines[-1].strip() if lines else ""

@@ -5,9 +5,11 @@ Shared by the apply tests; the `env` fixture is registered in conftest.py.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import os
+import signal
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -139,3 +141,25 @@ def build_calls(calls: list[list[str]]) -> list[list[str]]:
     return [
         c for c in calls if c[0] in ("mkdef", "chdef", "genimage", "packimage", "liteimg", "rmdef")
     ]
+
+
+def processes_with(text: str) -> list[int]:
+    """The pids of running processes whose command line contains `text` (from /proc)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) == os.getpid():
+            continue
+        try:
+            cmdline = Path(f"/proc/{entry}/cmdline").read_bytes()
+        except OSError:
+            continue
+        if text.encode() in cmdline:
+            found.append(int(entry))
+    return found
+
+
+def kill_processes_with(text: str) -> None:
+    """Test cleanup: SIGKILL whatever still runs with `text` in its command line."""
+    for pid in processes_with(text):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 
 import git
@@ -70,8 +71,9 @@ def test_dry_run_over_ssh_prints_ssh_and_rsync_commands(
     code, out, _ = run(capsys, "apply", "--dry-run")
     assert code == 0
     assert "rsync -rlpc --delay-updates" in out
-    assert "ssh -F " in out and " director -- 'cat " in out and "| mkdef -z -f'" in out
-    assert "-- 'genimage img-login'" in out
+    assert re.search(r"^rsync .* -- \S+/ director:\S+/$", out, re.M), "no host as an option"
+    assert "ssh -F " in out and " -- director 'cat " in out and "| mkdef -z -f'" in out
+    assert "-- director 'genimage img-login'" in out
     assert not remote.exists()
     assert calls(xcat_state) == []
 

@@ -1,6 +1,6 @@
 """The test sshd (tests/sshd.py) is a real server that imagespec can reach.
 
-imagespec runs `ssh -F $IMAGESPEC_SSH_CONFIG director -- <command>` and
+imagespec runs `ssh -F $IMAGESPEC_SSH_CONFIG -- director <command>` and
 `rsync -e "ssh -F $IMAGESPEC_SSH_CONFIG"`; these tests do exactly that.
 """
 
@@ -23,7 +23,7 @@ def ssh(
 ) -> subprocess.CompletedProcess[str]:
     config = server.env()["IMAGESPEC_SSH_CONFIG"]
     return subprocess.run(
-        ["ssh", "-F", config, server.alias, "--", command],
+        ["ssh", "-F", config, "--", server.alias, command],
         input=input,
         stdin=None if input is not None else subprocess.DEVNULL,
         capture_output=True,
