@@ -25,6 +25,7 @@ from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from . import cache
 from .errors import ConfigError, Pos, Problem, suggest
 from .model import Profile, Site
+from .safe import unsafe_char
 from .source import SiteSource
 
 KeyPath = tuple[Union[str, int], ...]
@@ -90,21 +91,6 @@ MAX_DEPTH = 32
 _STR_TAG = "tag:yaml.org,2002:str"
 # Fields whose free text may span lines; no other string may hold a control character.
 _MULTILINE_KEYS = frozenset({"description"})
-
-
-def unsafe_char(text: str, multiline: bool = False) -> Optional[str]:
-    """The first control or invisible formatting character in text, or None.
-
-    Control characters inject lines into the files imagespec writes (a dnf
-    configuration, the stanza piped to mkdef); bidirectional and zero-width
-    marks hide what a reviewer reads in a pull request.
-    """
-    for char in text:
-        if multiline and char in "\n\t":
-            continue
-        if unicodedata.category(char) in ("Cc", "Cf", "Zl", "Zp"):
-            return char
-    return None
 
 
 def _key_position(node: CommentedMap, key: Any) -> tuple[int, int]:

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import posixpath
 import re
+import unicodedata
+from typing import Optional
 
 # A name that becomes one path segment and an xCAT object name: no '/', no
 # leading '.' or '-', nothing a shell or a stanza reads specially.
@@ -108,3 +110,18 @@ def inside(root: str, path: str) -> str:
     if not is_under(joined, posixpath.normpath(root)) or joined == posixpath.normpath(root):
         raise ValueError(f"'{path}' leads outside {root}")
     return joined
+
+
+def unsafe_char(text: str, multiline: bool = False) -> Optional[str]:
+    """The first control or invisible formatting character in text, or None.
+
+    Control characters inject lines into the files imagespec writes (a dnf
+    configuration, the stanza piped to mkdef); bidirectional and zero-width
+    marks hide what a reviewer reads in a pull request.
+    """
+    for char in text:
+        if multiline and char in "\n\t":
+            continue
+        if unicodedata.category(char) in ("Cc", "Cf", "Zl", "Zp"):
+            return char
+    return None

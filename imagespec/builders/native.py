@@ -26,7 +26,7 @@ from ..director.transport import Transport
 from ..model import BuildOptions
 from ..render import RenderedDirector, RenderedImage
 from ..runner import Result
-from ..safe import inside
+from ..safe import inside, unsafe_char
 from . import Log, run_logged
 from .generations import (
     BUILD_FILE,
@@ -78,6 +78,11 @@ class Repos:
         """dnf.conf for the build: only these repositories, unsigned local media allowed."""
         lines = ["[main]", "reposdir=/dev/null", "gpgcheck=0", "skip_if_unavailable=False", ""]
         for repo in [*self.base, *self.other.values()]:
+            if unsafe_char(repo.baseurl) is not None or " " in repo.baseurl:
+                raise BuildError(
+                    f"repository {repo.baseurl!r} holds spaces or control characters, which would"
+                    " inject lines into dnf's configuration; rename it"
+                )
             lines += [
                 f"[{repo.id}]",
                 f"name={repo.id}",
