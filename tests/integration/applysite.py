@@ -53,7 +53,7 @@ IMAGES = {
         "profile": "compute",
         "distro": "rocky8",
         "frozen": True,
-        "attributes": {"rootimgdir": "/srv/old"},
+        "attributes": {"rootimgdir": "INSTALL/netboot/old"},
     },
 }
 
@@ -71,8 +71,18 @@ def site_doc(director: dict[str, Any]) -> dict[str, Any]:
             }
         },
         "directors": {"here": director},
-        "images": copy.deepcopy(IMAGES),
+        "images": _images_under(director["install_root"]),
     }
+
+
+def _images_under(install_root: str) -> dict[str, Any]:
+    """IMAGES with INSTALL in a rootimgdir replaced by the director's install_root."""
+    images = copy.deepcopy(IMAGES)
+    for image in images.values():
+        attributes = image.get("attributes", {})
+        if "rootimgdir" in attributes:
+            attributes["rootimgdir"] = attributes["rootimgdir"].replace("INSTALL", install_root)
+    return images
 
 
 @dataclass
