@@ -8,6 +8,7 @@ apply leaves exactly the stages still owed, which the next apply performs.
 
 from __future__ import annotations
 
+import posixpath
 import threading
 import time
 from collections.abc import Iterator
@@ -21,7 +22,7 @@ from .builders.native import NativeBuilder
 from .builders.xcat import NoBuilder, XcatBuilder
 from .diff import DiffReport, compare
 from .director.lock import director_lock
-from .director.state import ImageState, State, now
+from .director.state import MOVE_ASIDE, ImageState, State, StateError, now
 from .director.transport import LocalTransport, SshTransport, Transport, sha256_hex
 from .errors import ImagespecError
 from .gitsource import changed_paths, open_revision
@@ -76,8 +77,22 @@ def make_target(view: SiteView, director: str, commit: str, dry_run: bool, echo:
 
 
 def read_state(target: Target) -> State:
+    where = f"{target.transport.description}/{target.state_rel}"
     data = target.transport.read(target.state_rel)
-    return State.from_json(data, target.name, f"{target.transport.description}/{target.state_rel}")
+    if data is None and target.transport.exists(target.state_rel):
+        raise StateError(f"{where} is not a regular file; {MOVE_ASIDE}")
+    return State.from_json(data, target.name, where)
+
+
+def clean_leftovers(target: Target, state: State, echo: Echo) -> None:
+    """Remove the temporary files a killed apply left beside the files imagespec manages."""
+    files = set(target.rendered.files) | set(state.files)
+    dirs = {posixpath.dirname(p) for p in files} - {""}
+    logs = join(target.meta, "logs")
+    dirs |= {target.meta, *(join(logs, n) for n in {*target.rendered.images, *state.images})}
+    removed = target.transport.clean_temp(dirs)
+    if removed:
+        echo(f"removed {len(removed)} temporary file(s) left by an interrupted apply")
 
 
 def previous_changes(target: Target, state: State, repo: Any) -> Optional[DiffReport]:
@@ -148,6 +163,7 @@ class StateBook:
         self.state = state
         self.dry_run = dry_run
         self.lock = threading.Lock()
+        self.done: list[str] = []  # images whose success this apply recorded
 
     @contextmanager
     def image(self, name: str) -> Iterator[ImageState]:
@@ -280,6 +296,7 @@ class ImageJob:
                 entry.digests = dict(self.image.digests)
             entry.error = entry.failed_stage = None
             entry.commit, entry.time, entry.builder = self.target.commit, now(), builder
+        self.book.done.append(self.image.name)
 
     def _write_log(self) -> Optional[str]:
         if self.book.dry_run or not self.lines:
@@ -367,6 +384,12 @@ class ApplyOptions:
     prune_images: bool = False
 
 
+class IncompleteApply(ImagespecError):
+    """The state could not be recorded after some images were already done."""
+
+    exit_code = 3
+
+
 def apply_director(
     target: Target,
     repo: Any,
@@ -378,6 +401,8 @@ def apply_director(
     """Reconcile one director to target.commit."""
     with lock_for(target, options.dry_run, options.wait, options.wait_timeout, echo):
         state = read_state(target)
+        if not options.dry_run:
+            clean_leftovers(target, state, echo)
         plan = make_director_plan(target, state, repo, options.only or None, options.rebuild)
         outcome = ApplyOutcome(target.name, target.commit)
         if not plan.work and not (options.prune_images and plan.orphans):
@@ -393,13 +418,33 @@ def apply_director(
             raise ImagespecError("apply cancelled; nothing was changed")
         book = StateBook(target, state, options.dry_run)
         outcome = sync_files(target, plan, book, echo)
-        jobs = options.jobs or target.view.docs.site.model.directors[target.name].build.jobs or 2
-        outcome.images = run_images(target, plan, book, jobs, progress)
-        if options.prune_images:
-            outcome.pruned = prune(target, plan, book)
-        with book.lock:
-            if not outcome.failed and not options.only:
-                state.commit = target.commit
-            state.time = now()
-            book.save_locked()
+        try:
+            run_and_record(target, plan, book, options, outcome, progress)
+        except ImagespecError as exc:
+            if not book.done:
+                raise
+            raise IncompleteApply(
+                f"{exc}; {len(book.done)} image(s) were done and recorded before that:"
+                f" {', '.join(sorted(book.done))}"
+            ) from None
         return plan, outcome
+
+
+def run_and_record(
+    target: Target,
+    plan: Plan,
+    book: StateBook,
+    options: ApplyOptions,
+    outcome: ApplyOutcome,
+    progress: Callable[[str, str], None],
+) -> None:
+    """Build what is owed, prune on request, then record the commit as applied."""
+    jobs = options.jobs or target.view.docs.site.model.directors[target.name].build.jobs or 2
+    outcome.images = run_images(target, plan, book, jobs, progress)
+    if options.prune_images:
+        outcome.pruned = prune(target, plan, book)
+    with book.lock:
+        if not outcome.failed and not options.only:
+            book.state.commit = target.commit
+        book.state.time = now()
+        book.save_locked()

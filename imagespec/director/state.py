@@ -10,14 +10,30 @@ stopped: a finished genimage is not repeated when only its pack failed.
 from __future__ import annotations
 
 import json
+import posixpath
+import re
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Optional
+from typing import Annotated, Any, Literal, Optional
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictInt,
+    StrictStr,
+    ValidationError,
+)
 
 from ..errors import ImagespecError
 
 STATE_VERSION = 1
 STAGES = ("define", "build", "pack")
+MOVE_ASIDE = (
+    "move it aside and apply again: imagespec then treats the director as never applied,"
+    " adopts the files that are already right and rebuilds every image"
+)
 
 
 def now() -> str:
@@ -64,27 +80,140 @@ class State:
 
     @classmethod
     def from_json(cls, data: Optional[bytes], director: str, where: str) -> State:
-        """Parse state.json; an absent file is an empty state (nothing applied yet)."""
+        """Parse and check state.json; an absent file is an empty state (nothing applied yet).
+
+        The file is not trusted: anyone who can write on the director (or a
+        damaged disk) can change it, and apply deletes and rebuilds from it.
+        """
         if data is None:
             return cls(director=director)
         try:
             doc = json.loads(data)
-            version = doc.get("version")
-            if version != STATE_VERSION:
-                raise StateError(
-                    f"{where}: state version {version} is not {STATE_VERSION}; upgrade imagespec"
-                )
-            images = {n: ImageState(**v) for n, v in doc.get("images", {}).items()}
-            return cls(
-                director=doc.get("director", director),
-                commit=doc.get("commit"),
-                time=doc.get("time"),
-                files=dict(doc.get("files", {})),
-                images=images,
-            )
-        except StateError:
-            raise
-        except (ValueError, TypeError, AttributeError) as exc:
+        except ValueError as exc:
+            raise StateError(f"{where} is not valid JSON ({exc}); {MOVE_ASIDE}") from None
+        version = doc.get("version") if isinstance(doc, dict) else None
+        if isinstance(doc, dict) and isinstance(version, int) and version > STATE_VERSION:
             raise StateError(
-                f"{where} is damaged ({exc}); move it aside to start over (imagespec then treats every image as never built)"
-            ) from None
+                f"{where}: state version {version} is newer than {STATE_VERSION}; upgrade imagespec"
+            )
+        try:
+            checked = StateDoc.model_validate(doc)
+        except ValidationError as exc:
+            raise StateError(f"{where} is damaged: {describe(exc)}; {MOVE_ASIDE}") from None
+        return cls(
+            director=checked.director or director,
+            commit=checked.commit,
+            time=checked.time,
+            files=dict(checked.files),
+            images={n: ImageState(**i.model_dump()) for n, i in checked.images.items()},
+        )
+
+
+# ------------------------------------------------------------------ checking a loaded file
+
+HEX64 = re.compile(r"[0-9a-f]{64}")
+COMMIT = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
+DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
+TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ")
+IMAGE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def _matching(pattern: re.Pattern[str], what: str) -> AfterValidator:
+    def check(value: str) -> str:
+        if not pattern.fullmatch(value):
+            raise ValueError(f"{_shown(value)} is not {what}")
+        return value
+
+    return AfterValidator(check)
+
+
+def _shown(value: str) -> str:
+    """A value from the file, quoted and shortened so that the message stays one safe line."""
+    text = ascii(value)
+    return text if len(text) <= 60 else f"{text[:57]}..."
+
+
+def managed_path_problem(path: str) -> Optional[str]:
+    """Why `path` cannot name a file under install_root, or None when it can.
+
+    A managed path is relative, normalised (no '.', '..' or empty segments) and
+    free of control characters, so it can never point outside the tree.
+    """
+    if not path:
+        return "is empty"
+    if CONTROL.search(path):
+        return "contains a control character"
+    if path.startswith("/"):
+        return "is absolute"
+    if ".." in path.split("/"):
+        return "goes up with '..'"
+    if posixpath.normpath(path) != path or path == ".":
+        return "is not a normalised relative path"
+    return None
+
+
+def _check_managed_path(value: str) -> str:
+    problem = managed_path_problem(value)
+    if problem:
+        raise ValueError(f"inventory path {_shown(value)} {problem}")
+    return value
+
+
+Hex64 = Annotated[StrictStr, _matching(HEX64, "a sha256 (64 lowercase hex digits)")]
+Commit = Annotated[StrictStr, _matching(COMMIT, "a git commit id (40 or 64 hex digits)")]
+Digest = Annotated[StrictStr, _matching(DIGEST, "'sha256:' and 64 lowercase hex digits")]
+Time = Annotated[StrictStr, _matching(TIME, "a UTC time like 2025-01-31T12:00:00Z")]
+ImageName = Annotated[StrictStr, _matching(IMAGE_NAME, "an image name")]
+ManagedPath = Annotated[StrictStr, AfterValidator(_check_managed_path)]
+Generation = Annotated[StrictInt, Field(ge=0)]
+
+
+class ImageDoc(BaseModel):
+    """One image's record, as ImageState writes it."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    digests: dict[Literal["define", "build", "pack"], Optional[Digest]] = Field(
+        default_factory=dict
+    )
+    status: Literal["ok", "failed", "skipped", "never"] = "never"
+    commit: Optional[Commit] = None
+    time: Optional[Time] = None
+    generation: Generation = 0
+    error: Optional[StrictStr] = None
+    failed_stage: Optional[Literal["define", "genimage", "pack"]] = None
+    attributes: list[StrictStr] = Field(default_factory=list)
+    builder: Optional[Literal["xcat", "native", "none"]] = None
+    rolled_back_from: Optional[Generation] = None
+
+
+class StateDoc(BaseModel):
+    """The whole of state.json."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    version: Literal[1]
+    director: Optional[StrictStr] = None
+    commit: Optional[Commit] = None
+    time: Optional[Time] = None
+    files: dict[ManagedPath, Hex64] = Field(default_factory=dict)
+    images: dict[ImageName, ImageDoc] = Field(default_factory=dict)
+
+
+def describe(exc: ValidationError) -> str:
+    """The first problem pydantic found, as `where: what` on one line."""
+    error = exc.errors()[0]
+    loc = list(error["loc"])
+    if "[key]" in loc:  # a bad key: the message names it, the place is its mapping
+        loc = loc[: loc.index("[key]") - 1]
+    where = ".".join(str(part) for part in loc) or "the file"
+    message = {
+        "missing": "is missing",
+        "extra_forbidden": "is not a key imagespec writes",
+        "model_type": "should be a JSON object",
+        "dict_type": "should be a JSON object",
+    }.get(error["type"], str(error["msg"]).removeprefix("Value error, "))
+    more = len(exc.errors()) - 1
+    extra = f" (and {more} more problem{'s' * (more > 1)})" if more else ""
+    return CONTROL.sub("?", f"{where}: {message}{extra}")

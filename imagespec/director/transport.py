@@ -17,9 +17,11 @@ only after `--`, never where it could be read as an option.
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import os
 import posixpath
+import re
 import shlex
 import shutil
 import socket
@@ -28,7 +30,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Optional, Protocol
 
-from ..errors import ImagespecError
+from ..errors import ImagespecError, first_line
 from ..runner import (
     CommandError,
     Runner,
@@ -46,6 +48,46 @@ FileData = tuple[bytes, int]  # content, mode
 
 class TransportError(ImagespecError):
     """The director could not be read or written."""
+
+
+# The names stage_file (mkstemp) and SshTransport.write_atomic (mktemp) give their
+# temporary files: `.NAME.imagespec-` and 8 random letters, digits or '_'.
+TEMP_NAME = re.compile(r"\..+\.imagespec-[A-Za-z0-9_]{8}")
+TEMP_GLOB = ".?*.imagespec-????????"
+RSYNC_TEMP_DIR = ".~tmp~"  # where rsync --delay-updates keeps files until the end
+
+ADVICE = {
+    errno.ENOSPC: "free some space on the director, then apply again",
+    errno.EDQUOT: "free some space (the quota is exhausted), then apply again",
+    errno.EROFS: "the file system is read-only: remount it read-write, then apply again",
+    errno.EACCES: "fix the permissions, then apply again",
+    errno.EPERM: "fix the permissions or the immutable attribute (lsattr), then apply again",
+    errno.EISDIR: "a directory is where imagespec writes a file: move it away, then apply again",
+    errno.ENOTDIR: "a file is where imagespec needs a directory: move it away, then apply again",
+    errno.EEXIST: "a file is where imagespec needs a directory: move it away, then apply again",
+}
+
+
+def write_failed(exc: OSError, path: object, outcome: str) -> TransportError:
+    """One line for a failed write on the director: the path, why, what it left, what to do."""
+    where = exc.filename or path
+    advice = ADVICE.get(exc.errno or 0, "fix that, then apply again")
+    return TransportError(f"cannot write {where}: {exc.strerror or exc}; {outcome} ({advice})")
+
+
+def inside(rel: str, root: str, verb: str) -> str:
+    """`rel` if it names something under install_root; never act on a path that leaves it.
+
+    Callers pass paths from the render or from state.json, which state.py
+    checks; this is the last line of defence whatever the caller.
+    """
+    norm = posixpath.normpath(rel) if rel else ""
+    if not norm or norm == "." or norm.startswith(("/", "../")) or norm == ".." or "\0" in rel:
+        raise TransportError(
+            f"refusing to {verb} {rel!r}: it is not a path under the director's tree {root};"
+            " nothing was done (check .imagespec/state.json on the director)"
+        )
+    return rel
 
 
 def this_host() -> str:
@@ -76,6 +118,8 @@ class Transport(Protocol):
     def make_dir_exclusive(self, rel: str) -> bool: ...
 
     def remove_tree(self, rel: str) -> None: ...
+
+    def clean_temp(self, dirs: Iterable[str]) -> list[str]: ...
 
     def exists(self, rel: str) -> bool: ...
 
@@ -116,37 +160,65 @@ class LocalTransport:
             for rel, (data, mode) in sorted(files.items()):
                 self.runner.echo(f"write {self._path(rel)} (mode {mode:o}, {len(data)} bytes)")
             return
+        targets = {rel: self._path(inside(rel, self.root, "write")) for rel in files}
+        for path in targets.values():
+            check_way(path)
         staged: list[tuple[str, Path]] = []
+        renamed = 0
         try:
             for rel, (data, mode) in sorted(files.items()):
-                staged.append((stage_file(self._path(rel), data, mode), self._path(rel)))
+                staged.append((stage_file(targets[rel], data, mode), targets[rel]))
+            for tmp, path in staged:
+                rename(tmp, path)
+                renamed += 1
         except OSError as exc:
-            for tmp, _ in staged:
+            raise write_failed(exc, self.root, _unchanged(renamed)) from None
+        finally:
+            for tmp, _ in staged[renamed:]:
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(tmp)
-            raise TransportError(
-                f"cannot write {exc.filename or self.root}: {exc.strerror}; no file on the"
-                " director was changed (free some space or fix the permissions, then apply again)"
-            ) from None
-        for tmp, path in staged:
-            os.replace(tmp, path)
 
     def write_atomic(self, rel: str, data: bytes) -> None:
-        atomic_write(self._path(rel), data, 0o644)
+        path = self._path(inside(rel, self.root, "write"))
+        try:
+            atomic_write(path, data, 0o644)
+        except OSError as exc:
+            raise write_failed(exc, path, f"{path} was left as it was") from None
 
     def delete(self, rels: Iterable[str]) -> None:
-        for rel in sorted(rels):
+        """Remove files; a directory found in a file's place is not ours and is left alone."""
+        paths = [self._path(inside(rel, self.root, "delete")) for rel in sorted(rels)]
+        for path in paths:
             if self.runner.dry_run:
-                self.runner.echo(f"rm {self._path(rel)}")
+                self.runner.echo(f"rm {path}")
                 continue
-            with contextlib.suppress(FileNotFoundError):
-                self._path(rel).unlink()
+            try:
+                path.unlink()
+            except (FileNotFoundError, IsADirectoryError):
+                pass
+            except OSError as exc:
+                if path.is_dir() and not path.is_symlink():
+                    continue  # unlink of a directory: EPERM rather than EISDIR on some systems
+                raise TransportError(
+                    f"cannot delete {path}: {exc.strerror}; it was left in place"
+                    f" ({ADVICE.get(exc.errno or 0, 'fix that, then apply again')})"
+                ) from None
 
     def copy(self, pairs: dict[str, str]) -> None:
-        for src, dest in sorted(pairs.items()):
+        checked = {
+            inside(src, self.root, "copy"): inside(dest, self.root, "copy to")
+            for src, dest in pairs.items()
+        }
+        for src, dest in sorted(checked.items()):
             data = self.read(src)
-            if data is not None:
+            if data is None:
+                continue
+            try:
                 atomic_write(self._path(dest), data, 0o644)
+            except OSError as exc:
+                raise write_failed(
+                    exc, self._path(dest), f"no file was changed; {self._path(src)} is unchanged"
+                ) from None
 
     def make_dir_exclusive(self, rel: str) -> bool:
         """Create the directory; False if a real directory is already there.  A symbolic
@@ -160,12 +232,12 @@ class LocalTransport:
                 raise TransportError(not_a_directory(str(path))) from None
             return False
         except OSError as exc:
-            raise TransportError(f"cannot create {path}: {exc.strerror}") from None
+            raise write_failed(exc, path, "nothing was done") from None
         return True
 
     def remove_tree(self, rel: str) -> None:
         """Remove a directory tree (never through a symbolic link); TransportError if it stays."""
-        path = self._path(rel)
+        path = self._path(inside(rel, self.root, "remove"))
         if path.is_symlink():
             raise TransportError(not_a_directory(str(path)))
         try:
@@ -175,6 +247,37 @@ class LocalTransport:
         except OSError as exc:
             raise TransportError(f"cannot remove {exc.filename or path}: {exc.strerror}") from None
 
+    def clean_temp(self, dirs: Iterable[str]) -> list[str]:
+        """Remove imagespec's own temporary files that a killed apply left in these directories."""
+        removed = []
+        for rel in sorted(set(dirs)):
+            directory = self._path(inside(rel, self.root, "clean"))
+            try:
+                entries = list(os.scandir(directory))
+            except (FileNotFoundError, NotADirectoryError):
+                continue
+            except OSError as exc:
+                raise TransportError(f"cannot list {directory}: {exc.strerror}") from None
+            for entry in entries:
+                if TEMP_NAME.fullmatch(entry.name) and entry.is_file(follow_symlinks=False):
+                    self._unlink_temp(Path(entry.path))
+                    removed.append(entry.path)
+        return removed
+
+    def _unlink_temp(self, path: Path) -> None:
+        if self.runner.dry_run:
+            self.runner.echo(f"rm {path}")
+            return
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            raise TransportError(
+                f"cannot remove the temporary file {path}: {exc.strerror}"
+                f" ({ADVICE.get(exc.errno or 0, 'remove it by hand, then apply again')})"
+            ) from None
+
 
 def not_a_directory(path: str) -> str:
     return (
@@ -183,10 +286,37 @@ def not_a_directory(path: str) -> str:
     )
 
 
+def _unchanged(done: int) -> str:
+    if not done:
+        return "no file on the director was changed"
+    return f"only {done} file(s) were replaced; the rest were left as they were"
+
+
+def check_way(path: Path) -> None:
+    """Fail before writing anything when a directory sits where a file goes, or the reverse."""
+    if path.is_dir() and not path.is_symlink():
+        raise write_failed(
+            OSError(errno.EISDIR, "it is a directory", str(path)), path, _unchanged(0)
+        )
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise write_failed(
+                    OSError(errno.ENOTDIR, "it is not a directory", str(parent)),
+                    parent,
+                    _unchanged(0),
+                )
+            return
+
+
 def stage_file(path: Path, data: bytes, mode: int) -> str:
     """Write `data` to a temporary file beside `path` (fsynced); the caller renames it."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.imagespec-")
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.imagespec-")
+    except OSError as exc:
+        exc.filename = str(path)  # not the random name of a file that was never made
+        raise
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
@@ -204,7 +334,29 @@ def stage_file(path: Path, data: bytes, mode: int) -> str:
 
 def atomic_write(path: Path, data: bytes, mode: int) -> None:
     """Write to a temporary file beside the target, fsync, then rename over it."""
-    os.replace(stage_file(path, data, mode), path)
+    tmp = stage_file(path, data, mode)
+    try:
+        rename(tmp, path)
+    except OSError:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def rename(tmp: str, path: Path) -> None:
+    """os.replace, with an error that names the target rather than the temporary file."""
+    try:
+        os.replace(tmp, path)
+    except OSError as exc:
+        exc.filename, exc.filename2 = str(path), None
+        raise
+
+
+def rsync_cause(output: str) -> str:
+    """The line of rsync's output that says what went wrong (not its closing summary)."""
+    lines = [line.strip() for line in output.splitlines() if line.strip()]
+    causes = [line for line in lines if not line.startswith(("rsync error:", "Warning:"))]
+    return (causes or lines or ["no output"])[0][:300]
 
 
 class SshTransport:
@@ -280,6 +432,8 @@ class SshTransport:
         """Stage the files locally, then one rsync: checksums, updates renamed into place at the end."""
         if not files:
             return
+        for rel in files:
+            inside(rel, self.root, "write")
         with tempfile.TemporaryDirectory(prefix="imagespec-stage-") as stage:
             for rel, (data, mode) in files.items():
                 path = Path(stage) / rel
@@ -315,9 +469,9 @@ class SshTransport:
                         " into place only at the end, so no file was half-written"
                     ) from None
                 raise TransportError(
-                    f"rsync to {self.description} failed: {last_line(exc.output)}; rsync"
-                    " renames files into place only when the whole transfer is done, so no"
-                    " file was half-written; apply again when the director is reachable"
+                    f"rsync to {self.description} failed: {rsync_cause(exc.output)};"
+                    " rsync renames files into place only when the whole transfer is done,"
+                    " so no file was half-written; apply again when that is fixed"
                 ) from None
 
     def _clean_partial(self, files: dict[str, FileData]) -> None:
@@ -328,22 +482,37 @@ class SshTransport:
             self._sh(script, check=False)
 
     def write_atomic(self, rel: str, data: bytes) -> None:
-        path = self._abs(rel)
-        parent, tmp = posixpath.dirname(path), f"{path}.tmp-$$"
-        self._sh(
-            f"mkdir -p {shlex.quote(parent)} && cat > {tmp} && mv -f {tmp} {shlex.quote(path)}",
-            data,
+        """A temporary file named like stage_file's, synced, then renamed over the target."""
+        path = self._abs(inside(rel, self.root, "write"))
+        parent, name = posixpath.split(path)
+        template = shlex.quote(posixpath.join(parent, f".{name}.imagespec-XXXXXXXX"))
+        script = (
+            f"mkdir -p {shlex.quote(parent)} && t=$(mktemp {template}) || exit 1; "
+            f'if cat > "$t" && chmod 644 "$t" && {{ sync -- "$t" 2>/dev/null || true; }}'
+            f' && mv -f "$t" {shlex.quote(path)}; then exit 0; fi; rm -f "$t"; exit 1'
         )
+        try:
+            self._sh(script, data)
+        except TransportError as exc:
+            raise TransportError(
+                f"cannot write {self.description}/{rel}: {first_line(str(exc))}; it was left as"
+                " it was (fix the cause on the director, then apply again)"
+            ) from None
 
     def delete(self, rels: Iterable[str]) -> None:
-        names = sorted(rels)
+        """Remove files; a directory found in a file's place is not ours and is left alone."""
+        names = [inside(rel, self.root, "delete") for rel in sorted(rels)]
         if names:
-            script = f"cd {shlex.quote(self.root)} && xargs -0 -r rm -f --"
-            self._sh(script, "\0".join(names).encode())
+            script = (
+                f"cd {shlex.quote(self.root)} && xargs -0 -r sh -c"
+                """ 'for f; do [ -d "$f" ] && [ ! -L "$f" ] || rm -f -- "$f" || exit 1; done' sh"""
+            )
+            self._sh(script, "\0".join(f"./{n}" for n in names).encode())
 
     def copy(self, pairs: dict[str, str]) -> None:
         for src, dest in sorted(pairs.items()):
-            s, d = shlex.quote(self._abs(src)), shlex.quote(self._abs(dest))
+            s = shlex.quote(self._abs(inside(src, self.root, "copy")))
+            d = shlex.quote(self._abs(inside(dest, self.root, "copy to")))
             self._sh(f'mkdir -p "$(dirname {d})" && cp -p {s} {d}')
 
     def make_dir_exclusive(self, rel: str) -> bool:
@@ -359,12 +528,42 @@ class SshTransport:
         return out.strip() == "ok"
 
     def remove_tree(self, rel: str) -> None:
-        path = shlex.quote(self._abs(rel))
+        path = shlex.quote(self._abs(inside(rel, self.root, "remove")))
         out = self._sh(
             f"if [ -L {path} ]; then echo refused; else rm -rf -- {path}; fi", mutating=False
         )
         if out.strip() == "refused":
             raise TransportError(not_a_directory(f"{self.host}:{self._abs(rel)}"))
+
+    def clean_temp(self, dirs: Iterable[str]) -> list[str]:
+        """Remove what a killed apply left in these directories: imagespec's temporary files
+        and rsync's delay-updates directory."""
+        names = [inside(rel, self.root, "clean") for rel in sorted(set(dirs))]
+        if not names:
+            return []
+        find = (
+            'find "$@" -mindepth 1 -maxdepth 1 \\('
+            f" -type f -name {shlex.quote(TEMP_GLOB)}"
+            f" -o -type d -name {shlex.quote(RSYNC_TEMP_DIR)} \\) -print"
+        )
+        script = (
+            f"cd {shlex.quote(self.root)} && xargs -0 -r sh -c {shlex.quote(find)} sh 2>/dev/null;"
+            " true"
+        )
+        listing = self._sh(script, "\0".join(f"./{n}" for n in names).encode(), mutating=False)
+        found = [
+            line[2:]
+            for line in listing.splitlines()
+            if line.startswith("./")
+            and (
+                TEMP_NAME.fullmatch(posixpath.basename(line))
+                or posixpath.basename(line) == RSYNC_TEMP_DIR
+            )
+        ]
+        if found:
+            removal = f"cd {shlex.quote(self.root)} && xargs -0 -r rm -rf --"
+            self._sh(removal, "\0".join(f"./{n}" for n in found).encode())
+        return [self._abs(n) for n in found]
 
 
 def last_line(text: str) -> str:
