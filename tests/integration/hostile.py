@@ -32,26 +32,17 @@ postscripts: [50-site]
 
 
 def base_doc(install_root: str) -> Doc:
-    """imagespec.yaml of the good site: two images on one local director."""
-    return {
-        "site": "t",
-        "defaults": {"osname": "Linux", "imagetype": "linux", "provmethod": "netboot"},
-        "distros": {
-            "rocky8": {
-                "osvers": "rocky8",
-                "osarch": "x86_64",
-                "family": "rocky",
-                "pkgdir": "/install/rocky8/x86_64",
-            }
-        },
-        "directors": {
-            "here": {"install_root": install_root, "prefix": "p", "builder": "none"},
-        },
-        "images": {
-            "img-a": {"profile": "base", "distro": "rocky8"},
-            "img-b": {"profile": "b", "distro": "rocky8", "attributes": {}},
-        },
+    """imagespec.yaml of the good site: the tests' base site, two images, one local director."""
+    from tests.helpers import BASE_SITE
+
+    doc = copy.deepcopy(BASE_SITE)
+    doc["site"] = "t"
+    doc["directors"] = {"here": {"install_root": install_root, "prefix": "p", "builder": "none"}}
+    doc["images"] = {
+        "img-a": {"profile": "base", "distro": "rocky8"},
+        "img-b": {"profile": "b", "distro": "rocky8", "attributes": {}},
     }
+    return doc
 
 
 def base_files() -> Files:
