@@ -26,15 +26,15 @@ import typer
 from rich.console import Console
 
 from . import __version__
-from .compare import run_diff
-from .directors import choose_one
 from .errors import ConfigError, ImagespecError, UsageError, choice_list, suggest
-from .pipeline import SiteView, open_site, validate_site
+from .ops.diff import run_diff
+from .ops.select import choose_one
 from .render import RenderedDirector, RenderedImage
 from .report import diff as diff_report
 from .report import explain as explain_report
 from .report import graph as graph_report
 from .report import show as show_report
+from .site import SiteView, open_site, validate_site
 from .source import WorktreeSource, find_site_root
 
 app = typer.Typer(
@@ -232,9 +232,9 @@ def show(
 def _show_built(
     ctx: typer.Context, view: SiteView, director: str, image: RenderedImage, json_out: bool
 ) -> None:
-    from .generations_ops import built_packages
+    from .ops.reconcile import make_target
+    from .ops.rollback import built_packages
     from .overlap import check_director_root
-    from .reconcile import make_target
     from .report.built import print_built
 
     check_director_root(view.docs.site, director, view.render(director), view.docs.source.root)
@@ -400,11 +400,11 @@ def _reconcile_setup(
     dry_run: bool = False,
 ) -> Reconcile:
     """The commit to reconcile to (never the working tree) and the directors to act on."""
-    from .compare import open_site_at
-    from .directors import choose_directors
-    from .gitsource import open_repo
+    from .gitrepo import open_repo
+    from .ops.diff import open_site_at
+    from .ops.reconcile import make_target
+    from .ops.select import choose_directors
     from .overlap import check_director_root
-    from .reconcile import make_target
 
     root = _site_root(ctx, site)
     repo = open_repo(root)
@@ -429,7 +429,7 @@ def _commit_to_apply(repo: Any, rev: Optional[str], branch: Optional[str]) -> st
     A branch that does not exist here reads the directors from HEAD, so that
     `apply --branch X` for a branch no director follows is a clean no-op.
     """
-    from .gitsource import resolve_rev
+    from .gitrepo import resolve_rev
 
     if rev or not branch:
         return resolve_rev(repo, rev or "HEAD")
@@ -442,7 +442,7 @@ def _commit_to_apply(repo: Any, rev: Optional[str], branch: Optional[str]) -> st
 
 
 def _has_ref(repo: Any, branch: str) -> bool:
-    from .gitsource import resolve_rev
+    from .gitrepo import resolve_rev
 
     for candidate in (branch, f"origin/{branch}"):
         try:
@@ -483,7 +483,7 @@ def plan(
     json_out: bool = JsonOpt,
 ) -> None:
     """What apply would do against the director's real state, with reasons."""
-    from .reconcile import make_director_plan, read_state
+    from .ops.reconcile import make_director_plan, read_state
     from .report import apply as apply_report
 
     setup = _reconcile_setup(ctx, site, director, branch, rev)
@@ -544,7 +544,7 @@ def apply(
     json_out: bool = JsonOpt,
 ) -> None:
     """Sync files, define osimages and build what changed, from a commit."""
-    from .reconcile import ApplyOptions, apply_director
+    from .ops.reconcile import ApplyOptions, apply_director
     from .report import apply as apply_report
     from .report.progress import ApplyProgress
 
@@ -602,7 +602,7 @@ def status(
     json_out: bool = JsonOpt,
 ) -> None:
     """The director's recorded state, drift, orphans and failed images."""
-    from .reconcile import make_director_plan, read_state
+    from .ops.reconcile import make_director_plan, read_state
     from .report.status import print_status, status_json
 
     setup = _reconcile_setup(ctx, site, director, branch, rev)
@@ -638,7 +638,7 @@ def rollback(
     json_out: bool = JsonOpt,
 ) -> None:
     """Switch an image back to a kept generation (native builder), atomically."""
-    from .generations_ops import rollback as do_rollback
+    from .ops.rollback import rollback as do_rollback
     from .report.built import print_rollback
 
     setup = _reconcile_setup(ctx, site, director, branch, None)

@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from typing import Any, Optional
 
 from .load import SiteDocs
-from .pipeline import SiteView
 from .render import RenderedDirector, RenderedImage
+from .site import SiteView
 
 ACTIONS = ("sync", "define", "genimage", "pack")
 WEIGHT = {"genimage": 4, "pack": 3, "define": 2, "sync": 1}

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Optional
 
 from .errors import ConfigError, Problem, UsageError
-from .gitsource import tracked_below
+from .gitrepo import tracked_below
 from .load import LoadedSite
 from .render import RenderedDirector
 from .source import SITE_DIRS, SITE_FILE

@@ -1,4 +1,4 @@
-"""Where a site's files come from: the working tree, or (see gitsource) a git revision.
+"""Where a site's files come from: the working tree, or (see gitrepo) a git revision.
 
 Loading reads through this small interface only, so the same loader serves
 the working tree and any commit without checking anything out.

@@ -8,7 +8,7 @@ from typing import Any, Optional, Union
 
 from ruamel.yaml import YAML
 
-from imagespec.pipeline import SiteView, open_site
+from imagespec.site import SiteView, open_site
 from imagespec.source import MemorySource
 
 Files = dict[str, Union[str, bytes]]

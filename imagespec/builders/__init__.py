@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Callable, Optional, Protocol
 
-from ..director.state import ImageState
 from ..render import RenderedImage
 from ..runner import CommandError, Result, Runner
+from ..state import ImageState
 
 Log = Callable[[str], None]
 

@@ -21,12 +21,21 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Optional
 
-from ..director.state import ImageState, now
-from ..director.transport import Transport
 from ..model import BuildOptions
 from ..render import RenderedDirector, RenderedImage
+from ..render.readers import (
+    OtherPass,
+    parse_exlist,
+    parse_otherpkglist,
+    parse_pkglist,
+    parse_postinstall,
+    parse_synclist_for_pack,
+    releasever,
+)
 from ..runner import Result
 from ..safe import inside, unsafe_char
+from ..state import ImageState, now
+from ..transport.base import Transport
 from . import Log, run_logged
 from .generations import (
     BUILD_FILE,
@@ -41,15 +50,6 @@ from .generations import (
     survey,
     switch,
     write_text,
-)
-from .lists import (
-    OtherPass,
-    parse_exlist,
-    parse_otherpkglist,
-    parse_pkglist,
-    parse_postinstall,
-    parse_synclist_for_pack,
-    releasever,
 )
 from .liteimg import confine_script, liteimg_script, read_litefile_csv
 

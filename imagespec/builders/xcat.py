@@ -10,11 +10,11 @@ import posixpath
 import shlex
 from typing import Optional
 
-from ..director.state import ImageState
-from ..director.transport import Transport
 from ..model import BuildOptions
 from ..render import RenderedImage
 from ..runner import Result
+from ..state import ImageState
+from ..transport.base import Transport
 from . import Log, run_logged
 
 

@@ -8,8 +8,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from ..ops.reconcile import ApplyOutcome
 from ..plan import Plan
-from ..reconcile import ApplyOutcome
 
 RESULT_STYLE = {
     "done": "green",

@@ -6,7 +6,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from ..generations_ops import Built, Rollback
+from ..ops.rollback import Built, Rollback
 
 
 def print_built(console: Console, built: Built) -> None:

@@ -8,8 +8,8 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from ..director.state import State
 from ..plan import Plan
+from ..state import State
 
 
 def status_json(target: Any, state: State, plan: Plan, in_sync: bool) -> dict[str, Any]:

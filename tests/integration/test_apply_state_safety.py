@@ -18,8 +18,8 @@ from typing import Any, Callable
 
 import pytest
 
-from imagespec.director.transport import LocalTransport, SshTransport, TransportError, stage_file
 from imagespec.runner import Runner
+from imagespec.transport.base import LocalTransport, SshTransport, TransportError, stage_file
 from tests.helpers import dump_yaml
 from tests.integration.applysite import PROFILES, Env, run
 from tests.integration.test_apply_disk_and_link import small_disk, snapshot  # noqa: F401

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from bench import sitegen
-from imagespec.pipeline import validate_site
+from imagespec.site import validate_site
 from imagespec.source import WorktreeSource
 
 

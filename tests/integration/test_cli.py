@@ -23,7 +23,7 @@ import pytest
 from typer.testing import CliRunner
 
 from imagespec.cli import app, main
-from imagespec.pipeline import open_site
+from imagespec.site import open_site
 from imagespec.source import WorktreeSource
 from tests.helpers import Files, site_files, write_tree
 

@@ -23,7 +23,7 @@ from typing import Optional
 import pytest
 
 from imagespec.errors import ConfigError
-from imagespec.pipeline import SiteView, validate_site
+from imagespec.site import SiteView, validate_site
 from imagespec.source import MemorySource
 from tests.helpers import Files
 

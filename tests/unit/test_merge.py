@@ -8,8 +8,8 @@ from typing import Any, Optional
 import pytest
 
 from imagespec.errors import ConfigError, Pos
-from imagespec.pipeline import SiteView
 from imagespec.resolve import Entry, ResolvedImage, SyncItem
+from imagespec.site import SiteView
 from tests.helpers import BASE_SITE, Files, memory_site, site_files
 
 # Every script a test profile may name, so that check_profiles finds the files.

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from imagespec.builders.lists import (
+from imagespec.builders.liteimg import liteimg_script, normal_options, read_litefile_csv
+from imagespec.render.readers import (
     OtherPass,
     SyncCopy,
     parse_exlist,
@@ -14,7 +15,6 @@ from imagespec.builders.lists import (
     parse_synclist_for_pack,
     releasever,
 )
-from imagespec.builders.liteimg import liteimg_script, normal_options, read_litefile_csv
 
 
 def test_pkglist_sections_commas_directories_and_ignored_erases() -> None:

@@ -14,9 +14,9 @@ from typing import Any
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
-from imagespec.pipeline import SiteView, open_site
 from imagespec.render import render_director
 from imagespec.resolve import resolve_director
+from imagespec.site import SiteView, open_site
 from imagespec.source import MemorySource
 from tests.helpers import Files, site_files
 

@@ -21,9 +21,9 @@ from typing import Callable
 import pytest
 
 from imagespec.errors import Pos
-from imagespec.pipeline import SiteView, open_site
 from imagespec.render import RenderedDirector, formats
 from imagespec.resolve import Entry, Origin
+from imagespec.site import SiteView, open_site
 from imagespec.source import MemorySource
 from tests.helpers import Files, dump_yaml
 

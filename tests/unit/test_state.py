@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from imagespec.director.state import ImageState, State, StateError, managed_path_problem
+from imagespec.state import ImageState, State, StateError, managed_path_problem
 
 DIGEST = "sha256:" + "ab" * 32
 WHERE = "host:/install/p/.imagespec/state.json"

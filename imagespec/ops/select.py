@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Optional
 
-from .errors import UsageError, choice_list, suggest
-from .model import Site
+from ..errors import UsageError, choice_list, suggest
+from ..model import Site
 
 
 def current_branch(path: Path) -> Optional[str]:

@@ -28,8 +28,8 @@ from typing import Any, Callable, Optional
 from ..errors import ImagespecError
 from ..reaper import KILL_GRACE, MARKER, group_alive
 from ..runner import GROUPS
-from .state import now
-from .transport import Transport, this_host
+from ..state import now
+from .base import Transport, this_host
 
 REAPER_WAIT = 4 * KILL_GRACE  # seconds to wait for a killed holder's reaper
 

@@ -6,10 +6,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
 
-from .diff import DiffReport, compare
-from .directors import choose_directors
-from .errors import ConfigError, Pos, Problem, UsageError, choice_list
-from .gitsource import (
+from ..diff import DiffReport, compare
+from ..errors import ConfigError, Pos, Problem, UsageError, choice_list
+from ..gitrepo import (
     WORKTREE,
     IndexedSource,
     changed_paths,
@@ -18,7 +17,8 @@ from .gitsource import (
     open_revision,
     resolve_rev,
 )
-from .pipeline import SiteView, open_site
+from ..site import SiteView, open_site
+from .select import choose_directors
 
 
 @dataclass(frozen=True)

@@ -17,20 +17,20 @@ from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
-from .builders import Builder
-from .builders.native import NativeBuilder
-from .builders.xcat import NoBuilder, XcatBuilder
-from .diff import DiffReport, compare
-from .director.lock import director_lock
-from .director.state import MOVE_ASIDE, ImageState, State, StateError, now
-from .director.transport import LocalTransport, SshTransport, Transport, sha256_hex
-from .errors import ImagespecError
-from .gitsource import changed_paths, open_revision
-from .pipeline import SiteView, open_site
-from .plan import Plan, make_plan
-from .render import RenderedDirector, RenderedImage
-from .render.layout import Layout, join
-from .runner import GROUPS, CommandError, Runner
+from ..builders import Builder
+from ..builders.native import NativeBuilder
+from ..builders.xcat import NoBuilder, XcatBuilder
+from ..diff import DiffReport, compare
+from ..errors import ImagespecError
+from ..gitrepo import changed_paths, open_revision
+from ..plan import Plan, make_plan
+from ..render import RenderedDirector, RenderedImage
+from ..render.layout import Layout, join
+from ..runner import GROUPS, CommandError, Runner
+from ..site import SiteView, open_site
+from ..state import MOVE_ASIDE, ImageState, State, StateError, now
+from ..transport.base import LocalTransport, SshTransport, Transport, sha256_hex
+from ..transport.lock import director_lock
 
 Echo = Callable[[str], None]
 STAGE_KEYS = {"define": "define", "genimage": "build", "pack": "pack"}

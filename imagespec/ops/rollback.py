@@ -7,12 +7,12 @@ import shlex
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
-from .builders.generations import ImageDirs, Survey, survey, switch
-from .director.state import ImageState, now
-from .errors import ImagespecError, UsageError
+from ..builders.generations import ImageDirs, Survey, survey, switch
+from ..errors import ImagespecError, UsageError
+from ..render import RenderedImage
+from ..runner import CommandError
+from ..state import ImageState, now
 from .reconcile import Target, lock_for, read_state
-from .render import RenderedImage
-from .runner import CommandError
 
 Echo = Callable[[str], None]
 

@@ -26,7 +26,7 @@ from pydantic import (
     ValidationError,
 )
 
-from ..errors import ImagespecError
+from .errors import ImagespecError
 
 STATE_VERSION = 1
 STAGES = ("define", "build", "pack")

@@ -1,1 +1,0 @@
-"""Directors: where rendered trees land (a local directory, or a host over ssh + rsync)."""

@@ -1,0 +1,1 @@
+"""Operations: one module per verb family; values in, results out, never printing."""

@@ -1,0 +1,1 @@
+"""Transports: how imagespec reaches a director (a local directory, or a host over ssh + rsync)."""
