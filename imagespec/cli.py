@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import sys
 import tempfile
@@ -26,9 +25,10 @@ import typer
 from rich.console import Console
 
 from . import __version__
-from .errors import ConfigError, ImagespecError, UsageError, choice_list, suggest
+from .errors import ConfigError, ImagespecError, UsageError
 from .ops.diff import run_diff
-from .ops.select import choose_one
+from .ops.render import write_tree
+from .ops.select import check_images, choose_one, open_targets
 from .render import RenderedDirector, RenderedImage
 from .report import diff as diff_report
 from .report import explain as explain_report
@@ -127,7 +127,7 @@ def _warn(view: SiteView) -> None:
 
 
 def _image(view: SiteView, rendered: RenderedDirector, name: str) -> RenderedImage:
-    _check_images(rendered, [name])
+    check_images(rendered, [name])
     return rendered.images[name]
 
 
@@ -305,41 +305,6 @@ def render(
     )
 
 
-def write_tree(
-    rendered: RenderedDirector, out: Path, force: bool, shown: Optional[Path] = None
-) -> None:
-    """Write into a fresh sibling directory, then swap it in, so --out is never half-written.
-
-    out is a resolved path (see overlap.checked_out_dir); messages name it as `shown`.
-    """
-    shown = shown or out
-    if out.exists() and not out.is_dir():
-        raise UsageError(f"{shown} exists and is not a directory")
-    if out.is_dir() and any(out.iterdir()) and not force:
-        raise UsageError(
-            f"{shown} is not empty; choose a new directory or pass --force to replace its contents"
-        )
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
-        for rel, file in sorted(rendered.files.items()):
-            target = staging / rel
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(file.data)
-            target.chmod(file.mode)
-        staging.chmod(0o755)
-        if out.exists():
-            old = out.with_name(f".{out.name}.old-{os.getpid()}")
-            out.rename(old)
-            staging.rename(out)
-            shutil.rmtree(old)
-        else:
-            staging.rename(out)
-    finally:
-        if staging.exists():
-            shutil.rmtree(staging)
-
-
 class DiffFormat(str, Enum):
     text = "text"
     markdown = "markdown"
@@ -384,75 +349,6 @@ RevOpt = typer.Option(
 )
 
 
-@dataclass
-class Reconcile:
-    repo: Any
-    commit: str
-    targets: list[Any]
-
-
-def _reconcile_setup(
-    ctx: typer.Context,
-    site: Optional[Path],
-    director: Optional[str],
-    branch: Optional[str],
-    rev: Optional[str],
-    dry_run: bool = False,
-) -> Reconcile:
-    """The commit to reconcile to (never the working tree) and the directors to act on."""
-    from .gitrepo import open_repo
-    from .ops.diff import open_site_at
-    from .ops.reconcile import make_target
-    from .ops.select import choose_directors
-    from .overlap import check_director_root
-
-    root = _site_root(ctx, site)
-    repo = open_repo(root)
-    commit = _commit_to_apply(repo, rev, branch)
-    view = open_site_at(repo, commit, root, commit[:10])
-    if view is None:
-        raise UsageError(f"there is no imagespec.yaml at {commit[:10]}")
-    names = choose_directors(view.docs.site.model, root, director, branch)
-    if names and branch and not rev and not _has_ref(repo, branch):
-        raise UsageError(
-            f"branch '{branch}' is followed by {', '.join(names)} but does not exist here"
-        )
-    for name in names:
-        check_director_root(view.docs.site, name, view.render(name), root)
-    targets = [make_target(view, name, commit, dry_run, _echo) for name in names]
-    return Reconcile(repo, commit, targets)
-
-
-def _commit_to_apply(repo: Any, rev: Optional[str], branch: Optional[str]) -> str:
-    """--rev, else the tip of --branch (local, then origin/), else HEAD.
-
-    A branch that does not exist here reads the directors from HEAD, so that
-    `apply --branch X` for a branch no director follows is a clean no-op.
-    """
-    from .gitrepo import resolve_rev
-
-    if rev or not branch:
-        return resolve_rev(repo, rev or "HEAD")
-    for candidate in (branch, f"origin/{branch}", "HEAD"):
-        try:
-            return resolve_rev(repo, candidate)
-        except ImagespecError:
-            continue
-    return resolve_rev(repo, branch)
-
-
-def _has_ref(repo: Any, branch: str) -> bool:
-    from .gitrepo import resolve_rev
-
-    for candidate in (branch, f"origin/{branch}"):
-        try:
-            resolve_rev(repo, candidate)
-            return True
-        except ImagespecError:
-            continue
-    return False
-
-
 def _echo(line: str) -> None:
     sys.stdout.write(line + "\n")
     sys.stdout.flush()
@@ -486,13 +382,13 @@ def plan(
     from .ops.reconcile import make_director_plan, read_state
     from .report import apply as apply_report
 
-    setup = _reconcile_setup(ctx, site, director, branch, rev)
+    setup = open_targets(_site_root(ctx, site), director, branch, rev, False, _echo)
     if not setup.targets:
         _no_director(branch)
         return
     plans = []
     for target in setup.targets:
-        _check_images(target.rendered, [*only, *rebuild])
+        check_images(target.rendered, [*only, *rebuild])
         plans.append(
             make_director_plan(target, read_state(target), setup.repo, set(only), set(rebuild))
         )
@@ -507,15 +403,6 @@ def plan(
             apply_report.print_plan(_console(), p)
     if exit_code and any(p.work for p in plans):
         raise typer.Exit(2)
-
-
-def _check_images(rendered: RenderedDirector, names: list[str]) -> None:
-    for name in names:
-        if name not in rendered.images:
-            known = list(rendered.images)
-            raise UsageError(
-                f"unknown image '{name}'{suggest(name, known)} (images: {choice_list(known)})"
-            )
 
 
 @app.command()
@@ -548,7 +435,7 @@ def apply(
     from .report import apply as apply_report
     from .report.progress import ApplyProgress
 
-    setup = _reconcile_setup(ctx, site, director, branch, rev, dry_run)
+    setup = open_targets(_site_root(ctx, site), director, branch, rev, dry_run, _echo)
     if not setup.targets:
         _no_director(branch)
         return
@@ -557,7 +444,7 @@ def apply(
     as_json = _want_json(ctx, json_out)
     results = []
     for target in setup.targets:
-        _check_images(target.rendered, [*only, *rebuild])
+        check_images(target.rendered, [*only, *rebuild])
         with ApplyProgress(console, enabled=not as_json and not dry_run) as progress:
             plan_, outcome = apply_director(
                 target,
@@ -602,10 +489,10 @@ def status(
     json_out: bool = JsonOpt,
 ) -> None:
     """The director's recorded state, drift, orphans and failed images."""
-    from .ops.reconcile import make_director_plan, read_state
+    from .ops.reconcile import in_sync, make_director_plan, read_state
     from .report.status import print_status, status_json
 
-    setup = _reconcile_setup(ctx, site, director, branch, rev)
+    setup = open_targets(_site_root(ctx, site), director, branch, rev, False, _echo)
     if not setup.targets:
         _no_director(branch)
         return
@@ -613,14 +500,14 @@ def status(
     for target in setup.targets:
         state = read_state(target)
         reports.append((target, state, make_director_plan(target, state, setup.repo)))
-    in_sync = all(_in_sync(state, p) for _, state, p in reports)
+    verdicts = [in_sync(state, p) for _, state, p in reports]
     if _want_json(ctx, json_out):
-        docs = [status_json(t, s, p, _in_sync(s, p)) for t, s, p in reports]
+        docs = [status_json(t, s, p, ok) for (t, s, p), ok in zip(reports, verdicts)]
         _print_per_director(docs)
     else:
-        for target, state, p in reports:
-            print_status(_console(), target, state, p, _in_sync(state, p))
-    if not in_sync:
+        for (target, state, p), ok in zip(reports, verdicts):
+            print_status(_console(), target, state, p, ok)
+    if not all(verdicts):
         raise typer.Exit(2)
 
 
@@ -641,7 +528,7 @@ def rollback(
     from .ops.rollback import rollback as do_rollback
     from .report.built import print_rollback
 
-    setup = _reconcile_setup(ctx, site, director, branch, None)
+    setup = open_targets(_site_root(ctx, site), director, branch, None, False, _echo)
     if len(setup.targets) != 1:
         raise UsageError("rollback acts on one director; choose it with --director")
     target = setup.targets[0]
@@ -650,11 +537,6 @@ def rollback(
         _print_json(done.as_json())
     else:
         print_rollback(_console(), done)
-
-
-def _in_sync(state: Any, plan_: Any) -> bool:
-    failed = any(i.status == "failed" for i in state.images.values())
-    return not plan_.work and not plan_.files.drift and not plan_.orphans and not failed
 
 
 # ------------------------------------------------------------------ entry point

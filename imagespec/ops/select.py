@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
-from ..errors import UsageError, choice_list, suggest
+from ..errors import ImagespecError, UsageError, choice_list, suggest
 from ..model import Site
+from ..render import RenderedDirector
 
 
 def current_branch(path: Path) -> Optional[str]:
@@ -63,3 +66,80 @@ def choose_one(
     raise UsageError(
         f"several directors match ({choice_list(chosen)}); choose one with --director NAME"
     )
+
+
+@dataclass
+class Reconcile:
+    repo: Any
+    commit: str
+    targets: list[Any]
+
+
+def open_targets(
+    root: Path,
+    director: Optional[str],
+    branch: Optional[str],
+    rev: Optional[str],
+    dry_run: bool,
+    echo: Callable[[str], None],
+) -> Reconcile:
+    """The commit to reconcile to (never the working tree) and the directors to act on."""
+    from ..gitrepo import open_repo
+    from ..overlap import check_director_root
+    from .diff import open_site_at
+    from .reconcile import make_target
+
+    repo = open_repo(root)
+    commit = _commit_to_apply(repo, rev, branch)
+    view = open_site_at(repo, commit, root, commit[:10])
+    if view is None:
+        raise UsageError(f"there is no imagespec.yaml at {commit[:10]}")
+    names = choose_directors(view.docs.site.model, root, director, branch)
+    if names and branch and not rev and not _has_ref(repo, branch):
+        raise UsageError(
+            f"branch '{branch}' is followed by {', '.join(names)} but does not exist here"
+        )
+    for name in names:
+        check_director_root(view.docs.site, name, view.render(name), root)
+    targets = [make_target(view, name, commit, dry_run, echo) for name in names]
+    return Reconcile(repo, commit, targets)
+
+
+def _commit_to_apply(repo: Any, rev: Optional[str], branch: Optional[str]) -> str:
+    """--rev, else the tip of --branch (local, then origin/), else HEAD.
+
+    A branch that does not exist here reads the directors from HEAD, so that
+    `apply --branch X` for a branch no director follows is a clean no-op.
+    """
+    from ..gitrepo import resolve_rev
+
+    if rev or not branch:
+        return resolve_rev(repo, rev or "HEAD")
+    for candidate in (branch, f"origin/{branch}", "HEAD"):
+        try:
+            return resolve_rev(repo, candidate)
+        except ImagespecError:
+            continue
+    return resolve_rev(repo, branch)
+
+
+def _has_ref(repo: Any, branch: str) -> bool:
+    from ..gitrepo import resolve_rev
+
+    for candidate in (branch, f"origin/{branch}"):
+        try:
+            resolve_rev(repo, candidate)
+            return True
+        except ImagespecError:
+            continue
+    return False
+
+
+def check_images(rendered: RenderedDirector, names: list[str]) -> None:
+    """--only and --rebuild must name images of the director."""
+    for name in names:
+        if name not in rendered.images:
+            known = list(rendered.images)
+            raise UsageError(
+                f"unknown image '{name}'{suggest(name, known)} (images: {choice_list(known)})"
+            )
