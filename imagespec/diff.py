@@ -11,12 +11,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
+from .actions import ALL_ACTIONS, HEAVIEST_FIRST, Action, Stage, Status, heaviest_of, stage_actions
 from .load import SiteDocs
 from .render import RenderedDirector, RenderedImage
 from .site import SiteView
 
-ACTIONS = ("sync", "define", "genimage", "pack")
-WEIGHT = {"genimage": 4, "pack": 3, "define": 2, "sync": 1}
 LIST_CHANGES = (
     ("pkglist", "packages"),
     ("otherpkglist", "otherpkgs"),
@@ -28,16 +27,16 @@ LIST_CHANGES = (
 @dataclass
 class ImageDiff:
     name: str
-    status: str  # added | removed | changed | unchanged
-    actions: list[str] = field(default_factory=list)
+    status: Status
+    actions: list[Action] = field(default_factory=list)
     changes: dict[str, Any] = field(default_factory=dict)
     via: list[str] = field(default_factory=list)  # changed profiles of the chain
     frozen: bool = False
     reasons: list[str] = field(default_factory=list)  # plan: why each action is owed
 
     @property
-    def heaviest(self) -> Optional[str]:
-        return max(self.actions, key=WEIGHT.__getitem__) if self.actions else None
+    def heaviest(self) -> Optional[Action]:
+        return heaviest_of(self.actions)
 
     def as_json(self) -> dict[str, Any]:
         return {"status": self.status, "actions": list(self.actions), "changes": self.changes}
@@ -52,20 +51,21 @@ class DiffReport:
 
     @property
     def changed(self) -> bool:
-        return any(d.status != "unchanged" for d in self.images.values())
+        return any(d.status != Status.UNCHANGED for d in self.images.values())
 
     def summary(self) -> dict[str, Any]:
         """Each image once, under its heaviest action; removed images apart; unchanged counted."""
-        out: dict[str, Any] = {"genimage": [], "pack": [], "define": [], "sync": [], "removed": []}
+        out: dict[str, Any] = {action: [] for action in HEAVIEST_FIRST}
+        out[Status.REMOVED] = []
         unchanged = 0
         for name, image in sorted(self.images.items()):
-            if image.status == "removed":
+            if image.status == Status.REMOVED:
                 out["removed"].append(name)
             elif image.heaviest:
                 out[image.heaviest].append(name)
             else:
                 unchanged += 1
-        out["unchanged"] = unchanged
+        out[Status.UNCHANGED] = unchanged
         return out
 
     def as_json(self) -> dict[str, Any]:
@@ -142,19 +142,11 @@ def _file_ids(image: RenderedImage, tree: RenderedDirector) -> dict[str, str]:
 
 def image_actions(
     old: RenderedImage, new: RenderedImage, old_tree: RenderedDirector, new_tree: RenderedDirector
-) -> list[str]:
+) -> list[Action]:
     """SPEC §6: sync if its files changed, then define/genimage/pack from the digests."""
-    actions = []
-    if _file_ids(old, old_tree) != _file_ids(new, new_tree):
-        actions.append("sync")
-    if old.digests["define"] != new.digests["define"]:
-        actions.append("define")
-    genimage = old.digests["build"] != new.digests["build"]
-    if genimage:
-        actions.append("genimage")
-    if genimage or old.digests["pack"] != new.digests["pack"]:
-        actions.append("pack")
-    return actions
+    sync = [Action.SYNC] if _file_ids(old, old_tree) != _file_ids(new, new_tree) else []
+    differ = {stage for stage in Stage if old.digests[stage] != new.digests[stage]}
+    return sync + stage_actions(differ)
 
 
 def _added_removed(old: list[str], new: list[str]) -> dict[str, list[str]]:
@@ -302,7 +294,7 @@ def compare(
     for name in sorted(old_names | new_names):
         if name not in reached:
             images[name] = ImageDiff(
-                name, "unchanged", frozen=new.docs.site.model.images[name].frozen
+                name, Status.UNCHANGED, frozen=new.docs.site.model.images[name].frozen
             )
             continue
         images[name] = _image_diff(name, old_tree, new_tree, profiles)
@@ -319,14 +311,14 @@ def _image_diff(
     new = new_tree.images.get(name)
     if new is None:
         assert old is not None
-        return ImageDiff(name, "removed", via=[], frozen=old.frozen)
+        return ImageDiff(name, Status.REMOVED, via=[], frozen=old.frozen)
     if old is None or old_tree is None:
-        return ImageDiff(name, "added", actions=list(ACTIONS), frozen=new.frozen)
+        return ImageDiff(name, Status.ADDED, actions=list(ALL_ACTIONS), frozen=new.frozen)
     actions = image_actions(old, new, old_tree, new_tree)
     changes = image_changes(old, new, old_tree, new_tree)
     if not actions:
         # nothing to do on a director: e.g. an ancestor profile renamed, or frozen toggled
-        return ImageDiff(name, "unchanged", frozen=new.frozen)
+        return ImageDiff(name, Status.UNCHANGED, frozen=new.frozen)
     chain = list(dict.fromkeys([*old.resolved.chain, *new.resolved.chain]))
     via = [p for p in chain if p in changed_profiles]
-    return ImageDiff(name, "changed", actions, changes, via, new.frozen)
+    return ImageDiff(name, Status.CHANGED, actions, changes, via, new.frozen)

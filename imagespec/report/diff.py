@@ -7,15 +7,15 @@ from typing import Any, Callable
 from rich.console import Console
 from rich.markup import escape
 
+from ..actions import HEAVIEST_FIRST, Action, Status
 from ..diff import DiffReport, ImageDiff
 
 MARKDOWN_LIMIT = 60_000
-GROUPS = ("genimage", "pack", "define", "sync")
 GROUP_TITLES = {
-    "genimage": "rebuild (genimage + pack)",
-    "pack": "re-pack",
-    "define": "re-define",
-    "sync": "sync files only",
+    Action.GENIMAGE: "rebuild (genimage + pack)",
+    Action.PACK: "re-pack",
+    Action.DEFINE: "re-define",
+    Action.SYNC: "sync files only",
 }
 
 Code = Callable[[str], str]
@@ -114,13 +114,13 @@ def _short(rev: str) -> str:
     return rev[:10] if len(rev) == 40 else rev
 
 
-def _grouped(report: DiffReport) -> list[tuple[str, list[ImageDiff]]]:
-    groups: list[tuple[str, list[ImageDiff]]] = []
-    for group in GROUPS:
+def _grouped(report: DiffReport) -> list[tuple[Action, list[ImageDiff]]]:
+    groups: list[tuple[Action, list[ImageDiff]]] = []
+    for group in HEAVIEST_FIRST:
         members = [
             i
             for _, i in sorted(report.images.items())
-            if i.heaviest == group and i.status != "removed"
+            if i.heaviest == group and i.status != Status.REMOVED
         ]
         if members:
             groups.append((group, members))
@@ -130,7 +130,7 @@ def _grouped(report: DiffReport) -> list[tuple[str, list[ImageDiff]]]:
 def print_text(console: Console, report: DiffReport) -> None:
     """Grouped by heaviest action, heaviest first; unchanged images only counted."""
     summary = report.summary()
-    changed = sum(len(summary[g]) for g in GROUPS)
+    changed = sum(len(summary[g]) for g in HEAVIEST_FIRST)
     console.print(
         f"[bold]{_short(report.base)}..{_short(report.head)}[/bold] on director "
         f"[bold]{report.director}[/bold]: {changed} image(s) change, "
@@ -139,7 +139,9 @@ def print_text(console: Console, report: DiffReport) -> None:
     for group, members in _grouped(report):
         console.print(f"\n[bold]{GROUP_TITLES[group]}[/bold] ({len(members)})")
         for image in members:
-            status = "[green]added[/green]" if image.status == "added" else ", ".join(image.actions)
+            status = (
+                "[green]added[/green]" if image.status == Status.ADDED else ", ".join(image.actions)
+            )
             console.print(f"  [bold]{escape(image.name)}[/bold]: {status}{escape(_why(image))}")
             for line in change_lines(image):
                 console.print(f"      {escape(line)}")
@@ -166,7 +168,7 @@ def render_markdown(report: DiffReport, command: str = "imagespec diff") -> str:
     if not report.changed:
         return "\n".join([*head, "No image changes.", ""])
     head += ["| what happens | images |", "|---|---|"]
-    for group in GROUPS:
+    for group in HEAVIEST_FIRST:
         if summary[group]:
             head.append(f"| {GROUP_TITLES[group]} | {len(summary[group])} |")
     if summary["removed"]:
