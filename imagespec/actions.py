@@ -70,7 +70,7 @@ class BuildStatus(Word):
     NEVER = "never"
 
 
-class Result(Word):
+class ApplyResult(Word):
     """What apply did for one image."""
 
     DONE = "done"

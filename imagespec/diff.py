@@ -14,14 +14,8 @@ from typing import Any, Optional
 from .actions import ALL_ACTIONS, HEAVIEST_FIRST, Action, Stage, Status, heaviest_of, stage_actions
 from .load import SiteDocs
 from .render import RenderedDirector, RenderedImage
+from .render.kinds import PLAIN_LISTS, SCRIPTS, SYNC_SOURCES, ScriptKind
 from .site import SiteView
-
-LIST_CHANGES = (
-    ("pkglist", "packages"),
-    ("otherpkglist", "otherpkgs"),
-    ("erase", "erase"),
-    ("exlist", "exclude"),
-)
 
 
 @dataclass
@@ -93,18 +87,15 @@ def profile_refs(docs: SiteDocs, name: str) -> set[str]:
     """Site-relative files a profile names (scripts and sync sources), removals included."""
     model = docs.profiles[name].model
     refs: set[str] = set()
-    for list_field, folder in (
-        ("postinstall", "postinstall"),
-        ("postscripts", "postscripts"),
-        ("postbootscripts", "postscripts"),
-    ):
-        for raw in getattr(model, list_field):
+    for kind in SCRIPTS:
+        for raw in getattr(model, kind.field):
             words = raw.lstrip("-").split()
             if words:
-                refs.add(f"{folder}/{words[0]}")
+                refs.add(f"{kind.folder}/{words[0]}")
+    folder = SYNC_SOURCES.folder
     for entry in model.sync:
         for src in entry.sources:
-            refs.update({f"synclists/{src}", f"synclists/{src}.post"})
+            refs.update({f"{folder}/{src}", f"{folder}/{src}.post"})
     return refs
 
 
@@ -172,14 +163,17 @@ def image_changes(
     """The human-meaningful differences, keyed like `show`; empty keys left out."""
     a, b = old.resolved, new.resolved
     changes: dict[str, Any] = {}
-    for key, list_field in LIST_CHANGES:
-        before, after = a.values(list_field), b.values(list_field)
+    for kind in PLAIN_LISTS:
+        before, after = a.values(kind.field), b.values(kind.field)
         delta = _added_removed(before, after)
         if delta["added"] or delta["removed"]:
-            changes[key] = delta
+            changes[kind.key] = delta
         elif before != after:  # same entries, new order (e.g. moved to an earlier profile)
-            changes[key] = {**delta, "reordered": True}
-    _script_changes(changes, old, new, old_tree, new_tree)
+            changes[kind.key] = {**delta, "reordered": True}
+    for script_kind in SCRIPTS:
+        script_change = _script_change(script_kind, old, new, old_tree, new_tree)
+        if script_change is not None:
+            changes[script_kind.key] = script_change
     sync = _sync_changes(old, new, old_tree, new_tree)
     if sync:
         changes["synclist"] = sync
@@ -200,38 +194,34 @@ def image_changes(
     return changes
 
 
-def _script_paths(image: RenderedImage, list_field: str, tree: RenderedDirector) -> dict[str, str]:
-    layout = tree.layout
-    out = {}
-    for value in image.resolved.values(list_field):
-        script = value.split()[0]
-        if list_field == "postinstall":
-            out[script] = layout.postinstall(image.resolved.family, script)
-        else:
-            out[script] = layout.postscript(script)
-    return out
+def _script_paths(image: RenderedImage, kind: ScriptKind, tree: RenderedDirector) -> dict[str, str]:
+    family = image.resolved.family
+    return {
+        script: kind.place(tree.layout, family, script)
+        for script in (value.split()[0] for value in image.resolved.values(kind.field))
+    }
 
 
-def _script_changes(
-    changes: dict[str, Any],
+def _script_change(
+    kind: ScriptKind,
     old: RenderedImage,
     new: RenderedImage,
     old_tree: RenderedDirector,
     new_tree: RenderedDirector,
-) -> None:
-    for list_field in ("postinstall", "postscripts", "postbootscripts"):
-        before, after = old.resolved.values(list_field), new.resolved.values(list_field)
-        content = _content_changed(_script_paths(new, list_field, new_tree), old_tree, new_tree)
-        if before == after and not content:
-            continue
-        entry: dict[str, Any] = {}
-        if list_field == "postinstall" and before != after:
-            entry.update(before=before, after=after)
-        elif before != after:
-            entry.update(_added_removed(before, after))
-        if content:
-            entry["content"] = content
-        changes[list_field] = entry
+) -> Optional[dict[str, Any]]:
+    """The list's change (whole, or added and removed) and the scripts whose content changed."""
+    before, after = old.resolved.values(kind.field), new.resolved.values(kind.field)
+    content = _content_changed(_script_paths(new, kind, new_tree), old_tree, new_tree)
+    if before == after and not content:
+        return None
+    entry: dict[str, Any] = {}
+    if kind.whole_list and before != after:
+        entry.update(before=before, after=after)
+    elif before != after:
+        entry.update(_added_removed(before, after))
+    if content:
+        entry["content"] = content
+    return entry
 
 
 def _sync_changes(
@@ -251,7 +241,9 @@ def _sync_changes(
         for d in b
         if d in a and (a[d].sources, a[d].mode, a[d].nodes) != (b[d].sources, b[d].mode, b[d].nodes)
     ]
-    sources = {s: new_tree.layout.sync_source(s) for item in b.values() for s in item.sources}
+    sources = {
+        s: SYNC_SOURCES.place(new_tree.layout, s) for item in b.values() for s in item.sources
+    }
     content = _content_changed(sources, old_tree, new_tree)
     for key, value in (("added", added), ("removed", removed), ("retargeted", retargeted)):
         if value:

@@ -17,7 +17,7 @@ from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
-from ..actions import STAGE_OF, Action, BuildStatus, Result, Stage
+from ..actions import STAGE_OF, Action, ApplyResult, BuildStatus, Stage
 from ..builders import Builder
 from ..builders.native import NativeBuilder
 from ..builders.xcat import NoBuilder, XcatBuilder
@@ -133,7 +133,7 @@ def make_director_plan(
 @dataclass
 class ImageOutcome:
     name: str
-    result: Result
+    result: ApplyResult
     actions: list[Action] = field(default_factory=list)
     seconds: float = 0.0
     error: Optional[str] = None
@@ -152,7 +152,7 @@ class ApplyOutcome:
 
     @property
     def failed(self) -> list[ImageOutcome]:
-        return [i for i in self.images if i.result == Result.FAILED]
+        return [i for i in self.images if i.result == ApplyResult.FAILED]
 
 
 class StateBook:
@@ -232,7 +232,7 @@ class ImageJob:
 
     def run(self) -> ImageOutcome:
         start = time.monotonic()
-        outcome = ImageOutcome(self.image.name, Result.DONE, list(self.all_actions))
+        outcome = ImageOutcome(self.image.name, ApplyResult.DONE, list(self.all_actions))
         builder = self.target.builder
         for action in self.actions:
             self.progress(self.image.name, action)
@@ -241,9 +241,9 @@ class ImageJob:
                 self._stage(builder, action)
             except (CommandError, ImagespecError) as exc:
                 self._failed(action, exc)
-                outcome.result, outcome.error = Result.FAILED, f"{action}: {exc}"
+                outcome.result, outcome.error = ApplyResult.FAILED, f"{action}: {exc}"
                 break
-        if outcome.result == Result.DONE:
+        if outcome.result == ApplyResult.DONE:
             self._succeeded(builder.name)
         outcome.seconds = time.monotonic() - start
         outcome.log = self._write_log()
@@ -320,12 +320,12 @@ def run_images(
         if diff.status == "removed":
             continue
         if name in plan.frozen:
-            outcomes.append(ImageOutcome(name, Result.FROZEN))
+            outcomes.append(ImageOutcome(name, ApplyResult.FROZEN))
             continue
         stages = [a for a in diff.actions if a != Action.SYNC]
         builder = target.builder.name
         if not stages and builder != "none":
-            outcomes.append(ImageOutcome(name, Result.UP_TO_DATE, list(diff.actions)))
+            outcomes.append(ImageOutcome(name, ApplyResult.UP_TO_DATE, list(diff.actions)))
             continue
         entry = book.state.images.get(name)
         image = target.rendered.images[name]
@@ -336,7 +336,7 @@ def run_images(
             and entry.digests == image.digests
             and not diff.actions
         ):
-            outcomes.append(ImageOutcome(name, Result.UP_TO_DATE))
+            outcomes.append(ImageOutcome(name, ApplyResult.UP_TO_DATE))
             continue
         work.append(ImageJob(target, book, image, diff.actions, progress))
     pool = ThreadPoolExecutor(max_workers=max(1, jobs))
@@ -410,7 +410,7 @@ def apply_director(
                 state.commit, state.time = target.commit, now()
                 target.transport.write_atomic(target.state_rel, state.to_json())
             outcome.images = [
-                ImageOutcome(n, Result.FROZEN if n in plan.frozen else Result.UP_TO_DATE)
+                ImageOutcome(n, ApplyResult.FROZEN if n in plan.frozen else ApplyResult.UP_TO_DATE)
                 for n in target.rendered.images
             ]
             return plan, outcome

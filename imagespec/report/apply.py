@@ -8,15 +8,15 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from ..actions import Result, Status
+from ..actions import ApplyResult, Status
 from ..ops.reconcile import ApplyOutcome
 from ..plan import Plan
 
 RESULT_STYLE = {
-    Result.DONE: "green",
-    Result.FAILED: "red",
-    Result.UP_TO_DATE: "dim",
-    Result.FROZEN: "yellow",
+    ApplyResult.DONE: "green",
+    ApplyResult.FAILED: "red",
+    ApplyResult.UP_TO_DATE: "dim",
+    ApplyResult.FROZEN: "yellow",
 }
 
 
@@ -75,10 +75,10 @@ def print_outcome(console: Console, outcome: ApplyOutcome) -> None:
             escape(image.name), result, ", ".join(image.actions), seconds, escape(image.log or "")
         )
     console.print(table)
-    done = sum(1 for i in outcome.images if i.result == Result.DONE)
+    done = sum(1 for i in outcome.images if i.result == ApplyResult.DONE)
     console.print(
         f"{done} done, {len(outcome.failed)} failed, "
-        f"{sum(1 for i in outcome.images if i.result in (Result.UP_TO_DATE, Result.FROZEN))} unchanged; "
+        f"{sum(1 for i in outcome.images if i.result in (ApplyResult.UP_TO_DATE, ApplyResult.FROZEN))} unchanged; "
         f"{outcome.files_written} file(s) written, {outcome.files_deleted} deleted"
         + (f"; pruned {', '.join(outcome.pruned)}" if outcome.pruned else "")
     )

@@ -9,6 +9,7 @@ from rich.markup import escape
 
 from ..actions import HEAVIEST_FIRST, Action, Status
 from ..diff import DiffReport, ImageDiff
+from ..render.kinds import LISTS
 
 MARKDOWN_LIMIT = 60_000
 GROUP_TITLES = {
@@ -19,6 +20,7 @@ GROUP_TITLES = {
 }
 
 Code = Callable[[str], str]
+LIST_KEYS = frozenset(kind.key for kind in LISTS)
 
 
 def _plain(text: str) -> str:
@@ -33,17 +35,8 @@ def change_lines(image: ImageDiff, code: Code = _plain) -> list[str]:
     """One line per kind of change, e.g. 'pkglist: added vim; removed emacs'."""
     lines = []
     for key, change in image.changes.items():
-        if key in ("pkglist", "otherpkglist", "erase", "exlist", "postscripts", "postbootscripts"):
+        if key in LIST_KEYS:
             lines.append(f"{key}: {_delta(change, code)}")
-        elif key == "postinstall":
-            parts = []
-            if "before" in change:
-                parts.append(
-                    f"chain {_join(change['before'], code)} -> {_join(change['after'], code)}"
-                )
-            if change.get("content"):
-                parts.append(f"content changed: {_join(change['content'], code)}")
-            lines.append(f"postinstall: {'; '.join(parts)}")
         elif key == "synclist":
             lines.append(f"synclist: {_sync(change, code)}")
         elif key == "litefile":
@@ -65,7 +58,10 @@ def _value(value: Any, code: Code) -> str:
 
 
 def _delta(change: dict[str, Any], code: Code) -> str:
+    """A list's change: the whole list before and after, or what was added and removed."""
     parts = []
+    if "before" in change:
+        parts.append(f"chain {_join(change['before'], code)} -> {_join(change['after'], code)}")
     if change.get("added"):
         parts.append(f"added {_join(change['added'], code)}")
     if change.get("removed"):
