@@ -162,36 +162,37 @@ def image_changes(
 ) -> dict[str, Any]:
     """The human-meaningful differences, keyed like `show`; empty keys left out."""
     a, b = old.resolved, new.resolved
-    changes: dict[str, Any] = {}
-    for kind in PLAIN_LISTS:
-        before, after = a.values(kind.field), b.values(kind.field)
-        delta = _added_removed(before, after)
-        if delta["added"] or delta["removed"]:
-            changes[kind.key] = delta
-        elif before != after:  # same entries, new order (e.g. moved to an earlier profile)
-            changes[kind.key] = {**delta, "reordered": True}
-    for script_kind in SCRIPTS:
-        script_change = _script_change(script_kind, old, new, old_tree, new_tree)
-        if script_change is not None:
-            changes[script_kind.key] = script_change
-    sync = _sync_changes(old, new, old_tree, new_tree)
-    if sync:
-        changes["synclist"] = sync
-    lite = _litefile_changes(old, new)
-    if lite:
-        changes["litefile"] = lite
-    attrs = {
-        k: {"old": old.attributes.get(k), "new": new.attributes.get(k)}
-        for k in sorted(set(old.attributes) | set(new.attributes))
-        if old.attributes.get(k) != new.attributes.get(k)
+    changes: list[tuple[str, Optional[dict[str, Any]]]] = [
+        *((k.key, _list_change(a.values(k.field), b.values(k.field))) for k in PLAIN_LISTS),
+        *((k.key, _script_change(k, old, new, old_tree, new_tree)) for k in SCRIPTS),
+        ("synclist", _sync_changes(old, new, old_tree, new_tree)),
+        ("litefile", _litefile_changes(old, new)),
+        ("attributes", _attribute_changes(old.attributes, new.attributes)),
+        ("chain", _pair(list(a.chain), list(b.chain))),
+        ("frozen", _pair(old.frozen, new.frozen)),
+    ]
+    return {key: change for key, change in changes if change}
+
+
+def _pair(old: Any, new: Any) -> Optional[dict[str, Any]]:
+    return {"old": old, "new": new} if old != new else None
+
+
+def _list_change(before: list[str], after: list[str]) -> Optional[dict[str, Any]]:
+    """Entries added and removed, or the same entries in a new order (e.g. moved to an earlier
+    profile); None when the list is the same."""
+    delta = _added_removed(before, after)
+    if delta["added"] or delta["removed"]:
+        return dict(delta)
+    return {**delta, "reordered": True} if before != after else None
+
+
+def _attribute_changes(old: dict[str, str], new: dict[str, str]) -> dict[str, Any]:
+    return {
+        k: {"old": old.get(k), "new": new.get(k)}
+        for k in sorted(set(old) | set(new))
+        if old.get(k) != new.get(k)
     }
-    if attrs:
-        changes["attributes"] = attrs
-    if a.chain != b.chain:
-        changes["chain"] = {"old": list(a.chain), "new": list(b.chain)}
-    if old.frozen != new.frozen:
-        changes["frozen"] = {"old": old.frozen, "new": new.frozen}
-    return changes
 
 
 def _script_paths(image: RenderedImage, kind: ScriptKind, tree: RenderedDirector) -> dict[str, str]:

@@ -25,11 +25,6 @@ AttrValue = Union[StrictStr, StrictInt]
 Attributes = dict[str, Optional[AttrValue]]
 StrList = list[StrictStr]
 
-SYNC_MODES = ("copy", "append", "merge", "execute", "executealways")
-PACK_METHODS = ("cpio", "squashfs")
-COMPRESSORS = ("gzip", "pigz", "xz")
-BUILDERS = ("xcat", "native", "none")
-
 
 class Strict(BaseModel):
     """Base: unknown keys are errors, and models are immutable once loaded."""

@@ -77,29 +77,30 @@ def plan_files(
     """Write what differs, delete what is no longer rendered and still as written, save drift."""
     ops = FileOps()
     for path, file in sorted(rendered.files.items()):
-        if path in skip:
-            continue
-        want = sha256_hex(file.data)
-        have = actual.get(path)
-        recorded = state.files.get(path)
-        if have == want:
-            if recorded != want:
-                ops.adopt[path] = want
-            continue
-        if recorded is not None and have is not None and have != recorded:
-            ops.drift.append(path)
-        elif recorded is None and have is not None:
-            ops.unmanaged.append(path)
-        ops.write[path] = file
+        if path not in skip:
+            _plan_write(ops, path, file, state.files.get(path), actual.get(path))
     for path, recorded in sorted(state.files.items()):
-        if path in rendered.files or path in skip:
-            continue
-        have = actual.get(path)
-        if have is None or have == recorded:
-            ops.delete.append(path)
-        else:
-            ops.kept.append(path)
+        if path not in rendered.files and path not in skip:
+            have = actual.get(path)
+            gone_or_ours = have is None or have == recorded
+            (ops.delete if gone_or_ours else ops.kept).append(path)
     return ops
+
+
+def _plan_write(
+    ops: FileOps, path: str, file: RenderedFile, recorded: Optional[str], have: Optional[str]
+) -> None:
+    """A rendered file: adopt it when already right, else write it (saving a foreign copy)."""
+    want = sha256_hex(file.data)
+    if have == want:
+        if recorded != want:
+            ops.adopt[path] = want
+        return
+    if recorded is not None and have is not None and have != recorded:
+        ops.drift.append(path)
+    elif recorded is None and have is not None:
+        ops.unmanaged.append(path)
+    ops.write[path] = file
 
 
 def owed_actions(

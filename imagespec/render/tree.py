@@ -13,7 +13,7 @@ from ..actions import Stage
 from ..errors import ConfigError, Pos, Problem
 from ..load import SiteDocs
 from ..model import XCAT_BUILTIN_POSTSCRIPTS
-from ..resolve import Resolution, ResolvedImage, script_name
+from ..resolve import Resolution, ResolvedImage
 from . import kinds
 from .layout import Layout
 
@@ -229,4 +229,4 @@ class _ImageRenderer:
         }
 
 
-__all__ = ["RenderedDirector", "RenderedFile", "RenderedImage", "render_director", "script_name"]
+__all__ = ["RenderedDirector", "RenderedFile", "RenderedImage", "render_director"]
