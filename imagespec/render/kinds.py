@@ -2,7 +2,8 @@
 
 The renderer, diff, show, explain and validate read these tables instead of
 naming pkglist or postscripts themselves.  A new per-image file is its
-profile key in model.py, its writer in formats.py and one FileKind here.
+profile key in model.py (Profile and LIST_FIELDS), its writer in formats.py,
+and here a FileKind (and a ListKind when it is a new merged list).
 """
 
 from __future__ import annotations
@@ -72,7 +73,7 @@ class FileKind:
     suffix: str
     attribute: Optional[str]  # the osimage attribute naming it (absolute path), if any
     fields: tuple[str, ...]  # the profile keys it is written from
-    stage: Optional[Stage]  # the digest its content enters, under digest_key
+    stage: Optional[Stage]  # build or pack: the digest its content enters, under `key`
     write: Writer  # (image, layout, attributes so far) -> Written
     read: Optional[Callable[[str], Any]] = None  # how a builder reads it back (readers.py)
     digest_key: str = ""  # the key in the stage digest, when it is not `name`

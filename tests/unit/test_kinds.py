@@ -49,6 +49,9 @@ def test_file_kinds_keep_the_spec_suffixes_attributes_and_stages() -> None:
         "synclist": ("synclist", "synclists", Stage.PACK, "sync"),
         "litefile": ("litefile.csv", None, Stage.PACK, "litefile"),
     }
+    # the define digest is the stanza itself: a file's content counts for build or pack
+    assert kinds.STANZA.stage == Stage.DEFINE
+    assert {k.stage for k in kinds.IMAGE_FILES} <= {Stage.BUILD, Stage.PACK}
     assert {k.field: k.stage for k in kinds.SCRIPTS} == {
         "postinstall": Stage.BUILD,
         "postscripts": None,
