@@ -11,33 +11,26 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
+from .actions import ALL_ACTIONS, HEAVIEST_FIRST, Action, Stage, Status, heaviest_of, stage_actions
 from .load import SiteDocs
 from .render import RenderedDirector, RenderedImage
+from .render.kinds import PLAIN_LISTS, SCRIPTS, SYNC_SOURCES, ScriptKind
 from .site import SiteView
-
-ACTIONS = ("sync", "define", "genimage", "pack")
-WEIGHT = {"genimage": 4, "pack": 3, "define": 2, "sync": 1}
-LIST_CHANGES = (
-    ("pkglist", "packages"),
-    ("otherpkglist", "otherpkgs"),
-    ("erase", "erase"),
-    ("exlist", "exclude"),
-)
 
 
 @dataclass
 class ImageDiff:
     name: str
-    status: str  # added | removed | changed | unchanged
-    actions: list[str] = field(default_factory=list)
+    status: Status
+    actions: list[Action] = field(default_factory=list)
     changes: dict[str, Any] = field(default_factory=dict)
     via: list[str] = field(default_factory=list)  # changed profiles of the chain
     frozen: bool = False
     reasons: list[str] = field(default_factory=list)  # plan: why each action is owed
 
     @property
-    def heaviest(self) -> Optional[str]:
-        return max(self.actions, key=WEIGHT.__getitem__) if self.actions else None
+    def heaviest(self) -> Optional[Action]:
+        return heaviest_of(self.actions)
 
     def as_json(self) -> dict[str, Any]:
         return {"status": self.status, "actions": list(self.actions), "changes": self.changes}
@@ -52,20 +45,21 @@ class DiffReport:
 
     @property
     def changed(self) -> bool:
-        return any(d.status != "unchanged" for d in self.images.values())
+        return any(d.status != Status.UNCHANGED for d in self.images.values())
 
     def summary(self) -> dict[str, Any]:
         """Each image once, under its heaviest action; removed images apart; unchanged counted."""
-        out: dict[str, Any] = {"genimage": [], "pack": [], "define": [], "sync": [], "removed": []}
+        out: dict[str, Any] = {action: [] for action in HEAVIEST_FIRST}
+        out[Status.REMOVED] = []
         unchanged = 0
         for name, image in sorted(self.images.items()):
-            if image.status == "removed":
+            if image.status == Status.REMOVED:
                 out["removed"].append(name)
             elif image.heaviest:
                 out[image.heaviest].append(name)
             else:
                 unchanged += 1
-        out["unchanged"] = unchanged
+        out[Status.UNCHANGED] = unchanged
         return out
 
     def as_json(self) -> dict[str, Any]:
@@ -93,18 +87,15 @@ def profile_refs(docs: SiteDocs, name: str) -> set[str]:
     """Site-relative files a profile names (scripts and sync sources), removals included."""
     model = docs.profiles[name].model
     refs: set[str] = set()
-    for list_field, folder in (
-        ("postinstall", "postinstall"),
-        ("postscripts", "postscripts"),
-        ("postbootscripts", "postscripts"),
-    ):
-        for raw in getattr(model, list_field):
+    for kind in SCRIPTS:
+        for raw in getattr(model, kind.field):
             words = raw.lstrip("-").split()
             if words:
-                refs.add(f"{folder}/{words[0]}")
+                refs.add(f"{kind.folder}/{words[0]}")
+    folder = SYNC_SOURCES.folder
     for entry in model.sync:
         for src in entry.sources:
-            refs.update({f"synclists/{src}", f"synclists/{src}.post"})
+            refs.update({f"{folder}/{src}", f"{folder}/{src}.post"})
     return refs
 
 
@@ -142,19 +133,11 @@ def _file_ids(image: RenderedImage, tree: RenderedDirector) -> dict[str, str]:
 
 def image_actions(
     old: RenderedImage, new: RenderedImage, old_tree: RenderedDirector, new_tree: RenderedDirector
-) -> list[str]:
+) -> list[Action]:
     """SPEC §6: sync if its files changed, then define/genimage/pack from the digests."""
-    actions = []
-    if _file_ids(old, old_tree) != _file_ids(new, new_tree):
-        actions.append("sync")
-    if old.digests["define"] != new.digests["define"]:
-        actions.append("define")
-    genimage = old.digests["build"] != new.digests["build"]
-    if genimage:
-        actions.append("genimage")
-    if genimage or old.digests["pack"] != new.digests["pack"]:
-        actions.append("pack")
-    return actions
+    sync = [Action.SYNC] if _file_ids(old, old_tree) != _file_ids(new, new_tree) else []
+    differ = {stage for stage in Stage if old.digests[stage] != new.digests[stage]}
+    return sync + stage_actions(differ)
 
 
 def _added_removed(old: list[str], new: list[str]) -> dict[str, list[str]]:
@@ -179,67 +162,67 @@ def image_changes(
 ) -> dict[str, Any]:
     """The human-meaningful differences, keyed like `show`; empty keys left out."""
     a, b = old.resolved, new.resolved
-    changes: dict[str, Any] = {}
-    for key, list_field in LIST_CHANGES:
-        before, after = a.values(list_field), b.values(list_field)
-        delta = _added_removed(before, after)
-        if delta["added"] or delta["removed"]:
-            changes[key] = delta
-        elif before != after:  # same entries, new order (e.g. moved to an earlier profile)
-            changes[key] = {**delta, "reordered": True}
-    _script_changes(changes, old, new, old_tree, new_tree)
-    sync = _sync_changes(old, new, old_tree, new_tree)
-    if sync:
-        changes["synclist"] = sync
-    lite = _litefile_changes(old, new)
-    if lite:
-        changes["litefile"] = lite
-    attrs = {
-        k: {"old": old.attributes.get(k), "new": new.attributes.get(k)}
-        for k in sorted(set(old.attributes) | set(new.attributes))
-        if old.attributes.get(k) != new.attributes.get(k)
+    changes: list[tuple[str, Optional[dict[str, Any]]]] = [
+        *((k.key, _list_change(a.values(k.field), b.values(k.field))) for k in PLAIN_LISTS),
+        *((k.key, _script_change(k, old, new, old_tree, new_tree)) for k in SCRIPTS),
+        ("synclist", _sync_changes(old, new, old_tree, new_tree)),
+        ("litefile", _litefile_changes(old, new)),
+        ("attributes", _attribute_changes(old.attributes, new.attributes)),
+        ("chain", _pair(list(a.chain), list(b.chain))),
+        ("frozen", _pair(old.frozen, new.frozen)),
+    ]
+    return {key: change for key, change in changes if change}
+
+
+def _pair(old: Any, new: Any) -> Optional[dict[str, Any]]:
+    return {"old": old, "new": new} if old != new else None
+
+
+def _list_change(before: list[str], after: list[str]) -> Optional[dict[str, Any]]:
+    """Entries added and removed, or the same entries in a new order (e.g. moved to an earlier
+    profile); None when the list is the same."""
+    delta = _added_removed(before, after)
+    if delta["added"] or delta["removed"]:
+        return dict(delta)
+    return {**delta, "reordered": True} if before != after else None
+
+
+def _attribute_changes(old: dict[str, str], new: dict[str, str]) -> dict[str, Any]:
+    return {
+        k: {"old": old.get(k), "new": new.get(k)}
+        for k in sorted(set(old) | set(new))
+        if old.get(k) != new.get(k)
     }
-    if attrs:
-        changes["attributes"] = attrs
-    if a.chain != b.chain:
-        changes["chain"] = {"old": list(a.chain), "new": list(b.chain)}
-    if old.frozen != new.frozen:
-        changes["frozen"] = {"old": old.frozen, "new": new.frozen}
-    return changes
 
 
-def _script_paths(image: RenderedImage, list_field: str, tree: RenderedDirector) -> dict[str, str]:
-    layout = tree.layout
-    out = {}
-    for value in image.resolved.values(list_field):
-        script = value.split()[0]
-        if list_field == "postinstall":
-            out[script] = layout.postinstall(image.resolved.family, script)
-        else:
-            out[script] = layout.postscript(script)
-    return out
+def _script_paths(image: RenderedImage, kind: ScriptKind, tree: RenderedDirector) -> dict[str, str]:
+    family = image.resolved.family
+    return {
+        script: kind.place(tree.layout, family, script)
+        for script in (value.split()[0] for value in image.resolved.values(kind.field))
+    }
 
 
-def _script_changes(
-    changes: dict[str, Any],
+def _script_change(
+    kind: ScriptKind,
     old: RenderedImage,
     new: RenderedImage,
     old_tree: RenderedDirector,
     new_tree: RenderedDirector,
-) -> None:
-    for list_field in ("postinstall", "postscripts", "postbootscripts"):
-        before, after = old.resolved.values(list_field), new.resolved.values(list_field)
-        content = _content_changed(_script_paths(new, list_field, new_tree), old_tree, new_tree)
-        if before == after and not content:
-            continue
-        entry: dict[str, Any] = {}
-        if list_field == "postinstall" and before != after:
-            entry.update(before=before, after=after)
-        elif before != after:
-            entry.update(_added_removed(before, after))
-        if content:
-            entry["content"] = content
-        changes[list_field] = entry
+) -> Optional[dict[str, Any]]:
+    """The list's change (whole, or added and removed) and the scripts whose content changed."""
+    before, after = old.resolved.values(kind.field), new.resolved.values(kind.field)
+    content = _content_changed(_script_paths(new, kind, new_tree), old_tree, new_tree)
+    if before == after and not content:
+        return None
+    entry: dict[str, Any] = {}
+    if kind.whole_list and before != after:
+        entry.update(before=before, after=after)
+    elif before != after:
+        entry.update(_added_removed(before, after))
+    if content:
+        entry["content"] = content
+    return entry
 
 
 def _sync_changes(
@@ -259,7 +242,9 @@ def _sync_changes(
         for d in b
         if d in a and (a[d].sources, a[d].mode, a[d].nodes) != (b[d].sources, b[d].mode, b[d].nodes)
     ]
-    sources = {s: new_tree.layout.sync_source(s) for item in b.values() for s in item.sources}
+    sources = {
+        s: SYNC_SOURCES.place(new_tree.layout, s) for item in b.values() for s in item.sources
+    }
     content = _content_changed(sources, old_tree, new_tree)
     for key, value in (("added", added), ("removed", removed), ("retargeted", retargeted)):
         if value:
@@ -302,7 +287,7 @@ def compare(
     for name in sorted(old_names | new_names):
         if name not in reached:
             images[name] = ImageDiff(
-                name, "unchanged", frozen=new.docs.site.model.images[name].frozen
+                name, Status.UNCHANGED, frozen=new.docs.site.model.images[name].frozen
             )
             continue
         images[name] = _image_diff(name, old_tree, new_tree, profiles)
@@ -319,14 +304,14 @@ def _image_diff(
     new = new_tree.images.get(name)
     if new is None:
         assert old is not None
-        return ImageDiff(name, "removed", via=[], frozen=old.frozen)
+        return ImageDiff(name, Status.REMOVED, via=[], frozen=old.frozen)
     if old is None or old_tree is None:
-        return ImageDiff(name, "added", actions=list(ACTIONS), frozen=new.frozen)
+        return ImageDiff(name, Status.ADDED, actions=list(ALL_ACTIONS), frozen=new.frozen)
     actions = image_actions(old, new, old_tree, new_tree)
     changes = image_changes(old, new, old_tree, new_tree)
     if not actions:
         # nothing to do on a director: e.g. an ancestor profile renamed, or frozen toggled
-        return ImageDiff(name, "unchanged", frozen=new.frozen)
+        return ImageDiff(name, Status.UNCHANGED, frozen=new.frozen)
     chain = list(dict.fromkeys([*old.resolved.chain, *new.resolved.chain]))
     via = [p for p in chain if p in changed_profiles]
-    return ImageDiff(name, "changed", actions, changes, via, new.frozen)
+    return ImageDiff(name, Status.CHANGED, actions, changes, via, new.frozen)

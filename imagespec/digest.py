@@ -29,7 +29,12 @@ PACK_ATTRIBUTES = ("provmethod", "rootfstype")
 
 
 def sha256(data: bytes) -> str:
-    return "sha256:" + hashlib.sha256(data).hexdigest()
+    return "sha256:" + sha256_hex(data)
+
+
+def sha256_hex(data: bytes) -> str:
+    """The bare hex digest, as state.json's file inventory records it."""
+    return hashlib.sha256(data).hexdigest()
 
 
 def canonical_json(value: Any) -> bytes:
@@ -38,12 +43,12 @@ def canonical_json(value: Any) -> bytes:
 
 
 def build_digest(
-    pkglist: bytes, otherpkglist: bytes, scripts: dict[str, bytes], attributes: dict[str, str]
+    files: dict[str, Any], scripts: dict[str, bytes], attributes: dict[str, str]
 ) -> str:
-    """genimage inputs: package lists, postinstall scripts and the attributes genimage reads."""
+    """genimage inputs: the build-stage files (package lists), postinstall scripts and the
+    attributes genimage reads.  `files` holds each file kind's part under its key."""
     doc = {
-        "pkglist": pkglist.decode(),
-        "otherpkglist": otherpkglist.decode(),
+        **files,
         "scripts": {name: sha256(data) for name, data in sorted(scripts.items())},
         "attributes": {k: attributes.get(k, "") for k in BUILD_ATTRIBUTES},
     }
@@ -51,21 +56,18 @@ def build_digest(
 
 
 def pack_digest(
-    exlist: bytes,
-    sync_lines: list[str],
+    files: dict[str, Any],
     sources: dict[str, tuple[bytes, int]],
-    litefile: bytes,
     attributes: dict[str, str],
     pack_options: dict[str, str],
 ) -> str:
-    """packimage/liteimg inputs: exlist, build-time sync and its sources, litefile, pack options."""
+    """packimage/liteimg inputs: the pack-stage files (exlist, build-time sync, litefile),
+    the build-time sync sources, the attributes packimage reads and the pack options."""
     doc = {
-        "exlist": exlist.decode(),
-        "sync": sync_lines,
+        **files,
         "sources": {
             name: [sha256(data), oct(mode)] for name, (data, mode) in sorted(sources.items())
         },
-        "litefile": litefile.decode(),
         "attributes": {k: attributes.get(k, "") for k in PACK_ATTRIBUTES},
         "pack": pack_options,
     }

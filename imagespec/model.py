@@ -25,11 +25,6 @@ AttrValue = Union[StrictStr, StrictInt]
 Attributes = dict[str, Optional[AttrValue]]
 StrList = list[StrictStr]
 
-SYNC_MODES = ("copy", "append", "merge", "execute", "executealways")
-PACK_METHODS = ("cpio", "squashfs")
-COMPRESSORS = ("gzip", "pigz", "xz")
-BUILDERS = ("xcat", "native", "none")
-
 
 class Strict(BaseModel):
     """Base: unknown keys are errors, and models are immutable once loaded."""
@@ -142,6 +137,8 @@ class Profile(Strict):
     attributes: Attributes = Field(default_factory=dict)
 
 
+# The profile lists merged by the list rule of SPEC §4 (render/kinds.py says how
+# each is rendered); in script lists `-name` removes the script whatever its arguments.
 LIST_FIELDS = (
     "packages",
     "otherpkgs",
@@ -151,22 +148,7 @@ LIST_FIELDS = (
     "postscripts",
     "postbootscripts",
 )
-
-# Attributes imagespec computes; setting them by hand is an error.
-COMPUTED_ATTRIBUTES = frozenset(
-    {
-        "pkglist",
-        "otherpkglist",
-        "exlist",
-        "synclists",
-        "postinstall",
-        "postscripts",
-        "postbootscripts",
-        "profile",
-        "osvers",
-        "osarch",
-    }
-)
+SCRIPT_FIELDS = ("postinstall", "postscripts", "postbootscripts")
 
 # xCAT postscripts that ship with xCAT and need no file in postscripts/.
 # Sites extend this with `builtin_postscripts:` in imagespec.yaml.

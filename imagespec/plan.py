@@ -12,12 +12,11 @@ import posixpath
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
+from .actions import Action, BuildStatus, Stage, Status, stage_actions
 from .diff import DiffReport, ImageDiff
+from .digest import sha256_hex
 from .render import RenderedDirector, RenderedFile, RenderedImage
 from .state import ImageState, State
-from .transport.base import sha256_hex
-
-DIGEST_OF_ACTION = {"define": "define", "genimage": "build", "pack": "pack"}
 
 
 @dataclass
@@ -78,65 +77,140 @@ def plan_files(
     """Write what differs, delete what is no longer rendered and still as written, save drift."""
     ops = FileOps()
     for path, file in sorted(rendered.files.items()):
-        if path in skip:
-            continue
-        want = sha256_hex(file.data)
-        have = actual.get(path)
-        recorded = state.files.get(path)
-        if have == want:
-            if recorded != want:
-                ops.adopt[path] = want
-            continue
-        if recorded is not None and have is not None and have != recorded:
-            ops.drift.append(path)
-        elif recorded is None and have is not None:
-            ops.unmanaged.append(path)
-        ops.write[path] = file
+        if path not in skip:
+            _plan_write(ops, path, file, state.files.get(path), actual.get(path))
     for path, recorded in sorted(state.files.items()):
-        if path in rendered.files or path in skip:
-            continue
-        have = actual.get(path)
-        if have is None or have == recorded:
-            ops.delete.append(path)
-        else:
-            ops.kept.append(path)
+        if path not in rendered.files and path not in skip:
+            have = actual.get(path)
+            gone_or_ours = have is None or have == recorded
+            (ops.delete if gone_or_ours else ops.kept).append(path)
     return ops
+
+
+def _plan_write(
+    ops: FileOps, path: str, file: RenderedFile, recorded: Optional[str], have: Optional[str]
+) -> None:
+    """A rendered file: adopt it when already right, else write it (saving a foreign copy)."""
+    want = sha256_hex(file.data)
+    if have == want:
+        if recorded != want:
+            ops.adopt[path] = want
+        return
+    if recorded is not None and have is not None and have != recorded:
+        ops.drift.append(path)
+    elif recorded is None and have is not None:
+        ops.unmanaged.append(path)
+    ops.write[path] = file
 
 
 def owed_actions(
     image: RenderedImage, st: Optional[ImageState], builder: str, rebuild: bool
-) -> list[str]:
+) -> list[Action]:
     """The stages whose recorded digest differs from the desired one (SPEC §6 order)."""
     if builder == "none":
         return []
-    done = st.digests if st and st.status != "skipped" else {}
-    actions = []
-    if done.get("define") != image.digests["define"]:
-        actions.append("define")
-    genimage = rebuild or done.get("build") != image.digests["build"]
-    if genimage:
-        actions.append("genimage")
-    if genimage or done.get("pack") != image.digests["pack"]:
-        actions.append("pack")
-    return actions
+    done = st.digests if st and st.status != BuildStatus.SKIPPED else {}
+    differ = {stage for stage in Stage if done.get(stage) != image.digests[stage]}
+    return stage_actions((differ | {Stage.BUILD}) if rebuild else differ)
+
+
+@dataclass(frozen=True)
+class _Scope:
+    """What every image of one plan is decided against."""
+
+    builder: str
+    files: FileOps
+    frozen: frozenset[str]
+    only: Optional[set[str]]
+    rebuild: set[str]
+
+    def builds(self, name: str) -> bool:
+        """Whether apply may define, build and pack the image this time."""
+        return name not in self.frozen and not (self.only and name not in self.only)
+
+
+def make_plan(
+    rendered: RenderedDirector,
+    state: State,
+    actual: dict[str, Optional[str]],
+    builder: str,
+    commit: str,
+    changes: Optional[DiffReport] = None,
+    only: Optional[set[str]] = None,
+    rebuild: Optional[set[str]] = None,
+) -> Plan:
+    """Everything apply would do, and why."""
+    frozen = sorted(n for n, i in rendered.images.items() if i.frozen)
+    files = plan_files(rendered, state, actual, _skipped_files(rendered, set(frozen), only))
+    scope = _Scope(builder, files, frozenset(frozen), only, rebuild or set())
+    images = {
+        name: _plan_image(image, state.images.get(name), scope, _change_of(changes, name))
+        for name, image in sorted(rendered.images.items())
+    }
+    orphans = sorted(set(state.images) - set(rendered.images))
+    images.update({name: _orphan(name) for name in orphans})
+    report = DiffReport(
+        base=state.commit or "none", head=commit, director=rendered.name, images=images
+    )
+    return Plan(rendered.name, builder, commit, files, report, orphans, frozen)
+
+
+def _change_of(changes: Optional[DiffReport], name: str) -> Optional[ImageDiff]:
+    return changes.images.get(name) if changes else None
+
+
+def _plan_image(
+    image: RenderedImage, st: Optional[ImageState], scope: _Scope, change: Optional[ImageDiff]
+) -> ImageDiff:
+    """One image's owed actions (sync first) and the reasons for them."""
+    name, rebuild = image.name, image.name in scope.rebuild
+    actions = owed_actions(image, st, scope.builder, rebuild) if scope.builds(name) else []
+    if name not in scope.frozen and any(p in scope.files.write for p in image.files):
+        actions.insert(0, Action.SYNC)
+    diff = ImageDiff(
+        name,
+        _status(st, actions),
+        actions,
+        dict(change.changes) if change else {},
+        list(change.via) if change else [],
+        image.frozen,
+    )
+    if name in scope.frozen:
+        diff.reasons = _frozen_reasons(change)
+    else:
+        drift = [p for p in image.files if p in scope.files.drift]
+        diff.reasons = _reasons(actions, st, change, drift, rebuild, scope.builder)
+    return diff
+
+
+def _status(st: Optional[ImageState], actions: list[Action]) -> Status:
+    if st is None:
+        return Status.ADDED
+    return Status.CHANGED if actions else Status.UNCHANGED
+
+
+def _orphan(name: str) -> ImageDiff:
+    diff = ImageDiff(name, Status.REMOVED)
+    diff.reasons = ["no longer in the site (orphaned); --prune-images removes its definition"]
+    return diff
+
+
+def _frozen_reasons(change: Optional[ImageDiff]) -> list[str]:
+    reasons = ["frozen: never touched by imagespec"]
+    if change is not None and change.status != Status.UNCHANGED:
+        reasons.append("frozen: changes are not applied")
+    return reasons
 
 
 def _reasons(
-    name: str,
-    actions: list[str],
+    actions: list[Action],
     st: Optional[ImageState],
     change: Optional[ImageDiff],
     drift: list[str],
     rebuild: bool,
     builder: str,
 ) -> list[str]:
-    reasons: list[str] = []
-    if st is None or st.status == "never" or (st.status == "skipped" and builder != "none"):
-        reasons.append("never built" if builder != "none" else "never delivered")
-    elif st.status == "failed":
-        reasons.append(
-            f"failed last time ({st.failed_stage or 'unknown stage'}): {st.error or 'see the log'}"
-        )
+    reasons = _history(st, builder)
     if st is not None and st.rolled_back_from is not None and actions:
         reasons.append(
             f"rolled back to generation {st.generation} (from {st.rolled_back_from});"
@@ -153,58 +227,29 @@ def _reasons(
     return reasons
 
 
-def make_plan(
-    rendered: RenderedDirector,
-    state: State,
-    actual: dict[str, Optional[str]],
-    builder: str,
-    commit: str,
-    changes: Optional[DiffReport] = None,
-    only: Optional[set[str]] = None,
-    rebuild: Optional[set[str]] = None,
-) -> Plan:
-    """Everything apply would do, and why."""
-    rebuild = rebuild or set()
-    frozen = sorted(n for n, i in rendered.images.items() if i.frozen)
-    skip = _frozen_only_files(rendered, set(frozen))
+def _history(st: Optional[ImageState], builder: str) -> list[str]:
+    """What the director's record says about the image's last apply."""
+    if (
+        st is None
+        or st.status == BuildStatus.NEVER
+        or (st.status == BuildStatus.SKIPPED and builder != "none")
+    ):
+        return ["never built" if builder != "none" else "never delivered"]
+    if st.status == BuildStatus.FAILED:
+        return [
+            f"failed last time ({st.failed_stage or 'unknown stage'}): {st.error or 'see the log'}"
+        ]
+    return []
+
+
+def _skipped_files(
+    rendered: RenderedDirector, frozen: set[str], only: Optional[set[str]]
+) -> set[str]:
+    """Files the plan leaves alone: those of frozen images only, and with --only the others'."""
+    skip = _frozen_only_files(rendered, frozen)
     if only:
         skip |= set(rendered.files) - {p for n in only for p in rendered.images[n].files}
-    files = plan_files(rendered, state, actual, skip)
-    images: dict[str, ImageDiff] = {}
-    for name, image in sorted(rendered.images.items()):
-        st = state.images.get(name)
-        actions = owed_actions(image, st, builder, name in rebuild)
-        if (only and name not in only) or name in frozen:
-            actions = []
-        drift = [p for p in image.files if p in files.drift]
-        if any(p in files.write for p in image.files) and name not in frozen:
-            actions.insert(0, "sync")
-        change = changes.images.get(name) if changes else None
-        status = "added" if st is None else ("changed" if actions else "unchanged")
-        diff = ImageDiff(
-            name,
-            status,
-            actions,
-            dict(change.changes) if change else {},
-            list(change.via) if change else [],
-            image.frozen,
-        )
-        diff.reasons = _reasons(name, actions, st, change, drift, name in rebuild, builder)
-        if name in frozen:
-            diff.reasons = ["frozen: never touched by imagespec"]
-            if change is not None and change.status != "unchanged":
-                diff.reasons.append("frozen: changes are not applied")
-        images[name] = diff
-    orphans = sorted(set(state.images) - set(rendered.images))
-    for name in orphans:
-        images[name] = ImageDiff(name, "removed")
-        images[name].reasons = [
-            "no longer in the site (orphaned); --prune-images removes its definition"
-        ]
-    report = DiffReport(
-        base=state.commit or "none", head=commit, director=rendered.name, images=images
-    )
-    return Plan(rendered.name, builder, commit, files, report, orphans, frozen)
+    return skip
 
 
 def _frozen_only_files(rendered: RenderedDirector, frozen: set[str]) -> set[str]:

@@ -13,9 +13,7 @@ from typing import Any, Callable, Optional
 
 from .errors import Pos, Problem
 from .load import LoadedProfile, SiteDocs
-from .model import BUILTIN_ATTRIBUTES, LIST_FIELDS, SyncEntry
-
-DIRECTIVES = ("#NEW_INSTALL_LIST#", "#ENV:")
+from .model import BUILTIN_ATTRIBUTES, LIST_FIELDS, SCRIPT_FIELDS, SyncEntry
 
 
 @dataclass(frozen=True)
@@ -113,8 +111,11 @@ def script_name(entry: str) -> str:
 def _matches(list_field: str, existing: str, removal: str) -> bool:
     if existing == removal:
         return True
-    scripts = ("postinstall", "postscripts", "postbootscripts")
-    return list_field in scripts and " " not in removal.strip() and script_name(existing) == removal
+    return (
+        list_field in SCRIPT_FIELDS
+        and " " not in removal.strip()
+        and script_name(existing) == removal
+    )
 
 
 def merge_list(

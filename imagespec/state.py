@@ -26,10 +26,10 @@ from pydantic import (
     ValidationError,
 )
 
+from .actions import BuildStatus
 from .errors import ImagespecError
 
 STATE_VERSION = 1
-STAGES = ("define", "build", "pack")
 MOVE_ASIDE = (
     "move it aside and apply again: imagespec then treats the director as never applied,"
     " adopts the files that are already right and rebuilds every image"
@@ -48,7 +48,7 @@ class StateError(ImagespecError):
 @dataclass
 class ImageState:
     digests: dict[str, Optional[str]] = field(default_factory=dict)  # stage -> digest done
-    status: str = "never"  # ok | failed | skipped | never
+    status: str = BuildStatus.NEVER  # a BuildStatus; plain text when read from state.json
     commit: Optional[str] = None
     time: Optional[str] = None
     generation: int = 0

@@ -16,13 +16,13 @@ from . import safe
 from .errors import Pos, Problem, suggest
 from .load import LoadedProfile, SiteDocs
 from .model import (
-    COMPUTED_ATTRIBUTES,
     LITEFILE_OPTIONS,
     MERGE_TARGETS,
     Distro,
     DistroOverride,
     SyncEntry,
 )
+from .render.kinds import COMPUTED_ATTRIBUTES, SCRIPTS
 from .render.layout import generation_home
 from .render.tree import URL_RE, RenderedDirector, builtin_postscripts
 from .resolve import ChainMerge, is_directive
@@ -458,11 +458,8 @@ def _check_scripts(
     docs: SiteDocs, loaded: LoadedProfile, builtins: frozenset[str]
 ) -> list[Problem]:
     problems = []
-    for list_field, folder in (
-        ("postinstall", "postinstall"),
-        ("postscripts", "postscripts"),
-        ("postbootscripts", "postscripts"),
-    ):
+    for kind in SCRIPTS:
+        list_field, folder = kind.field, kind.folder
         for pos, value, removal in _entries(loaded, list_field):
             script = value.split()[0] if value.split() else ""
             if "," in value:
@@ -487,11 +484,11 @@ def _check_scripts(
                     )
                 )
             elif not docs.source.is_file(f"{folder}/{script}") and not (
-                folder == "postscripts" and script in builtins
+                kind.builtins and script in builtins
             ):
                 hint = (
                     " (not an xCAT built-in either; add it to builtin_postscripts if it is one)"
-                    if folder == "postscripts"
+                    if kind.builtins
                     else ""
                 )
                 problems.append(

@@ -14,25 +14,12 @@ record, so the result depends only on the current rows.  Pure: rows in, text out
 
 from __future__ import annotations
 
-import csv
-import io
 import posixpath
 import shlex
 
 from ..safe import inside
 
 LINK_PREFIX = "link"
-
-
-def read_litefile_csv(text: str) -> list[tuple[str, str]]:
-    """(file, options) rows of a `tabdump litefile` CSV (header and comments skipped)."""
-    rows = []
-    for record in csv.reader(io.StringIO(text)):
-        if not record or record[0].startswith("#") or len(record) < 2:
-            continue
-        options = record[2] if len(record) > 2 else ""
-        rows.append((record[1], options))
-    return sorted(rows)
 
 
 def normal_options(options: str) -> str:

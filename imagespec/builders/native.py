@@ -26,6 +26,7 @@ from ..render import RenderedDirector, RenderedImage
 from ..render.readers import (
     OtherPass,
     parse_exlist,
+    parse_litefile,
     parse_otherpkglist,
     parse_pkglist,
     parse_postinstall,
@@ -51,7 +52,7 @@ from .generations import (
     switch,
     write_text,
 )
-from .liteimg import confine_script, liteimg_script, read_litefile_csv
+from .liteimg import confine_script, liteimg_script
 
 INITRDS = ("initrd-stateless.gz", "initrd-statelite.gz")
 # Never packed: the statelite work areas (as packimage does).
@@ -397,7 +398,7 @@ class NativeBuilder:
     def _litefile_rows(self, image: RenderedImage) -> list[tuple[str, str]]:
         csv_files = [p for p in image.files if p.endswith(".litefile.csv")]
         text = "".join(self.rendered.files[p].data.decode() for p in csv_files)
-        return read_litefile_csv(text)
+        return parse_litefile(text)
 
     def _archive_path(self, dirs: ImageDirs) -> str:
         method, compress = self.options.method, self.options.compress

@@ -17,6 +17,7 @@ from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
+from ..actions import STAGE_OF, Action, ApplyResult, BuildStatus, Stage
 from ..builders import Builder
 from ..builders.native import NativeBuilder
 from ..builders.xcat import NoBuilder, XcatBuilder
@@ -33,7 +34,6 @@ from ..transport.base import LocalTransport, SshTransport, Transport, sha256_hex
 from ..transport.lock import director_lock
 
 Echo = Callable[[str], None]
-STAGE_KEYS = {"define": "define", "genimage": "build", "pack": "pack"}
 
 
 @dataclass
@@ -133,8 +133,8 @@ def make_director_plan(
 @dataclass
 class ImageOutcome:
     name: str
-    result: str  # done | failed | skipped | up to date | frozen
-    actions: list[str] = field(default_factory=list)
+    result: ApplyResult
+    actions: list[Action] = field(default_factory=list)
     seconds: float = 0.0
     error: Optional[str] = None
     log: Optional[str] = None
@@ -152,7 +152,7 @@ class ApplyOutcome:
 
     @property
     def failed(self) -> list[ImageOutcome]:
-        return [i for i in self.images if i.result == "failed"]
+        return [i for i in self.images if i.result == ApplyResult.FAILED]
 
 
 class StateBook:
@@ -216,14 +216,14 @@ class ImageJob:
         target: Target,
         book: StateBook,
         image: RenderedImage,
-        actions: list[str],
+        actions: list[Action],
         progress: Callable[[str, str], None],
     ):
         self.target = target
         self.book = book
         self.image = image
         self.all_actions = list(actions)
-        self.actions = [a for a in actions if a != "sync"]
+        self.actions = [a for a in actions if a != Action.SYNC]
         self.progress = progress
         self.lines: list[str] = []
 
@@ -232,7 +232,7 @@ class ImageJob:
 
     def run(self) -> ImageOutcome:
         start = time.monotonic()
-        outcome = ImageOutcome(self.image.name, "done", list(self.all_actions))
+        outcome = ImageOutcome(self.image.name, ApplyResult.DONE, list(self.all_actions))
         builder = self.target.builder
         for action in self.actions:
             self.progress(self.image.name, action)
@@ -241,37 +241,37 @@ class ImageJob:
                 self._stage(builder, action)
             except (CommandError, ImagespecError) as exc:
                 self._failed(action, exc)
-                outcome.result, outcome.error = "failed", f"{action}: {exc}"
+                outcome.result, outcome.error = ApplyResult.FAILED, f"{action}: {exc}"
                 break
-        if outcome.result == "done":
+        if outcome.result == ApplyResult.DONE:
             self._succeeded(builder.name)
         outcome.seconds = time.monotonic() - start
         outcome.log = self._write_log()
         self.progress(self.image.name, outcome.result)
         return outcome
 
-    def _stage(self, builder: Builder, action: str) -> None:
+    def _stage(self, builder: Builder, action: Action) -> None:
         with self.book.lock:
             previous = self.book.state.images.get(self.image.name)
-        if action == "define":
+        if action == Action.DEFINE:
             builder.define(self.image, previous, self.log)
-        elif action == "genimage":
+        elif action == Action.GENIMAGE:
             builder.genimage(self.image, self.log)
         generation = None
-        if action == "pack":
+        if action == Action.PACK:
             generation = builder.pack(self.image, self.log)
         with self.book.image(self.image.name) as entry:
-            key = STAGE_KEYS[action]
+            key = STAGE_OF[action]
             entry.digests[key] = self.image.digests[key]
-            if action == "genimage":
-                entry.digests["pack"] = None
-            if action == "define":
+            if action == Action.GENIMAGE:
+                entry.digests[Stage.PACK] = None
+            if action == Action.DEFINE:
                 entry.attributes = sorted(self.image.attributes)
-            if action == "pack":
+            if action == Action.PACK:
                 entry.generation = generation if generation is not None else entry.generation + 1
                 entry.rolled_back_from = None
 
-    def _failed(self, action: str, exc: Exception) -> None:
+    def _failed(self, action: Action, exc: Exception) -> None:
         """Record the failure; the stage's digest is cleared so the next apply retries it.
 
         (xCAT's genimage and packimage work in place, so a failed stage leaves
@@ -279,11 +279,11 @@ class ImageJob:
         """
         self.log(f"!! {action} failed: {exc}")
         with self.book.image(self.image.name) as entry:
-            entry.digests[STAGE_KEYS[action]] = None
-            if action == "genimage":
-                entry.digests["pack"] = None
+            entry.digests[STAGE_OF[action]] = None
+            if action == Action.GENIMAGE:
+                entry.digests[Stage.PACK] = None
             entry.status, entry.failed_stage, entry.error = (
-                "failed",
+                BuildStatus.FAILED,
                 action,
                 str(exc).splitlines()[0][:300],
             )
@@ -291,7 +291,7 @@ class ImageJob:
 
     def _succeeded(self, builder: str) -> None:
         with self.book.image(self.image.name) as entry:
-            entry.status = "skipped" if builder == "none" else "ok"
+            entry.status = BuildStatus.SKIPPED if builder == "none" else BuildStatus.OK
             if builder == "none":
                 entry.digests = dict(self.image.digests)
             entry.error = entry.failed_stage = None
@@ -320,23 +320,23 @@ def run_images(
         if diff.status == "removed":
             continue
         if name in plan.frozen:
-            outcomes.append(ImageOutcome(name, "frozen"))
+            outcomes.append(ImageOutcome(name, ApplyResult.FROZEN))
             continue
-        stages = [a for a in diff.actions if a != "sync"]
+        stages = [a for a in diff.actions if a != Action.SYNC]
         builder = target.builder.name
         if not stages and builder != "none":
-            outcomes.append(ImageOutcome(name, "up to date", list(diff.actions)))
+            outcomes.append(ImageOutcome(name, ApplyResult.UP_TO_DATE, list(diff.actions)))
             continue
         entry = book.state.images.get(name)
         image = target.rendered.images[name]
         if (
             builder == "none"
             and entry
-            and entry.status == "skipped"
+            and entry.status == BuildStatus.SKIPPED
             and entry.digests == image.digests
             and not diff.actions
         ):
-            outcomes.append(ImageOutcome(name, "up to date"))
+            outcomes.append(ImageOutcome(name, ApplyResult.UP_TO_DATE))
             continue
         work.append(ImageJob(target, book, image, diff.actions, progress))
     pool = ThreadPoolExecutor(max_workers=max(1, jobs))
@@ -410,7 +410,7 @@ def apply_director(
                 state.commit, state.time = target.commit, now()
                 target.transport.write_atomic(target.state_rel, state.to_json())
             outcome.images = [
-                ImageOutcome(n, "frozen" if n in plan.frozen else "up to date")
+                ImageOutcome(n, ApplyResult.FROZEN if n in plan.frozen else ApplyResult.UP_TO_DATE)
                 for n in target.rendered.images
             ]
             return plan, outcome

@@ -7,6 +7,7 @@ import shlex
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
+from ..actions import BuildStatus
 from ..builders.generations import ImageDirs, Survey, survey, switch
 from ..errors import ImagespecError, UsageError
 from ..render import RenderedImage
@@ -86,7 +87,7 @@ def rollback(
         entry.generation = number
         entry.digests["build"] = generation.digests.get("build")
         entry.digests["pack"] = generation.digests.get("pack")
-        entry.status, entry.error, entry.failed_stage = "ok", None, None
+        entry.status, entry.error, entry.failed_stage = BuildStatus.OK, None, None
         entry.commit, entry.time = generation.commit, now()
         target.transport.write_atomic(target.state_rel, state.to_json())
     assert found.current is not None

@@ -1,12 +1,14 @@
 """Read the rendered xCAT list files the way xCAT's own build tools read them.
 
 The native builder consumes the very files an xCAT director would (pkglist,
-otherpkglist, exlist, synclist, the postinstall attribute), so an image built
+otherpkglist, exlist, synclist, litefile, the postinstall attribute), so an image built
 either way gets the same input.  Pure functions: text in, values out.
 """
 
 from __future__ import annotations
 
+import csv
+import io
 import posixpath
 import re
 from dataclasses import dataclass, field
@@ -121,6 +123,17 @@ def parse_synclist_for_pack(text: str) -> list[SyncCopy]:
         if sources and dest:
             copies.append(SyncCopy(sources, dest))
     return copies
+
+
+def parse_litefile(text: str) -> list[tuple[str, str]]:
+    """(file, options) rows of a `tabdump litefile` CSV (header and comments skipped)."""
+    rows = []
+    for record in csv.reader(io.StringIO(text)):
+        if not record or record[0].startswith("#") or len(record) < 2:
+            continue
+        options = record[2] if len(record) > 2 else ""
+        rows.append((record[1], options))
+    return sorted(rows)
 
 
 def parse_postinstall(attribute: str) -> list[tuple[str, list[str]]]:

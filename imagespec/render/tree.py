@@ -6,14 +6,15 @@ import posixpath
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 from .. import digest
+from ..actions import Stage
 from ..errors import ConfigError, Pos, Problem
 from ..load import SiteDocs
 from ..model import XCAT_BUILTIN_POSTSCRIPTS
-from ..resolve import Resolution, ResolvedImage, script_name
-from . import formats
+from ..resolve import Resolution, ResolvedImage
+from . import kinds
 from .layout import Layout
 
 URL_RE = re.compile(r"^[a-z][a-z0-9+.-]*://", re.IGNORECASE)
@@ -101,8 +102,9 @@ def _render_image(docs: SiteDocs, out: RenderedDirector, image: ResolvedImage) -
 class _ImageRenderer:
     """Renders one image's files into the director tree and computes its digests.
 
-    Each method handles one kind of file; the canonical bytes they return feed
-    the digests, the attributes they set end up in the stanza.
+    The kinds of file come from kinds.py: per-image files, then the scripts
+    and sync sources they name, then the stanza.  What each contributes to a
+    digest is collected per stage; the attributes they set end up in the stanza.
     """
 
     def __init__(self, docs: SiteDocs, out: RenderedDirector, image: ResolvedImage):
@@ -112,20 +114,22 @@ class _ImageRenderer:
         self.layout = out.layout
         self.files: list[str] = []
         self.attrs = self._base_attributes()
-        self.canonical: dict[str, bytes] = {}  # pkglist, otherpkglist, exlist, litefile
-        self.scripts: dict[str, bytes] = {}  # postinstall script -> bytes
+        self.inputs: dict[Stage, dict[str, Any]] = {stage: {} for stage in Stage}
+        self.scripts: dict[str, bytes] = {}  # build-time script -> bytes
         self.sources: dict[str, tuple[bytes, int]] = {}  # build-time sync sources
 
     def render(self) -> RenderedImage:
-        self._lists()
-        self._postinstall()
-        self._sync_sources()
-        for kind in ("postscripts", "postbootscripts"):
-            self._postscripts(kind)
+        for kind in kinds.IMAGE_FILES:
+            self._file(kind)
+        for copied in kinds.COPIED:
+            if isinstance(copied, kinds.ScriptKind):
+                self._scripts(copied)
+            else:
+                self._sync_sources(copied)
         image = self.image
-        stanza = formats.stanza(image.name, self.attrs)
+        stanza = kinds.STANZA.write(image, self.layout, self.attrs).canonical
         stanza_path = self.out.add(
-            self.layout.image_file(image.family, image.name, "stanza"), stanza
+            self.layout.image_file(image.family, image.name, kinds.STANZA.suffix), stanza
         )
         self.files.append(stanza_path)
         return RenderedImage(
@@ -160,96 +164,69 @@ class _ImageRenderer:
         attrs.setdefault("rootimgdir", default_root)
         return attrs
 
-    def _image_file(self, suffix: str, data: bytes, canonical: bytes) -> str:
+    def _file(self, kind: kinds.FileKind) -> None:
+        """One per-image file, unless its writer omits it; its attribute names it."""
         image = self.image
+        written = kind.write(image, self.layout, self.attrs)
+        if kind.stage is not None:
+            self.inputs[kind.stage][kind.key] = written.digest
+        if written.data is None:
+            return
         path = self.out.add(
-            self.layout.image_file(image.family, image.name, suffix), data, 0o644, canonical
+            self.layout.image_file(image.family, image.name, kind.suffix),
+            written.data,
+            0o644,
+            written.canonical,
         )
         self.files.append(path)
-        return self.layout.absolute(path)
+        if kind.attribute:
+            self.attrs[kind.attribute] = self.layout.absolute(path)
 
-    def _lists(self) -> None:
-        """pkglist always; otherpkglist, exlist, synclist and litefile when they have entries."""
-        image, lists, canonical = self.image, self.image.merge.lists, self.canonical
-        data, canonical["pkglist"] = formats.pkglist(image.name, image.chain, lists["packages"])
-        self.attrs["pkglist"] = self._image_file("pkglist", data, canonical["pkglist"])
-        canonical["otherpkglist"] = canonical["exlist"] = canonical["litefile"] = b""
-        if lists["otherpkgs"] or lists["erase"]:
-            data, canonical["otherpkglist"] = formats.otherpkglist(
-                image.name, image.chain, lists["otherpkgs"], lists["erase"]
-            )
-            self.attrs["otherpkglist"] = self._image_file(
-                "otherpkgs.pkglist", data, canonical["otherpkglist"]
-            )
-        if lists["exclude"]:
-            data, canonical["exlist"] = formats.exlist(image.name, image.chain, lists["exclude"])
-            self.attrs["exlist"] = self._image_file("exlist", data, canonical["exlist"])
-        if image.merge.sync:
-            data, sync_canonical = formats.synclist(
-                image.name, image.chain, image.merge.sync, self.layout
-            )
-            self.attrs["synclists"] = self._image_file("synclist", data, sync_canonical)
-        if image.statelite:
-            canonical["litefile"] = formats.litefile_csv(image.name, image.merge.litefile)
-            self._image_file("litefile.csv", canonical["litefile"], canonical["litefile"])
-
-    def _postinstall(self) -> None:
+    def _scripts(self, kind: kinds.ScriptKind) -> None:
+        """Every script the list names, mode 0755; xCAT built-ins without a file are named as they are."""
+        builtins = builtin_postscripts(self.docs) if kind.builtins else frozenset()
         entries = []
-        for entry in self.image.merge.lists["postinstall"]:
+        for entry in self.image.merge.lists[kind.field]:
             script, _, args = entry.value.partition(" ")
-            data, _mode = _read(self.docs, f"postinstall/{script}", entry.origin.pos)
-            path = self.out.add(self.layout.postinstall(self.image.family, script), data, 0o755)
-            self.files.append(path)
-            self.scripts[script] = data
-            entries.append(" ".join(filter(None, [self.layout.absolute(path), args.strip()])))
-        if entries:
-            self.attrs["postinstall"] = ",".join(entries)
-
-    def _sync_sources(self) -> None:
-        """Every source (and EXECUTE companion); plain node-independent ones count for pack."""
-        for item in self.image.merge.sync:
-            extra = [f"{s}.post" for s in item.sources] if item.mode == "execute" else []
-            for src in (*item.sources, *extra):
-                data, mode = _read(self.docs, f"synclists/{src}", item.origin.pos)
-                self.files.append(self.out.add(self.layout.sync_source(src), data, mode))
-                if item.nodes is None and item.mode in ("copy", "execute", "executealways"):
-                    self.sources[src] = (data, mode)
-
-    def _postscripts(self, kind: str) -> None:
-        """Site scripts go under postscripts/<prefix>/; xCAT built-ins are named as they are."""
-        builtins = builtin_postscripts(self.docs)
-        entries = []
-        for entry in self.image.merge.lists[kind]:
-            script, _, args = entry.value.partition(" ")
-            rel = f"postscripts/{script}"
+            rel = f"{kind.folder}/{script}"
             if script in builtins and not self.docs.source.is_file(rel):
                 entries.append(entry.value)
                 continue
             data, _mode = _read(self.docs, rel, entry.origin.pos)
-            self.files.append(self.out.add(self.layout.postscript(script), data, 0o755))
+            path = self.out.add(kind.place(self.layout, self.image.family, script), data, 0o755)
+            self.files.append(path)
+            if kind.stage == Stage.BUILD:
+                self.scripts[script] = data
             entries.append(
-                " ".join(filter(None, [self.layout.postscript_entry(script), args.strip()]))
+                " ".join(filter(None, [kind.entry(self.layout, path, script), args.strip()]))
             )
         if entries:
-            self.attrs[kind] = ",".join(entries)
+            self.attrs[kind.attribute] = ",".join(entries)
+
+    def _sync_sources(self, kind: kinds.SourceKind) -> None:
+        """Every source (and EXECUTE companion); plain node-independent ones count for pack."""
+        for item in self.image.merge.sync:
+            extra = [f"{s}.post" for s in item.sources] if item.mode == "execute" else []
+            for src in (*item.sources, *extra):
+                data, mode = _read(self.docs, f"{kind.folder}/{src}", item.origin.pos)
+                self.files.append(self.out.add(kind.place(self.layout, src), data, mode))
+                if item.nodes is None and item.mode in ("copy", "execute", "executealways"):
+                    self.sources[src] = (data, mode)
 
     def _digests(self, stanza: bytes) -> dict[str, str]:
         build = self.docs.site.model.directors[self.image.director].build
-        canonical = self.canonical
         return {
-            "build": digest.build_digest(
-                canonical["pkglist"], canonical["otherpkglist"], self.scripts, self.attrs
+            Stage.BUILD.value: digest.build_digest(
+                self.inputs[Stage.BUILD], self.scripts, self.attrs
             ),
-            "pack": digest.pack_digest(
-                canonical["exlist"],
-                formats.build_time_sync(self.image.merge.sync, self.layout),
+            Stage.PACK.value: digest.pack_digest(
+                self.inputs[Stage.PACK],
                 self.sources,
-                canonical["litefile"],
                 self.attrs,
                 {"method": build.method, "compress": build.compress},
             ),
-            "define": digest.define_digest(stanza),
+            Stage.DEFINE.value: digest.define_digest(stanza),
         }
 
 
-__all__ = ["RenderedDirector", "RenderedFile", "RenderedImage", "render_director", "script_name"]
+__all__ = ["RenderedDirector", "RenderedFile", "RenderedImage", "render_director"]

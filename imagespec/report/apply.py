@@ -8,15 +8,15 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from ..actions import ApplyResult, Status
 from ..ops.reconcile import ApplyOutcome
 from ..plan import Plan
 
 RESULT_STYLE = {
-    "done": "green",
-    "failed": "red",
-    "up to date": "dim",
-    "frozen": "yellow",
-    "skipped": "dim",
+    ApplyResult.DONE: "green",
+    ApplyResult.FAILED: "red",
+    ApplyResult.UP_TO_DATE: "dim",
+    ApplyResult.FROZEN: "yellow",
 }
 
 
@@ -45,7 +45,7 @@ def print_plan(console: Console, plan: Plan) -> None:
         table.add_column(column, overflow="fold")
     busy = 0
     for name, image in sorted(plan.report.images.items()):
-        if not image.actions and image.status != "removed" and name not in plan.frozen:
+        if not image.actions and image.status != Status.REMOVED and name not in plan.frozen:
             continue
         busy += 1
         actions = ", ".join(image.actions) or ("frozen" if name in plan.frozen else image.status)
@@ -75,10 +75,10 @@ def print_outcome(console: Console, outcome: ApplyOutcome) -> None:
             escape(image.name), result, ", ".join(image.actions), seconds, escape(image.log or "")
         )
     console.print(table)
-    done = sum(1 for i in outcome.images if i.result == "done")
+    done = sum(1 for i in outcome.images if i.result == ApplyResult.DONE)
     console.print(
         f"{done} done, {len(outcome.failed)} failed, "
-        f"{sum(1 for i in outcome.images if i.result in ('up to date', 'frozen'))} unchanged; "
+        f"{sum(1 for i in outcome.images if i.result in (ApplyResult.UP_TO_DATE, ApplyResult.FROZEN))} unchanged; "
         f"{outcome.files_written} file(s) written, {outcome.files_deleted} deleted"
         + (f"; pruned {', '.join(outcome.pruned)}" if outcome.pruned else "")
     )

@@ -7,18 +7,20 @@ from typing import Any, Callable
 from rich.console import Console
 from rich.markup import escape
 
+from ..actions import HEAVIEST_FIRST, Action, Status
 from ..diff import DiffReport, ImageDiff
+from ..render.kinds import LISTS
 
 MARKDOWN_LIMIT = 60_000
-GROUPS = ("genimage", "pack", "define", "sync")
 GROUP_TITLES = {
-    "genimage": "rebuild (genimage + pack)",
-    "pack": "re-pack",
-    "define": "re-define",
-    "sync": "sync files only",
+    Action.GENIMAGE: "rebuild (genimage + pack)",
+    Action.PACK: "re-pack",
+    Action.DEFINE: "re-define",
+    Action.SYNC: "sync files only",
 }
 
 Code = Callable[[str], str]
+LIST_KEYS = frozenset(kind.key for kind in LISTS)
 
 
 def _plain(text: str) -> str:
@@ -33,17 +35,8 @@ def change_lines(image: ImageDiff, code: Code = _plain) -> list[str]:
     """One line per kind of change, e.g. 'pkglist: added vim; removed emacs'."""
     lines = []
     for key, change in image.changes.items():
-        if key in ("pkglist", "otherpkglist", "erase", "exlist", "postscripts", "postbootscripts"):
+        if key in LIST_KEYS:
             lines.append(f"{key}: {_delta(change, code)}")
-        elif key == "postinstall":
-            parts = []
-            if "before" in change:
-                parts.append(
-                    f"chain {_join(change['before'], code)} -> {_join(change['after'], code)}"
-                )
-            if change.get("content"):
-                parts.append(f"content changed: {_join(change['content'], code)}")
-            lines.append(f"postinstall: {'; '.join(parts)}")
         elif key == "synclist":
             lines.append(f"synclist: {_sync(change, code)}")
         elif key == "litefile":
@@ -65,7 +58,10 @@ def _value(value: Any, code: Code) -> str:
 
 
 def _delta(change: dict[str, Any], code: Code) -> str:
+    """A list's change: the whole list before and after, or what was added and removed."""
     parts = []
+    if "before" in change:
+        parts.append(f"chain {_join(change['before'], code)} -> {_join(change['after'], code)}")
     if change.get("added"):
         parts.append(f"added {_join(change['added'], code)}")
     if change.get("removed"):
@@ -114,13 +110,13 @@ def _short(rev: str) -> str:
     return rev[:10] if len(rev) == 40 else rev
 
 
-def _grouped(report: DiffReport) -> list[tuple[str, list[ImageDiff]]]:
-    groups: list[tuple[str, list[ImageDiff]]] = []
-    for group in GROUPS:
+def _grouped(report: DiffReport) -> list[tuple[Action, list[ImageDiff]]]:
+    groups: list[tuple[Action, list[ImageDiff]]] = []
+    for group in HEAVIEST_FIRST:
         members = [
             i
             for _, i in sorted(report.images.items())
-            if i.heaviest == group and i.status != "removed"
+            if i.heaviest == group and i.status != Status.REMOVED
         ]
         if members:
             groups.append((group, members))
@@ -130,7 +126,7 @@ def _grouped(report: DiffReport) -> list[tuple[str, list[ImageDiff]]]:
 def print_text(console: Console, report: DiffReport) -> None:
     """Grouped by heaviest action, heaviest first; unchanged images only counted."""
     summary = report.summary()
-    changed = sum(len(summary[g]) for g in GROUPS)
+    changed = sum(len(summary[g]) for g in HEAVIEST_FIRST)
     console.print(
         f"[bold]{_short(report.base)}..{_short(report.head)}[/bold] on director "
         f"[bold]{report.director}[/bold]: {changed} image(s) change, "
@@ -139,7 +135,9 @@ def print_text(console: Console, report: DiffReport) -> None:
     for group, members in _grouped(report):
         console.print(f"\n[bold]{GROUP_TITLES[group]}[/bold] ({len(members)})")
         for image in members:
-            status = "[green]added[/green]" if image.status == "added" else ", ".join(image.actions)
+            status = (
+                "[green]added[/green]" if image.status == Status.ADDED else ", ".join(image.actions)
+            )
             console.print(f"  [bold]{escape(image.name)}[/bold]: {status}{escape(_why(image))}")
             for line in change_lines(image):
                 console.print(f"      {escape(line)}")
@@ -166,7 +164,7 @@ def render_markdown(report: DiffReport, command: str = "imagespec diff") -> str:
     if not report.changed:
         return "\n".join([*head, "No image changes.", ""])
     head += ["| what happens | images |", "|---|---|"]
-    for group in GROUPS:
+    for group in HEAVIEST_FIRST:
         if summary[group]:
             head.append(f"| {GROUP_TITLES[group]} | {len(summary[group])} |")
     if summary["removed"]:

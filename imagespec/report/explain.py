@@ -8,11 +8,10 @@ from typing import Any, Optional
 
 from rich.console import Console
 
-from ..model import COMPUTED_ATTRIBUTES
+from ..model import SCRIPT_FIELDS
 from ..render import RenderedImage
+from ..render.kinds import COMPUTED_ATTRIBUTES, KEY_OF_FIELD
 from ..resolve import Event, script_name
-
-SCRIPT_FIELDS = ("postinstall", "postscripts", "postbootscripts")
 
 
 @dataclass(frozen=True)
@@ -71,19 +70,11 @@ def explain(image: RenderedImage, entry: str) -> Optional[Explanation]:
 def _final(image: RenderedImage, entry: str) -> list[str]:
     resolved = image.resolved
     found = []
-    names = {
-        "packages": "pkglist",
-        "otherpkgs": "otherpkglist",
-        "erase": "erase",
-        "exclude": "exlist",
-    }
     for list_field, entries in resolved.merge.lists.items():
         for e in entries:
             probe = Event(list_field, e.value, "", e.value, e.origin)
             if _matches(probe, entry):
-                found.append(
-                    f"{names.get(list_field, list_field)}: {e.value} (from {e.origin.level})"
-                )
+                found.append(f"{KEY_OF_FIELD[list_field]}: {e.value} (from {e.origin.level})")
     for item in resolved.merge.sync:
         if item.dest == entry or entry in item.sources:
             found.append(

@@ -10,17 +10,8 @@ from rich.text import Text
 
 from ..errors import Pos
 from ..render import RenderedImage
+from ..render.kinds import LISTS
 from ..resolve import Entry, Origin
-
-LIST_KEYS = {
-    "pkglist": "packages",
-    "otherpkglist": "otherpkgs",
-    "erase": "erase",
-    "exlist": "exclude",
-    "postinstall": "postinstall",
-    "postscripts": "postscripts",
-    "postbootscripts": "postbootscripts",
-}
 
 
 def show_json(image: RenderedImage) -> dict[str, Any]:
@@ -31,8 +22,8 @@ def show_json(image: RenderedImage) -> dict[str, Any]:
         "profile": image.profile,
         "chain": list(resolved.chain),
     }
-    for key, list_field in LIST_KEYS.items():
-        doc[key] = resolved.values(list_field)
+    for kind in LISTS:
+        doc[kind.key] = resolved.values(kind.field)
     doc["synclist"] = [
         {"src": list(item.sources), "dest": item.dest, "mode": item.mode, "nodes": item.nodes}
         for item in resolved.merge.sync
@@ -45,7 +36,7 @@ def show_json(image: RenderedImage) -> dict[str, Any]:
         "image",
         "profile",
         "chain",
-        *LIST_KEYS,
+        *(kind.key for kind in LISTS),
         "synclist",
         "litefile",
         "attributes",
@@ -84,9 +75,9 @@ def print_show(console: Console, image: RenderedImage) -> None:
         f"profile {image.profile}, chain {' -> '.join(resolved.chain)}, distro {resolved.distro}"
         + (", [yellow]frozen[/yellow]" if image.frozen else "")
     )
-    for key, list_field in LIST_KEYS.items():
-        entries: list[Entry] = resolved.merge.lists[list_field]
-        _section(console, key, [(e.value, e.origin) for e in entries])
+    for kind in LISTS:
+        entries: list[Entry] = resolved.merge.lists[kind.field]
+        _section(console, kind.key, [(e.value, e.origin) for e in entries])
     sync_rows = []
     for item in resolved.merge.sync:
         target = f"({item.nodes}) {item.dest}" if item.nodes else item.dest

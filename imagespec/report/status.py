@@ -8,6 +8,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from ..actions import BuildStatus
 from ..plan import Plan
 from ..state import State
 
@@ -33,7 +34,7 @@ def status_json(target: Any, state: State, plan: Plan, in_sync: bool) -> dict[st
         "never_applied": sorted(set(plan.report.images) - set(state.images) - set(plan.orphans)),
         "drift": sorted(plan.files.drift),
         "orphans": list(plan.orphans),
-        "failed": sorted(n for n, e in state.images.items() if e.status == "failed"),
+        "failed": sorted(n for n, e in state.images.items() if e.status == BuildStatus.FAILED),
     }
 
 

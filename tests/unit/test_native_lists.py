@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from imagespec.builders.liteimg import liteimg_script, normal_options, read_litefile_csv
+from imagespec.builders.liteimg import liteimg_script, normal_options
 from imagespec.render.readers import (
     OtherPass,
     SyncCopy,
     parse_exlist,
+    parse_litefile,
     parse_otherpkglist,
     parse_pkglist,
     parse_postinstall,
@@ -72,7 +73,7 @@ def test_releasever_is_the_major_version(osvers: str, expected: str) -> None:
 
 def test_litefile_csv_and_options() -> None:
     text = '#image,file,options,comments,disable\n"img","/etc/ssh/","tmpfs",,\n"img","/x","",,\n'
-    assert read_litefile_csv(text) == [("/etc/ssh/", "tmpfs"), ("/x", "")]
+    assert parse_litefile(text) == [("/etc/ssh/", "tmpfs"), ("/x", "")]
     assert normal_options("") == "link"
     assert normal_options("tmpfs,rw") == "link"
     assert normal_options("link,persistent") == "link,persistent"
