@@ -452,5 +452,5 @@ def run_and_record(
 
 def in_sync(state: State, plan: Plan) -> bool:
     """status's verdict: nothing to do, no drift, no orphans and no failed image."""
-    failed = any(i.status == "failed" for i in state.images.values())
+    failed = any(i.status == BuildStatus.FAILED for i in state.images.values())
     return not plan.work and not plan.files.drift and not plan.orphans and not failed
