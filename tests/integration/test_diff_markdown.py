@@ -22,6 +22,7 @@ import pytest
 from bench import sitegen
 from tests.integration.gitsite import (
     AUX,
+    COMPUTE,
     IMAGES,
     LEGACY,
     RENAMED_BASE,
@@ -140,10 +141,31 @@ def test_renamed_ancestor_is_no_image_change(
 def test_freezing_an_image_is_visible_in_markdown(
     repo: SiteRepo, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    """A change that reaches an image frozen in the same commit: marked frozen, flag shown."""
     images = {**IMAGES, "img-compute": {**IMAGES["img-compute"], "frozen": True}}
-    head = repo.branch("freeze", "v1", {"imagespec.yaml": site_yaml(images)})
+    edits = {
+        "imagespec.yaml": site_yaml(images),
+        "profiles/compute.yaml": COMPUTE.replace("[slurm]", "[slurm, munge]"),
+    }
+    head = repo.branch("freeze", "v1", edits)
+    lines = markdown(capsys, repo, "v1", head).splitlines()
+    assert "| `img-compute` | changed (frozen) | sync, genimage, pack | compute |" in lines
+    assert (
+        "<details><summary><code>img-compute</code>: sync, genimage, pack"
+        " (via compute; frozen: will not be applied)</summary>"
+    ) in lines
+    assert "- pkglist: added `munge`" in lines
+    assert "- frozen: False -> True" in lines
+
+
+def test_freezing_alone_is_no_image_change_in_markdown(
+    repo: SiteRepo, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Freezing needs nothing on a director: no action, no change (docs/decisions.md)."""
+    images = {**IMAGES, "img-compute": {**IMAGES["img-compute"], "frozen": True}}
+    head = repo.branch("freeze-only", "v1", {"imagespec.yaml": site_yaml(images)})
     text = markdown(capsys, repo, "v1", head)
-    assert "No image changes." in text or "`img-compute`" in text
+    assert text.splitlines()[1:] == ["", "No image changes."]
 
 
 # ---------------------------------------------------------------- a large site
