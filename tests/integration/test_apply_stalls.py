@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.integration.applysite import kill_processes_with, processes_with
+from tests.helpers import kill_processes_with, processes_with
 from tests.integration.test_apply_ssh import remote  # noqa: F401 - fixture
 from tests.sshd import SshServer
 

@@ -20,12 +20,12 @@ from pathlib import Path
 import pytest
 
 from bench import sitegen
-from tests.integration.gitsite import (
+from tests.integration.sites import (
     AUX,
     COMPUTE,
-    IMAGES,
     LEGACY,
     RENAMED_BASE,
+    SMALL_IMAGES,
     SiteRepo,
     init_repo,
     run_main,
@@ -38,9 +38,9 @@ UPDATE = os.environ.get("IMAGESPEC_UPDATE_GOLDEN") == "1"
 LIMIT = 60_000
 MARKER = "<!-- imagespec-diff -->"
 
-IMAGES_AFTER = {k: v for k, v in IMAGES.items() if k != "img-lite"}
+IMAGES_AFTER = {k: v for k, v in SMALL_IMAGES.items() if k != "img-lite"}
 IMAGES_AFTER["img-compute"] = {
-    **IMAGES["img-compute"],
+    **SMALL_IMAGES["img-compute"],
     "attributes": {"addkcmdline": "console=ttyS0,115200n8"},
 }
 IMAGES_AFTER["img-extra"] = {"profile": "extra", "distro": "rocky8"}
@@ -142,7 +142,7 @@ def test_freezing_an_image_is_visible_in_markdown(
     repo: SiteRepo, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """A change that reaches an image frozen in the same commit: marked frozen, flag shown."""
-    images = {**IMAGES, "img-compute": {**IMAGES["img-compute"], "frozen": True}}
+    images = {**SMALL_IMAGES, "img-compute": {**SMALL_IMAGES["img-compute"], "frozen": True}}
     edits = {
         "imagespec.yaml": site_yaml(images),
         "profiles/compute.yaml": COMPUTE.replace("[slurm]", "[slurm, munge]"),
@@ -162,7 +162,7 @@ def test_freezing_alone_is_no_image_change_in_markdown(
     repo: SiteRepo, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """Freezing needs nothing on a director: no action, no change (docs/decisions.md)."""
-    images = {**IMAGES, "img-compute": {**IMAGES["img-compute"], "frozen": True}}
+    images = {**SMALL_IMAGES, "img-compute": {**SMALL_IMAGES["img-compute"], "frozen": True}}
     head = repo.branch("freeze-only", "v1", {"imagespec.yaml": site_yaml(images)})
     text = markdown(capsys, repo, "v1", head)
     assert text.splitlines()[1:] == ["", "No image changes."]
