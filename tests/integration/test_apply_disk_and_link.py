@@ -68,6 +68,7 @@ def test_a_full_disk_fails_cleanly_and_loses_nothing(
     assert "htop" in (small_disk / "p/custom/netboot/rocky/img-login.pkglist").read_text()
 
 
+@pytest.mark.slow
 def test_an_ssh_link_cut_mid_rsync_leaves_no_partial_files(
     remote: Path,  # noqa: F811 - fixture
     sshd: SshServer,

@@ -15,6 +15,8 @@ from tests.integration.sites import Clock, SiteRepo, apply_site_files, new_repo,
 from tests.sshd import SshServer
 from tests.xcatstub import read_calls, read_osimages
 
+pytestmark = pytest.mark.slow  # a real sshd per test
+
 
 @pytest.fixture
 def remote(

@@ -77,6 +77,7 @@ def test_a_doctored_inventory_never_deletes_a_file_outside_the_tree(
     assert code == 1 and "inventory path" in one_line_error(err)
 
 
+@pytest.mark.slow
 def test_a_doctored_inventory_on_a_remote_director_deletes_nothing_outside(
     remote: Path,  # noqa: F811 - fixture
     tmp_path: Path,
@@ -420,6 +421,7 @@ def test_a_directory_where_a_managed_file_goes_fails_before_writing_anything(
     assert "htop" in (env.install / "p/custom/netboot/rocky/img-login.pkglist").read_text()
 
 
+@pytest.mark.slow
 def test_a_directory_where_a_managed_file_goes_on_a_remote_director_is_one_line(
     remote: Path,  # noqa: F811 - fixture
     capsys: pytest.CaptureFixture[str],
@@ -488,6 +490,7 @@ def test_temporary_files_of_a_killed_apply_are_removed_by_the_next_one(
     assert code == 0 and "temporary" not in out
 
 
+@pytest.mark.slow
 def test_temporary_files_on_a_remote_director_are_removed_by_the_next_apply(
     remote: Path,  # noqa: F811 - fixture
     capsys: pytest.CaptureFixture[str],

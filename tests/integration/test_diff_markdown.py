@@ -193,6 +193,7 @@ def big(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SiteRepo]:
     site.repo.close()
 
 
+@pytest.mark.slow
 def test_large_change_stays_under_the_comment_limit(
     big: SiteRepo, capsys: pytest.CaptureFixture[str]
 ) -> None:
