@@ -1,8 +1,10 @@
-"""Test helpers: build sites from dicts, in memory or on disk."""
+"""Test helpers: build sites from dicts, in memory or on disk; find processes a test left."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 from pathlib import Path
 from typing import Any, Optional, Union
 
@@ -86,3 +88,25 @@ def write_tree(root: Path, files: Files) -> Path:
         if rel.startswith(("postinstall/", "postscripts/")):
             os.chmod(path, 0o755)
     return root
+
+
+def processes_with(text: str) -> list[int]:
+    """The pids of running processes whose command line contains `text` (from /proc)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) == os.getpid():
+            continue
+        try:
+            cmdline = Path(f"/proc/{entry}/cmdline").read_bytes()
+        except OSError:
+            continue
+        if text.encode() in cmdline:
+            found.append(int(entry))
+    return found
+
+
+def kill_processes_with(text: str) -> None:
+    """Test cleanup: SIGKILL whatever still runs with `text` in its command line."""
+    for pid in processes_with(text):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)

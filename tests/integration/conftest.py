@@ -41,5 +41,4 @@ def sshd(tmp_path: Path, stub_bin: Path) -> Iterator[SshServer]:
         server.stop()
 
 
-from tests.integration.applysite import env  # noqa: E402,F401 - the shared apply fixture
-from tests.integration.nativesite import native, native_repos  # noqa: E402,F401 - native builds
+from tests.integration.sites import env, native, native_repos  # noqa: E402,F401 - shared sites

@@ -12,14 +12,14 @@ import os
 import pytest
 
 from tests.helpers import dump_yaml
-from tests.integration.applysite import PROFILES, Env, build_calls, run, site_doc
+from tests.integration.sites import APPLY_PROFILES, Env, apply_site_doc, build_calls, run_main
 from tests.xcatstub import clear_failures, inject_failure, read_osimages
 
 
 def test_first_apply_defines_and_builds_every_image_then_a_second_apply_does_nothing(
     env: Env, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code, out, err = run(capsys, "apply", "--yes")
+    code, out, err = run_main(capsys, "apply", "--yes")
     assert code == 0, err
     calls = build_calls(env.calls())
     for image in ("img-login", "img-compute"):
@@ -27,9 +27,9 @@ def test_first_apply_defines_and_builds_every_image_then_a_second_apply_does_not
         assert ["packimage", "-m", "cpio", "-c", "gzip", image] in calls
     assert ["liteimg", "img-lite"] in calls
     assert not any("img-old" in c for c in calls), "frozen images are never touched"
-    code, out, _ = run(capsys, "plan", "--json")
+    code, out, _ = run_main(capsys, "plan", "--json")
     assert json.loads(out)["images"]["img-old"]["reasons"] == ["frozen: never touched by imagespec"]
-    code, out, _ = run(capsys, "status")
+    code, out, _ = run_main(capsys, "status")
     assert any(line.split()[:2] == ["img-old", "frozen"] for line in out.splitlines())
     assert calls.count(["mkdef", "-z", "-f"]) == 3
     assert set(read_osimages(env.stub_state)) == {"img-login", "img-compute", "img-lite"}
@@ -40,23 +40,23 @@ def test_first_apply_defines_and_builds_every_image_then_a_second_apply_does_not
     assert state["images"]["img-login"]["generation"] == 1
     assert state["commit"] == env.repo.head.commit.hexsha
     before = len(env.calls())
-    code, out, _ = run(capsys, "apply", "--yes")
+    code, out, _ = run_main(capsys, "apply", "--yes")
     assert code == 0
     assert len(env.calls()) == before, "a second apply runs no xCAT command"
     assert "0 done, 0 failed" in out
-    code, _, _ = run(capsys, "status")
+    code, _, _ = run_main(capsys, "status")
     assert code == 0
 
 
 def test_a_profile_change_rebuilds_only_the_images_it_reaches(
     env: Env, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert run(capsys, "apply", "--yes")[0] == 0
+    assert run_main(capsys, "apply", "--yes")[0] == 0
     env.write(
         "profiles/aux.yaml", dump_yaml({"inherits": ["base"], "packages": ["vim-enhanced", "htop"]})
     )
     env.commit("htop for admins")
-    code, out, _ = run(capsys, "plan", "--json", "--exit-code")
+    code, out, _ = run_main(capsys, "plan", "--json", "--exit-code")
     assert code == 2
     plan = json.loads(out)
     assert plan["director"] == "here"
@@ -64,7 +64,7 @@ def test_a_profile_change_rebuilds_only_the_images_it_reaches(
     assert "pkglist changed via aux" in plan["images"]["img-login"]["reasons"]
     assert plan["images"]["img-compute"]["actions"] == []
     start = len(env.calls())
-    assert run(capsys, "apply", "--yes")[0] == 0
+    assert run_main(capsys, "apply", "--yes")[0] == 0
     new = build_calls(env.calls()[start:])
     assert new == [
         ["genimage", "img-login"],
@@ -76,11 +76,11 @@ def test_a_profile_change_rebuilds_only_the_images_it_reaches(
 def test_a_postscript_change_only_syncs_the_file(
     env: Env, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert run(capsys, "apply", "--yes")[0] == 0
+    assert run_main(capsys, "apply", "--yes")[0] == 0
     env.write("postscripts/50-site", "#!/bin/sh\necho new\n")
     env.commit()
     start = len(env.calls())
-    assert run(capsys, "apply", "--yes")[0] == 0
+    assert run_main(capsys, "apply", "--yes")[0] == 0
     assert build_calls(env.calls()[start:]) == []
     assert (env.install / "postscripts/p/50-site").read_text() == "#!/bin/sh\necho new\n"
 
@@ -89,7 +89,7 @@ def test_apply_never_uses_uncommitted_changes(env: Env, capsys: pytest.CaptureFi
     env.write(
         "profiles/compute.yaml", dump_yaml({"inherits": ["base"], "packages": ["uncommitted"]})
     )
-    assert run(capsys, "apply", "--yes")[0] == 0
+    assert run_main(capsys, "apply", "--yes")[0] == 0
     assert (
         "uncommitted"
         not in (env.install / "p/custom/netboot/rocky/img-compute.pkglist").read_text()
@@ -100,7 +100,7 @@ def test_a_failed_build_is_recorded_others_go_on_and_the_next_apply_retries_it(
     env: Env, capsys: pytest.CaptureFixture[str]
 ) -> None:
     inject_failure(env.stub_state, "genimage", "img-compute")
-    code, out, _ = run(capsys, "apply", "--yes")
+    code, out, _ = run_main(capsys, "apply", "--yes")
     assert code == 3
     assert "failed" in out
     state = env.state()
@@ -112,11 +112,11 @@ def test_a_failed_build_is_recorded_others_go_on_and_the_next_apply_retries_it(
     logs = list((env.install / "p/.imagespec/logs/img-compute").glob("*.log"))
     assert logs and "injected failure" in logs[0].read_text()
     clear_failures(env.stub_state)
-    code, out, _ = run(capsys, "plan", "--json")
+    code, out, _ = run_main(capsys, "plan", "--json")
     reasons = json.loads(out)["images"]["img-compute"]["reasons"]
     assert any(r.startswith("failed last time (genimage)") for r in reasons)
     start = len(env.calls())
-    assert run(capsys, "apply", "--yes")[0] == 0
+    assert run_main(capsys, "apply", "--yes")[0] == 0
     assert build_calls(env.calls()[start:]) == [
         ["genimage", "img-compute"],
         ["packimage", "-m", "cpio", "-c", "gzip", "img-compute"],
@@ -127,9 +127,9 @@ def test_a_failed_pack_does_not_repeat_genimage(
     env: Env, capsys: pytest.CaptureFixture[str]
 ) -> None:
     inject_failure(env.stub_state, "packimage", "img-login", once=True)
-    assert run(capsys, "apply", "--yes")[0] == 3
+    assert run_main(capsys, "apply", "--yes")[0] == 3
     start = len(env.calls())
-    assert run(capsys, "apply", "--yes")[0] == 0
+    assert run_main(capsys, "apply", "--yes")[0] == 0
     assert build_calls(env.calls()[start:]) == [
         ["packimage", "-m", "cpio", "-c", "gzip", "img-login"]
     ]
@@ -138,34 +138,34 @@ def test_a_failed_pack_does_not_repeat_genimage(
 def test_drift_is_reported_saved_and_overwritten(
     env: Env, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert run(capsys, "apply", "--yes")[0] == 0
+    assert run_main(capsys, "apply", "--yes")[0] == 0
     pkglist = env.install / "p/custom/netboot/rocky/img-login.pkglist"
     pkglist.write_text("hand edited\n")
-    code, out, _ = run(capsys, "status", "--json")
+    code, out, _ = run_main(capsys, "status", "--json")
     assert code == 2
     assert json.loads(out)["drift"] == ["p/custom/netboot/rocky/img-login.pkglist"]
-    code, out, _ = run(capsys, "plan", "--json")
+    code, out, _ = run_main(capsys, "plan", "--json")
     assert "drift in img-login.pkglist" in json.loads(out)["images"]["img-login"]["reasons"]
-    assert run(capsys, "apply", "--yes")[0] == 0
+    assert run_main(capsys, "apply", "--yes")[0] == 0
     saved = list(
         (env.install / "p/.imagespec/drift").glob("*/p/custom/netboot/rocky/img-login.pkglist")
     )
     assert len(saved) == 1 and saved[0].read_text() == "hand edited\n"
     assert "gcc" in pkglist.read_text()
-    assert run(capsys, "status")[0] == 0
+    assert run_main(capsys, "status")[0] == 0
 
 
 def test_files_imagespec_did_not_write_are_never_deleted(
     env: Env, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert run(capsys, "apply", "--yes")[0] == 0
+    assert run_main(capsys, "apply", "--yes")[0] == 0
     foreign = env.install / "p/custom/netboot/rocky/handmade.pkglist"
     foreign.write_text("mine\n")
     exlist = env.install / "p/custom/netboot/rocky/img-login.exlist"
     assert exlist.exists()
-    env.write("profiles/base.yaml", dump_yaml({**PROFILES["base"], "exclude": []}))
+    env.write("profiles/base.yaml", dump_yaml({**APPLY_PROFILES["base"], "exclude": []}))
     env.commit("no excludes")
-    assert run(capsys, "apply", "--yes")[0] == 0
+    assert run_main(capsys, "apply", "--yes")[0] == 0
     assert not exlist.exists(), "a managed file no longer rendered is removed"
     assert foreign.read_text() == "mine\n"
 
@@ -173,21 +173,21 @@ def test_files_imagespec_did_not_write_are_never_deleted(
 def test_a_changed_managed_file_that_is_no_longer_rendered_is_kept(
     env: Env, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert run(capsys, "apply", "--yes")[0] == 0
+    assert run_main(capsys, "apply", "--yes")[0] == 0
     exlist = env.install / "p/custom/netboot/rocky/img-login.exlist"
     exlist.write_text("./changed-by-hand*\n")
-    env.write("profiles/base.yaml", dump_yaml({**PROFILES["base"], "exclude": []}))
+    env.write("profiles/base.yaml", dump_yaml({**APPLY_PROFILES["base"], "exclude": []}))
     env.commit("no excludes")
-    _, out, _ = run(capsys, "plan", "--json")
+    _, out, _ = run_main(capsys, "plan", "--json")
     assert "p/custom/netboot/rocky/img-login.exlist" in json.loads(out)["files"]["kept"]
-    assert run(capsys, "apply", "--yes")[0] == 0
+    assert run_main(capsys, "apply", "--yes")[0] == 0
     assert exlist.read_text() == "./changed-by-hand*\n"
 
 
 def test_dry_run_prints_commands_and_changes_nothing(
     env: Env, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code, out, _ = run(capsys, "apply", "--dry-run")
+    code, out, _ = run_main(capsys, "apply", "--dry-run")
     assert code == 0
     assert "genimage img-login" in out
     assert "| mkdef -z -f" in out
@@ -211,13 +211,13 @@ def test_a_held_lock_fails_at_once_and_a_dead_holder_is_broken(
         "started": "2026-01-01T00:00:00Z",
     }
     (lock / "info.json").write_text(json.dumps(info))
-    code, _, err = run(capsys, "apply", "--yes")
+    code, _, err = run_main(capsys, "apply", "--yes")
     assert code == 1
     assert "director is locked" in err and "someone@here" in err and f"pid {os.getpid()}" in err
     assert env.calls() == []
     info["pid"] = 2**22 + 12345  # no such process
     (lock / "info.json").write_text(json.dumps(info))
-    code, out, err = run(capsys, "apply", "--yes")
+    code, out, err = run_main(capsys, "apply", "--yes")
     assert code == 0, err
     assert "breaking a stale lock" in out
     assert not lock.exists()
@@ -226,16 +226,16 @@ def test_a_held_lock_fails_at_once_and_a_dead_holder_is_broken(
 def test_orphans_are_reported_and_pruned_only_on_request(
     env: Env, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert run(capsys, "apply", "--yes")[0] == 0
-    doc = site_doc({"install_root": str(env.install), "prefix": "p", "builder": "xcat"})
+    assert run_main(capsys, "apply", "--yes")[0] == 0
+    doc = apply_site_doc({"install_root": str(env.install), "prefix": "p", "builder": "xcat"})
     del doc["images"]["img-compute"]
     env.write("imagespec.yaml", dump_yaml(doc))
     env.commit("drop compute")
-    code, out, _ = run(capsys, "status", "--json")
+    code, out, _ = run_main(capsys, "status", "--json")
     assert code == 2 and json.loads(out)["orphans"] == ["img-compute"]
-    assert run(capsys, "apply", "--yes")[0] == 0
+    assert run_main(capsys, "apply", "--yes")[0] == 0
     assert "img-compute" in read_osimages(env.stub_state)
-    assert run(capsys, "apply", "--yes", "--prune-images")[0] == 0
+    assert run_main(capsys, "apply", "--yes", "--prune-images")[0] == 0
     assert "img-compute" not in read_osimages(env.stub_state)
     assert ["rmdef", "-t", "osimage", "-o", "img-compute"] in env.calls()
 
@@ -243,7 +243,7 @@ def test_orphans_are_reported_and_pruned_only_on_request(
 def test_a_branch_no_director_follows_is_a_clean_no_op(
     env: Env, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code, out, _ = run(capsys, "apply", "--branch", "feature", "--yes")
+    code, out, _ = run_main(capsys, "apply", "--branch", "feature", "--yes")
     assert code == 0
     assert "no director follows branch 'feature'" in out
     assert env.calls() == []
@@ -255,26 +255,26 @@ def test_apply_needs_yes_when_not_on_a_terminal(
     import io
 
     monkeypatch.setattr("sys.stdin", io.StringIO(""))
-    code, _, err = run(capsys, "apply")
+    code, _, err = run_main(capsys, "apply")
     assert code == 1
     assert "--yes" in err
 
 
 def test_only_and_rebuild(env: Env, capsys: pytest.CaptureFixture[str]) -> None:
-    assert run(capsys, "apply", "--yes")[0] == 0
+    assert run_main(capsys, "apply", "--yes")[0] == 0
     start = len(env.calls())
-    code, _, err = run(capsys, "apply", "--yes", "--rebuild", "img-compute")
+    code, _, err = run_main(capsys, "apply", "--yes", "--rebuild", "img-compute")
     assert code == 0, err
     assert build_calls(env.calls()[start:]) == [
         ["genimage", "img-compute"],
         ["packimage", "-m", "cpio", "-c", "gzip", "img-compute"],
     ]
-    code, _, err = run(capsys, "apply", "--yes", "--only", "img-nope")
+    code, _, err = run_main(capsys, "apply", "--yes", "--only", "img-nope")
     assert code == 1 and "unknown image 'img-nope'" in err
 
 
 def test_rollback_needs_the_native_builder(env: Env, capsys: pytest.CaptureFixture[str]) -> None:
-    assert run(capsys, "apply", "--yes")[0] == 0
-    code, _, err = run(capsys, "rollback", "img-login")
+    assert run_main(capsys, "apply", "--yes")[0] == 0
+    code, _, err = run_main(capsys, "rollback", "img-login")
     assert code == 1
     assert "rollback needs the native builder; director 'here' uses 'xcat'" in err

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.applysite import Env, run
+from tests.integration.sites import Env, run_main
 from tests.integration.test_apply_ssh import remote  # noqa: F401 - fixture
 from tests.sshd import SshServer
 
@@ -48,12 +48,12 @@ def snapshot(top: Path) -> dict[str, bytes]:
 def test_a_full_disk_fails_cleanly_and_loses_nothing(
     env: Env, small_disk: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert run(capsys, "apply", "--yes")[0] == 0
+    assert run_main(capsys, "apply", "--yes")[0] == 0
     before = snapshot(small_disk)
     env.write("synclists/etc/motd", BIG)
     env.write("profiles/aux.yaml", "inherits: [base]\npackages: [vim-enhanced, htop]\n")
     env.commit("a motd too big for the director")
-    code, out, err = run(capsys, "apply", "--yes")
+    code, out, err = run_main(capsys, "apply", "--yes")
     assert code == 1
     assert "Traceback" not in err
     assert "No space left on device" in err
@@ -62,12 +62,13 @@ def test_a_full_disk_fails_cleanly_and_loses_nothing(
     assert not (small_disk / "p/.imagespec/lock").exists()
     env.write("synclists/etc/motd", "short again\n")
     env.commit("fixed")
-    code, out, err = run(capsys, "apply", "--yes")
+    code, out, err = run_main(capsys, "apply", "--yes")
     assert code == 0, out + err
     assert (small_disk / "p/custom/synclists/etc/motd").read_text() == "short again\n"
     assert "htop" in (small_disk / "p/custom/netboot/rocky/img-login.pkglist").read_text()
 
 
+@pytest.mark.slow
 def test_an_ssh_link_cut_mid_rsync_leaves_no_partial_files(
     remote: Path,  # noqa: F811 - fixture
     sshd: SshServer,
@@ -85,7 +86,7 @@ def test_an_ssh_link_cut_mid_rsync_leaves_no_partial_files(
     site = Path.cwd()
     (site / "synclists/etc/motd").write_text(os.urandom(512 * 1024).hex())
     subprocess.run(["git", "commit", "-qam", "a big motd"], cwd=site, check=True)
-    code, _, err = run(capsys, "apply", "--yes")
+    code, _, err = run_main(capsys, "apply", "--yes")
     assert code == 1
     assert "Traceback" not in err
     assert "rsync to director:" in err and "no file was half-written" in err
@@ -96,6 +97,6 @@ def test_an_ssh_link_cut_mid_rsync_leaves_no_partial_files(
     ).get("commit")
     assert not (remote / "p/.imagespec/lock").exists()
     cut.unlink()
-    code, _, err = run(capsys, "apply", "--yes")
+    code, _, err = run_main(capsys, "apply", "--yes")
     assert code == 0, err
     assert len((remote / "p/custom/synclists/etc/motd").read_text()) == 1024 * 1024

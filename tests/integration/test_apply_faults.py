@@ -16,13 +16,8 @@ from typing import Any
 
 import pytest
 
-from tests.integration.applysite import (
-    Env,
-    build_calls,
-    kill_processes_with,
-    processes_with,
-    run,
-)
+from tests.helpers import kill_processes_with, processes_with
+from tests.integration.sites import Env, build_calls, run_main
 
 SLOW_FLAG = "IMAGESPEC_TEST_SLOW"
 
@@ -77,7 +72,7 @@ def test_a_killed_apply_is_completed_by_the_next_one(
     state = env.state()
     assert state["files"], "the file sync was recorded before the builds"
     assert not any(i["status"] == "ok" for i in state["images"].values())
-    code, out, err = run(capsys, "apply", "--yes")
+    code, out, err = run_main(capsys, "apply", "--yes")
     assert code == 0, err
     assert "breaking a stale lock" in out
     state = env.state()
@@ -86,7 +81,7 @@ def test_a_killed_apply_is_completed_by_the_next_one(
         "img-lite": "ok",
         "img-login": "ok",
     }
-    assert run(capsys, "status")[0] == 0
+    assert run_main(capsys, "status")[0] == 0
 
 
 def test_a_concurrent_apply_fails_at_once_or_waits(
@@ -99,7 +94,7 @@ def test_a_concurrent_apply_fails_at_once_or_waits(
     try:
         wait_for(lambda: genimage_started(flag))
         started = time.monotonic()
-        code, _, err = run(capsys, "apply", "--yes")
+        code, _, err = run_main(capsys, "apply", "--yes")
         assert code == 1
         assert "director is locked" in err and f"pid {first.pid}" in err
         assert time.monotonic() - started < 10, "fails at once"
@@ -233,7 +228,7 @@ def test_a_killed_apply_takes_its_builds_with_it(
         flag.unlink()
         kill_processes_with(script)
     assert not marker.exists(), "the build died with the apply"
-    code, out, err = run(capsys, "apply", "--yes")
+    code, out, err = run_main(capsys, "apply", "--yes")
     assert code == 0, err
     assert "breaking a stale lock" in out
     assert {i["status"] for i in env.state()["images"].values()} == {"ok"}
@@ -255,7 +250,7 @@ def test_builds_outliving_a_killed_apply_block_its_lock_until_they_end(
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(timeout=10)
         assert processes_with(script), "the build outlived them"
-        code, out, err = run(capsys, "apply", "--yes")
+        code, out, err = run_main(capsys, "apply", "--yes")
         assert code == 1
         assert "breaking a stale lock" not in out
         assert f"build process group(s) {group} still run" in err
@@ -268,7 +263,7 @@ def test_builds_outliving_a_killed_apply_block_its_lock_until_they_end(
         flag.unlink()
         kill_processes_with(script)
     assert not marker.exists()
-    code, out, err = run(capsys, "apply", "--yes")
+    code, out, err = run_main(capsys, "apply", "--yes")
     assert code == 0, err
     assert "breaking a stale lock" in out
     assert {i["status"] for i in env.state()["images"].values()} == {"ok"}
@@ -302,7 +297,7 @@ def test_an_interrupted_apply_stops_its_builds_and_releases_the_lock(
     assert not marker.exists()
     assert not (env.install / "p/.imagespec/lock").exists(), "the lock was released"
     assert not any(i["status"] == "ok" for i in env.state()["images"].values())
-    code, out, err = run(capsys, "apply", "--yes")
+    code, out, err = run_main(capsys, "apply", "--yes")
     assert code == 0, err
     assert "stale" not in out
     assert {i["status"] for i in env.state()["images"].values()} == {"ok"}

@@ -8,13 +8,14 @@ import os
 import re
 from pathlib import Path
 
-import git
 import pytest
 
-from tests.helpers import dump_yaml, write_tree
-from tests.integration.applysite import IDENTITY, PROFILES, run, site_doc
+from tests.helpers import write_tree
+from tests.integration.sites import Clock, SiteRepo, apply_site_files, new_repo, run_main, work_in
 from tests.sshd import SshServer
 from tests.xcatstub import read_calls, read_osimages
+
+pytestmark = pytest.mark.slow  # a real sshd per test
 
 
 @pytest.fixture
@@ -22,24 +23,12 @@ def remote(
     tmp_path: Path, sshd: SshServer, xcat_state: Path, monkeypatch: pytest.MonkeyPatch
 ) -> Path:
     """A site whose only director is the loopback sshd; returns the director's install root."""
-    for key, value in {**IDENTITY, **sshd.env()}.items():
+    for key, value in sshd.env().items():
         monkeypatch.setenv(key, value)
     install = tmp_path / "remote-install"
     director = {"host": sshd.alias, "install_root": str(install), "prefix": "p", "builder": "xcat"}
-    files = {"imagespec.yaml": dump_yaml(site_doc(director))}
-    files.update({f"profiles/{n}.yaml": dump_yaml(p) for n, p in PROFILES.items()})
-    files.update(
-        {
-            "synclists/etc/motd": "welcome\n",
-            "postinstall/10-a": "#!/bin/sh\nexit 0\n",
-            "postscripts/50-site": "#!/bin/sh\nexit 0\n",
-        }
-    )
-    site = write_tree(tmp_path / "site", files)
-    repo = git.Repo.init(site, initial_branch="main")
-    repo.git.add("-A")
-    repo.index.commit("site")
-    monkeypatch.chdir(site)
+    site = write_tree(tmp_path / "site", apply_site_files(director))
+    work_in(SiteRepo(new_repo(site), site, site, Clock()), monkeypatch)
     return install
 
 
@@ -50,7 +39,7 @@ def calls(state: Path) -> list[list[str]]:
 def test_apply_over_ssh_syncs_with_rsync_builds_remotely_and_is_idempotent(
     remote: Path, xcat_state: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code, out, err = run(capsys, "apply", "--yes")
+    code, out, err = run_main(capsys, "apply", "--yes")
     assert code == 0, err + out
     assert (remote / "p/custom/netboot/rocky/img-login.pkglist").is_file()
     assert os.stat(remote / "postscripts/p/50-site").st_mode & 0o777 == 0o755
@@ -60,15 +49,15 @@ def test_apply_over_ssh_syncs_with_rsync_builds_remotely_and_is_idempotent(
     assert state["images"]["img-compute"]["status"] == "ok"
     assert not list(remote.rglob(".~tmp~")), "rsync leaves no temporary files"
     before = len(calls(xcat_state))
-    assert run(capsys, "apply", "--yes")[0] == 0
+    assert run_main(capsys, "apply", "--yes")[0] == 0
     assert len(calls(xcat_state)) == before
-    assert run(capsys, "status")[0] == 0
+    assert run_main(capsys, "status")[0] == 0
 
 
 def test_dry_run_over_ssh_prints_ssh_and_rsync_commands(
     remote: Path, xcat_state: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code, out, _ = run(capsys, "apply", "--dry-run")
+    code, out, _ = run_main(capsys, "apply", "--dry-run")
     assert code == 0
     assert "rsync -rlpc --delay-updates" in out
     assert re.search(r"^rsync .* -- \S+/ director:\S+/$", out, re.M), "no host as an option"
@@ -82,13 +71,13 @@ def test_a_dropped_connection_loses_nothing_and_the_next_apply_completes(
     remote: Path, xcat_state: Path, sshd: SshServer, capsys: pytest.CaptureFixture[str]
 ) -> None:
     sshd.stop()
-    code, _, err = run(capsys, "apply", "--yes")
+    code, _, err = run_main(capsys, "apply", "--yes")
     assert code == 1
     assert "Traceback" not in err
     assert "director" in err
     assert not (remote / "p/.imagespec/state.json").exists()
     sshd.start()
-    code, _, err = run(capsys, "apply", "--yes")
+    code, _, err = run_main(capsys, "apply", "--yes")
     assert code == 0, err
     assert not (remote / "p/.imagespec/lock").exists()
     assert ["packimage", "-m", "cpio", "-c", "gzip", "img-login"] in calls(xcat_state)
@@ -107,7 +96,7 @@ def test_a_lock_held_from_another_host_is_reported_not_broken(
         "started": "2026-11-21T00:00:00Z",
     }
     (lock / "info.json").write_text(json.dumps(info))
-    code, _, err = run(capsys, "apply", "--yes")
+    code, _, err = run_main(capsys, "apply", "--yes")
     assert code == 1
     assert "director is locked: held by ci@runner-7 (pid 4242) applying 0123456789" in err
     assert f"remove director:{lock}" in err
@@ -118,12 +107,12 @@ def test_a_lock_held_from_another_host_is_reported_not_broken(
 def test_drift_on_a_remote_director_is_saved_before_overwrite(
     remote: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert run(capsys, "apply", "--yes")[0] == 0
+    assert run_main(capsys, "apply", "--yes")[0] == 0
     stanza = remote / "p/custom/netboot/rocky/img-compute.stanza"
     stanza.write_text("edited on the director\n")
-    _code, out, _ = run(capsys, "plan", "--json")
+    _code, out, _ = run_main(capsys, "plan", "--json")
     assert json.loads(out)["drift"] == ["p/custom/netboot/rocky/img-compute.stanza"]
-    assert run(capsys, "apply", "--yes")[0] == 0
+    assert run_main(capsys, "apply", "--yes")[0] == 0
     saved = list(
         (remote / "p/.imagespec/drift").glob("*/p/custom/netboot/rocky/img-compute.stanza")
     )

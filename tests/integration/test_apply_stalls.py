@@ -8,9 +8,13 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.integration.applysite import kill_processes_with, processes_with
+import pytest
+
+from tests.helpers import kill_processes_with, processes_with
 from tests.integration.test_apply_ssh import remote  # noqa: F401 - fixture
 from tests.sshd import SshServer
+
+pytestmark = pytest.mark.slow  # a real sshd per test, and waits for deadlines
 
 
 def apply_bounded(env: dict[str, str], timeout: float = 40.0) -> subprocess.CompletedProcess[str]:

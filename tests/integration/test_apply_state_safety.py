@@ -21,7 +21,7 @@ import pytest
 from imagespec.runner import Runner
 from imagespec.transport.base import LocalTransport, SshTransport, TransportError, stage_file
 from tests.helpers import dump_yaml
-from tests.integration.applysite import PROFILES, Env, run
+from tests.integration.sites import APPLY_PROFILES, Env, run_main
 from tests.integration.test_apply_disk_and_link import small_disk, snapshot  # noqa: F401
 from tests.integration.test_apply_ssh import remote  # noqa: F401 - fixture
 
@@ -60,12 +60,12 @@ def victim(tmp_path: Path) -> tuple[Path, str]:
 def test_a_doctored_inventory_never_deletes_a_file_outside_the_tree(
     env: Env, tmp_path: Path, capsys: pytest.CaptureFixture[str], how: str
 ) -> None:
-    assert run(capsys, "apply", "--yes")[0] == 0
+    assert run_main(capsys, "apply", "--yes")[0] == 0
     target, digest = victim(tmp_path)
     rel = str(target) if how == "absolute" else "../victim"
     doctored = doctor(env.install, lambda d: d["files"].__setitem__(rel, digest))
     before = snapshot(env.install)
-    code, _, err = run(capsys, "apply", "--yes")
+    code, _, err = run_main(capsys, "apply", "--yes")
     line = one_line_error(err)
     assert code == 1
     assert target.read_text().startswith("root:"), "the file outside the tree is still there"
@@ -73,19 +73,20 @@ def test_a_doctored_inventory_never_deletes_a_file_outside_the_tree(
     assert "inventory path" in line and "move it aside and apply again" in line
     assert snapshot(env.install) == before
     assert (env.install / STATE).read_bytes() == doctored
-    code, _, err = run(capsys, "plan")
+    code, _, err = run_main(capsys, "plan")
     assert code == 1 and "inventory path" in one_line_error(err)
 
 
+@pytest.mark.slow
 def test_a_doctored_inventory_on_a_remote_director_deletes_nothing_outside(
     remote: Path,  # noqa: F811 - fixture
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    assert run(capsys, "apply", "--yes")[0] == 0
+    assert run_main(capsys, "apply", "--yes")[0] == 0
     target, digest = victim(tmp_path)
     doctor(remote, lambda d: d["files"].update({str(target): digest, "../victim": digest}))
-    code, _, err = run(capsys, "apply", "--yes")
+    code, _, err = run_main(capsys, "apply", "--yes")
     assert code == 1
     assert "inventory path" in one_line_error(err)
     assert target.exists()
@@ -197,12 +198,12 @@ WRONG = {
 def test_wrong_values_in_state_json_are_one_line_errors(
     env: Env, capsys: pytest.CaptureFixture[str], case: str
 ) -> None:
-    assert run(capsys, "apply", "--yes")[0] == 0
+    assert run_main(capsys, "apply", "--yes")[0] == 0
     calls = len(env.calls())
     change, expected = WRONG[case]
     doctored = doctor(env.install, change)
     before = snapshot(env.install)
-    code, _, err = run(capsys, "apply", "--yes")
+    code, _, err = run_main(capsys, "apply", "--yes")
     line = one_line_error(err)
     assert code == 1
     assert f"{env.install / STATE} is damaged: " in line
@@ -217,9 +218,9 @@ def test_wrong_values_in_state_json_are_one_line_errors(
 def test_a_state_json_that_is_not_a_json_object_is_one_line(
     env: Env, capsys: pytest.CaptureFixture[str], content: bytes
 ) -> None:
-    assert run(capsys, "apply", "--yes")[0] == 0
+    assert run_main(capsys, "apply", "--yes")[0] == 0
     (env.install / STATE).write_bytes(content)
-    code, _, err = run(capsys, "status")
+    code, _, err = run_main(capsys, "status")
     assert code == 1
     assert "move it aside and apply again" in one_line_error(err)
 
@@ -227,12 +228,12 @@ def test_a_state_json_that_is_not_a_json_object_is_one_line(
 def test_a_directory_in_place_of_state_json_is_not_taken_for_a_fresh_director(
     env: Env, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert run(capsys, "apply", "--yes")[0] == 0
+    assert run_main(capsys, "apply", "--yes")[0] == 0
     (env.install / STATE).unlink()
     (env.install / STATE).mkdir()
     env.write("postscripts/50-site", "#!/bin/sh\nexit 1\n")
     env.commit("a postscript change")
-    code, _, err = run(capsys, "apply", "--yes")
+    code, _, err = run_main(capsys, "apply", "--yes")
     assert code == 1
     assert "state.json is not a regular file" in one_line_error(err)
     assert (env.install / "postscripts/p/50-site").read_text().endswith("exit 0\n")
@@ -264,18 +265,18 @@ def read_only(env: Env) -> Iterator[Callable[[], None]]:
 def test_a_read_only_director_is_one_line_and_nothing_changes(
     env: Env, read_only: Callable[[], None], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert run(capsys, "apply", "--yes")[0] == 0
+    assert run_main(capsys, "apply", "--yes")[0] == 0
     env.write("postscripts/50-site", "#!/bin/sh\nexit 1\n")
     env.commit("a postscript change")
     before = snapshot(env.install)
     read_only()
-    code, _, err = run(capsys, "apply", "--yes")
+    code, _, err = run_main(capsys, "apply", "--yes")
     line = one_line_error(err)
     assert code == 1
     assert "Read-only file system" in line and "remount it read-write" in line
     assert snapshot(env.install) == before
     subprocess.run(["umount", str(env.install)], check=True)
-    assert run(capsys, "apply", "--yes")[0] == 0
+    assert run_main(capsys, "apply", "--yes")[0] == 0
     assert (env.install / "postscripts/p/50-site").read_text().endswith("exit 1\n")
 
 
@@ -300,13 +301,13 @@ def immutable() -> Iterator[Callable[[Path], None]]:
 def test_a_state_json_that_cannot_be_replaced_keeps_the_old_one_and_no_temp_file(
     env: Env, immutable: Callable[[Path], None], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert run(capsys, "apply", "--yes")[0] == 0
+    assert run_main(capsys, "apply", "--yes")[0] == 0
     state = env.install / STATE
     old = state.read_bytes()
     immutable(state)
     env.write("postscripts/50-site", "#!/bin/sh\nexit 1\n")
     env.commit("a postscript change")
-    code, _, err = run(capsys, "apply", "--yes")
+    code, _, err = run_main(capsys, "apply", "--yes")
     line = one_line_error(err)
     assert code == 1
     assert f"cannot write {state}: Operation not permitted" in line
@@ -315,7 +316,7 @@ def test_a_state_json_that_cannot_be_replaced_keeps_the_old_one_and_no_temp_file
     assert not list(env.install.rglob(TEMP_GLOB)), "no temporary file left"
     assert not (env.install / "p/.imagespec/lock").exists()
     subprocess.run(["chattr", "-i", str(state)], check=True)
-    assert run(capsys, "apply", "--yes")[0] == 0
+    assert run_main(capsys, "apply", "--yes")[0] == 0
     assert (
         env.state()["files"]["postscripts/p/50-site"]
         == hashlib.sha256(b"#!/bin/sh\nexit 1\n").hexdigest()
@@ -325,7 +326,7 @@ def test_a_state_json_that_cannot_be_replaced_keeps_the_old_one_and_no_temp_file
 def test_state_that_cannot_be_saved_after_some_images_were_done_exits_3(
     env: Env, immutable: Callable[[Path], None], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert run(capsys, "apply", "--yes")[0] == 0
+    assert run_main(capsys, "apply", "--yes")[0] == 0
     state = env.install / STATE
     immutable(state)  # skips the test where chattr does not work
     subprocess.run(["chattr", "-i", str(state)], check=True)
@@ -333,7 +334,7 @@ def test_state_that_cannot_be_saved_after_some_images_were_done_exits_3(
     env.write("postinstall/10-a", script)
     commit = env.commit("a postinstall that freezes state.json while img-lite builds")
     try:
-        code, _, err = run(capsys, "apply", "--yes", "--jobs", "1")
+        code, _, err = run_main(capsys, "apply", "--yes", "--jobs", "1")
         line = one_line_error(err)
         assert code == 3
         assert f"cannot write {state}: Operation not permitted" in line
@@ -346,7 +347,7 @@ def test_state_that_cannot_be_saved_after_some_images_were_done_exits_3(
         subprocess.run(["chattr", "-i", str(state)], check=False)
     env.write("postinstall/10-a", "#!/bin/sh\nexit 0\n")
     env.commit("a plain postinstall again")
-    code, _, err = run(capsys, "apply", "--yes")
+    code, _, err = run_main(capsys, "apply", "--yes")
     assert code == 0, err
     assert {i["status"] for i in env.state()["images"].values()} == {"ok"}
 
@@ -372,14 +373,14 @@ def test_a_full_disk_while_saving_state_is_one_line_and_keeps_the_old_state(
     small_disk: Path,  # noqa: F811 - fixture
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    assert run(capsys, "apply", "--yes")[0] == 0
+    assert run_main(capsys, "apply", "--yes")[0] == 0
     state = small_disk / STATE
     old = state.read_bytes()
     assert len(old) > 4096, "state.json needs more than the one page left"
     env.write("README", "only the commit changes\n")
     commit = env.commit("a change no file depends on")
     filler = fill(small_disk, leave_pages=1)  # room for the lock, not for state.json
-    code, _, err = run(capsys, "apply", "--yes")
+    code, _, err = run_main(capsys, "apply", "--yes")
     line = one_line_error(err)
     assert code == 1
     assert f"cannot write {state}: No space left on device" in line
@@ -388,7 +389,7 @@ def test_a_full_disk_while_saving_state_is_one_line_and_keeps_the_old_state(
     assert not list(small_disk.rglob(TEMP_GLOB))
     assert not (small_disk / "p/.imagespec/lock").exists()
     filler.unlink()
-    assert run(capsys, "apply", "--yes")[0] == 0
+    assert run_main(capsys, "apply", "--yes")[0] == 0
     assert env.state()["commit"] == commit
 
 
@@ -398,7 +399,7 @@ def test_a_full_disk_while_saving_state_is_one_line_and_keeps_the_old_state(
 def test_a_directory_where_a_managed_file_goes_fails_before_writing_anything(
     env: Env, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert run(capsys, "apply", "--yes")[0] == 0
+    assert run_main(capsys, "apply", "--yes")[0] == 0
     env.write("postscripts/50-site", "#!/bin/sh\nexit 1\n")
     env.write("profiles/aux.yaml", "inherits: [base]\npackages: [vim-enhanced, htop]\n")
     env.commit("a postscript and a package")
@@ -407,7 +408,7 @@ def test_a_directory_where_a_managed_file_goes_fails_before_writing_anything(
     (in_the_way / "kept").mkdir(parents=True)
     state = (env.install / STATE).read_bytes()
     before = snapshot(env.install)
-    code, _, err = run(capsys, "apply", "--yes")
+    code, _, err = run_main(capsys, "apply", "--yes")
     line = one_line_error(err)
     assert code == 1
     assert f"cannot write {in_the_way}: it is a directory" in line
@@ -416,15 +417,16 @@ def test_a_directory_where_a_managed_file_goes_fails_before_writing_anything(
     assert (env.install / STATE).read_bytes() == state
     assert not list(env.install.rglob(TEMP_GLOB)), "no temporary file left"
     shutil.rmtree(in_the_way)
-    assert run(capsys, "apply", "--yes")[0] == 0
+    assert run_main(capsys, "apply", "--yes")[0] == 0
     assert "htop" in (env.install / "p/custom/netboot/rocky/img-login.pkglist").read_text()
 
 
+@pytest.mark.slow
 def test_a_directory_where_a_managed_file_goes_on_a_remote_director_is_one_line(
     remote: Path,  # noqa: F811 - fixture
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    assert run(capsys, "apply", "--yes")[0] == 0
+    assert run_main(capsys, "apply", "--yes")[0] == 0
     site = Path.cwd()
     (site / "postscripts/50-site").write_text("#!/bin/sh\nexit 1\n")
     subprocess.run(["git", "commit", "-qam", "a postscript change"], cwd=site, check=True)
@@ -432,7 +434,7 @@ def test_a_directory_where_a_managed_file_goes_on_a_remote_director_is_one_line(
     in_the_way.unlink()
     (in_the_way / "kept").mkdir(parents=True)
     state = (remote / STATE).read_bytes()
-    code, _, err = run(capsys, "apply", "--yes")
+    code, _, err = run_main(capsys, "apply", "--yes")
     line = one_line_error(err)
     assert code == 1
     assert "could not make way for new regular file: postscripts/p/50-site" in line
@@ -445,14 +447,14 @@ def test_a_directory_where_a_managed_file_goes_on_a_remote_director_is_one_line(
 def test_a_directory_where_a_no_longer_rendered_file_was_is_left_alone(
     env: Env, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert run(capsys, "apply", "--yes")[0] == 0
+    assert run_main(capsys, "apply", "--yes")[0] == 0
     gone = env.install / "p/custom/netboot/rocky/img-login.exlist"
     gone.unlink()
     (gone / "notes").mkdir(parents=True)
-    base = {k: v for k, v in PROFILES["base"].items() if k != "exclude"}
+    base = {k: v for k, v in APPLY_PROFILES["base"].items() if k != "exclude"}
     env.write("profiles/base.yaml", dump_yaml(base))
     env.commit("no exclude list")
-    code, _, err = run(capsys, "apply", "--yes")
+    code, _, err = run_main(capsys, "apply", "--yes")
     assert code == 0, err
     assert (gone / "notes").is_dir(), "a directory is never deleted"
     assert "p/custom/netboot/rocky/img-login.exlist" not in env.state()["files"]
@@ -464,7 +466,7 @@ def test_a_directory_where_a_no_longer_rendered_file_was_is_left_alone(
 def test_temporary_files_of_a_killed_apply_are_removed_by_the_next_one(
     env: Env, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert run(capsys, "apply", "--yes")[0] == 0
+    assert run_main(capsys, "apply", "--yes")[0] == 0
     managed = env.install / "p/custom/netboot/rocky/img-login.pkglist"
     left = [
         stage_file(managed, b"half a pkglist", 0o644),
@@ -479,20 +481,21 @@ def test_temporary_files_of_a_killed_apply_are_removed_by_the_next_one(
     for path in not_ours:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text("the admin's\n")
-    code, out, err = run(capsys, "apply", "--yes")
+    code, out, err = run_main(capsys, "apply", "--yes")
     assert code == 0, err
     assert "removed 3 temporary file(s) left by an interrupted apply" in out
     assert not any(Path(p).exists() for p in left)
     assert all(p.exists() for p in not_ours)
-    code, out, _ = run(capsys, "apply", "--yes")
+    code, out, _ = run_main(capsys, "apply", "--yes")
     assert code == 0 and "temporary" not in out
 
 
+@pytest.mark.slow
 def test_temporary_files_on_a_remote_director_are_removed_by_the_next_apply(
     remote: Path,  # noqa: F811 - fixture
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    assert run(capsys, "apply", "--yes")[0] == 0
+    assert run_main(capsys, "apply", "--yes")[0] == 0
     rocky = remote / "p/custom/netboot/rocky"
     left = [
         Path(stage_file(rocky / "img-login.pkglist", b"half", 0o644)),
@@ -504,7 +507,7 @@ def test_temporary_files_on_a_remote_director_are_removed_by_the_next_apply(
     left[2].write_text("half")
     mine = rocky / ".notes.imagespec-old"
     mine.write_text("the admin's\n")
-    code, out, err = run(capsys, "apply", "--yes")
+    code, out, err = run_main(capsys, "apply", "--yes")
     assert code == 0, err
     assert "removed 3 temporary file(s) left by an interrupted apply" in out
     assert not any(p.exists() for p in left) and not (rocky / ".~tmp~").exists()

@@ -14,7 +14,6 @@ import os
 import re
 import subprocess
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
 
@@ -22,10 +21,11 @@ import git
 import pytest
 from typer.testing import CliRunner
 
-from imagespec.cli import app, main
+from imagespec.cli import app
 from imagespec.site import open_site
 from imagespec.source import WorktreeSource
 from tests.helpers import Files, site_files, write_tree
+from tests.integration.sites import Run, init_repo, run_main
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 POSITION_LINE = re.compile(r"^[^\s:]+(/[^\s:]+)*:\d+:\d+: \S.*$")
@@ -109,42 +109,10 @@ def make_site(root: Path, files: Optional[Files] = None) -> Path:
 
 def git_repo(root: Path, branch: str = "main") -> git.Repo:
     """Commit everything under root with a pinned identity, on the given branch."""
-    repo = git.Repo.init(root, initial_branch=branch)
-    with repo.config_writer() as config:
-        config.set_value("user", "name", "imagespec tests")
-        config.set_value("user", "email", "tests@imagespec.invalid")
-        config.set_value("commit", "gpgsign", "false")
-    repo.git.add(A=True)
-    actor = git.Actor("imagespec tests", "tests@imagespec.invalid")
-    date = "1704067200 +0000"  # 2024-01-01, pinned
-    repo.index.commit("site", author=actor, committer=actor, author_date=date, commit_date=date)
-    return repo
+    return init_repo(root, {}, branch=branch).repo
 
 
 # ---------------------------------------------------------------- three ways to run
-
-
-@dataclass
-class Run:
-    code: int
-    out: str
-    err: str
-
-    @property
-    def err_lines(self) -> list[str]:
-        return self.err.splitlines()
-
-
-def run_main(capsys: pytest.CaptureFixture[str], *argv: str) -> Run:
-    """The console entry point in-process: it always ends in SystemExit."""
-    capsys.readouterr()
-    with pytest.raises(SystemExit) as caught:
-        main(list(argv))
-    captured = capsys.readouterr()
-    code = caught.value.code
-    return Run(
-        code if isinstance(code, int) else (0 if code is None else 1), captured.out, captured.err
-    )
 
 
 def run_process(*argv: str, cwd: Path) -> Run:

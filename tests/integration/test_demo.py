@@ -16,7 +16,7 @@ from pathlib import Path
 import git
 import pytest
 
-from tests.integration.applysite import IDENTITY
+from tests.integration.sites import IDENTITY
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SITE_PARTS = ["imagespec.yaml", "profiles", "postinstall", "postscripts", "synclists"]

@@ -1,6 +1,6 @@
 """`imagespec diff` against real git repositories (SPEC §6 and §8, docs/decisions.md "diff").
 
-One repository per module holds the small site of tests/integration/gitsite.py:
+One repository per module holds the small site of tests/integration/sites.py:
 `main` is the site (tag v1, annotated tag rel-1) plus one commit adding `tmux`
 to the shared `aux` profile; `feature` branches off v1 and adds `hwloc` to
 `compute`.  Every kind of change is a branch off v1 with one commit, compared
@@ -21,16 +21,16 @@ from typing import Any
 import pytest
 
 from tests.helpers import write_tree
-from tests.integration.gitsite import (
+from tests.integration.sites import (
     ALL_IMAGES,
     AUX,
     BASE,
     BASE_IMAGES,
     COMPUTE,
-    IMAGES,
     LEGACY,
     LITE,
     RENAMED_BASE,
+    SMALL_IMAGES,
     TWO_DIRECTORS,
     Edits,
     Run,
@@ -185,8 +185,11 @@ def test_image_attribute_is_define_only(
     shared: SiteRepo, capsys: pytest.CaptureFixture[str]
 ) -> None:
     images = {
-        **IMAGES,
-        "img-compute": {**IMAGES["img-compute"], "attributes": {"addkcmdline": "console=ttyS0"}},
+        **SMALL_IMAGES,
+        "img-compute": {
+            **SMALL_IMAGES["img-compute"],
+            "attributes": {"addkcmdline": "console=ttyS0"},
+        },
     }
     data = variant(capsys, shared, "attribute", {"imagespec.yaml": site_yaml(images)})
     entry = changed(
@@ -377,7 +380,7 @@ def test_renamed_ancestor_profile_changes_nothing(
 def test_image_added_and_image_removed(
     shared: SiteRepo, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    images = {k: v for k, v in IMAGES.items() if k != "img-compute"}
+    images = {k: v for k, v in SMALL_IMAGES.items() if k != "img-compute"}
     images["img-extra"] = {"profile": "extra", "distro": "rocky8"}
     edits = {
         "imagespec.yaml": site_yaml(images),
@@ -413,7 +416,7 @@ def test_freezing_an_image_needs_nothing_on_a_director(
     shared: SiteRepo, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """Freezing changes no file, digest or definition: no action, so not a change (decisions.md)."""
-    images = {**IMAGES, "img-compute": {**IMAGES["img-compute"], "frozen": True}}
+    images = {**SMALL_IMAGES, "img-compute": {**SMALL_IMAGES["img-compute"], "frozen": True}}
     data = variant(capsys, shared, "freeze", {"imagespec.yaml": site_yaml(images)})
     compute = data["images"]["img-compute"]
     assert compute == {"status": "unchanged", "actions": [], "changes": {}}
@@ -422,7 +425,7 @@ def test_freezing_an_image_needs_nothing_on_a_director(
 def test_exit_code_agrees_with_the_text_report_when_an_image_is_frozen(
     shared: SiteRepo, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    images = {**IMAGES, "img-compute": {**IMAGES["img-compute"], "frozen": True}}
+    images = {**SMALL_IMAGES, "img-compute": {**SMALL_IMAGES["img-compute"], "frozen": True}}
     head = shared.branch("freeze-text", "v1", {"imagespec.yaml": site_yaml(images)})
     run = diff(capsys, shared, "v1", head, "--exit-code")
     says_nothing_changed = "0 image(s) change, 0 removed" in run.out
@@ -574,7 +577,7 @@ def own(tmp_path: Path) -> Iterator[SiteRepo]:
 def test_work_tree_includes_untracked_files_but_not_ignored_ones(
     own: SiteRepo, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    images = {**IMAGES, "img-extra": {"profile": "extra", "distro": "rocky8"}}
+    images = {**SMALL_IMAGES, "img-extra": {"profile": "extra", "distro": "rocky8"}}
     (own.site / "imagespec.yaml").write_text(site_yaml(images))
     # untracked, not ignored: used by the new image
     (own.site / "profiles/extra.yaml").write_text("inherits: [base]\npackages: [htop]\n")
@@ -603,7 +606,7 @@ def test_work_tree_includes_untracked_files_but_not_ignored_ones(
 def test_work_tree_deletion_of_a_tracked_file(
     own: SiteRepo, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    images = {k: v for k, v in IMAGES.items() if k != "img-legacy"}
+    images = {k: v for k, v in SMALL_IMAGES.items() if k != "img-legacy"}
     (own.site / "imagespec.yaml").write_text(site_yaml(images))
     (own.site / "profiles/legacy.yaml").unlink()
     data = diff_json(capsys, own)

@@ -20,11 +20,12 @@ from pathlib import Path
 import pytest
 
 from bench import sitegen
-from tests.integration.gitsite import (
+from tests.integration.sites import (
     AUX,
-    IMAGES,
+    COMPUTE,
     LEGACY,
     RENAMED_BASE,
+    SMALL_IMAGES,
     SiteRepo,
     init_repo,
     run_main,
@@ -37,9 +38,9 @@ UPDATE = os.environ.get("IMAGESPEC_UPDATE_GOLDEN") == "1"
 LIMIT = 60_000
 MARKER = "<!-- imagespec-diff -->"
 
-IMAGES_AFTER = {k: v for k, v in IMAGES.items() if k != "img-lite"}
+IMAGES_AFTER = {k: v for k, v in SMALL_IMAGES.items() if k != "img-lite"}
 IMAGES_AFTER["img-compute"] = {
-    **IMAGES["img-compute"],
+    **SMALL_IMAGES["img-compute"],
     "attributes": {"addkcmdline": "console=ttyS0,115200n8"},
 }
 IMAGES_AFTER["img-extra"] = {"profile": "extra", "distro": "rocky8"}
@@ -140,10 +141,31 @@ def test_renamed_ancestor_is_no_image_change(
 def test_freezing_an_image_is_visible_in_markdown(
     repo: SiteRepo, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    images = {**IMAGES, "img-compute": {**IMAGES["img-compute"], "frozen": True}}
-    head = repo.branch("freeze", "v1", {"imagespec.yaml": site_yaml(images)})
+    """A change that reaches an image frozen in the same commit: marked frozen, flag shown."""
+    images = {**SMALL_IMAGES, "img-compute": {**SMALL_IMAGES["img-compute"], "frozen": True}}
+    edits = {
+        "imagespec.yaml": site_yaml(images),
+        "profiles/compute.yaml": COMPUTE.replace("[slurm]", "[slurm, munge]"),
+    }
+    head = repo.branch("freeze", "v1", edits)
+    lines = markdown(capsys, repo, "v1", head).splitlines()
+    assert "| `img-compute` | changed (frozen) | sync, genimage, pack | compute |" in lines
+    assert (
+        "<details><summary><code>img-compute</code>: sync, genimage, pack"
+        " (via compute; frozen: will not be applied)</summary>"
+    ) in lines
+    assert "- pkglist: added `munge`" in lines
+    assert "- frozen: False -> True" in lines
+
+
+def test_freezing_alone_is_no_image_change_in_markdown(
+    repo: SiteRepo, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Freezing needs nothing on a director: no action, no change (docs/decisions.md)."""
+    images = {**SMALL_IMAGES, "img-compute": {**SMALL_IMAGES["img-compute"], "frozen": True}}
+    head = repo.branch("freeze-only", "v1", {"imagespec.yaml": site_yaml(images)})
     text = markdown(capsys, repo, "v1", head)
-    assert "No image changes." in text or "`img-compute`" in text
+    assert text.splitlines()[1:] == ["", "No image changes."]
 
 
 # ---------------------------------------------------------------- a large site
@@ -171,6 +193,7 @@ def big(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SiteRepo]:
     site.repo.close()
 
 
+@pytest.mark.slow
 def test_large_change_stays_under_the_comment_limit(
     big: SiteRepo, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -24,8 +24,8 @@ import git
 import pytest
 
 from tests.helpers import write_tree
-from tests.integration.gitsite import identity_env
 from tests.integration.hostile import CASES, SECRET, Case, make_site
+from tests.integration.sites import identity_env
 
 MEMORY_LIMIT = 1 << 30  # bytes of address space: billion laughs needed 2.7 GB
 CPU_LIMIT = 60  # seconds of CPU: a hang or a blow-up is killed, never waited for

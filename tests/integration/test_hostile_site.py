@@ -19,7 +19,7 @@ import git
 import pytest
 
 from tests.helpers import write_tree
-from tests.integration.gitsite import (
+from tests.integration.sites import (
     Run,
     SiteRepo,
     assert_clean_failure,
@@ -42,7 +42,7 @@ def _plain_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 
 @pytest.fixture
 def own(tmp_path: Path) -> Iterator[SiteRepo]:
-    """The small site of gitsite.py, one commit on main, at the top of its repository."""
+    """The small site of sites.py, one commit on main, at the top of its repository."""
     site = init_repo(tmp_path / "repo", small_site())
     yield site
     site.repo.close()

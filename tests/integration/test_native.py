@@ -6,6 +6,7 @@ the packed cpio archive, the kernel copied out, the generation symlinks.
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import subprocess
@@ -14,26 +15,49 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import dump_yaml
-from tests.integration.applysite import run
-from tests.integration.nativesite import (
+from tests.integration.sites import (
     KERNEL,
-    PROFILES,
+    NATIVE_PROFILES,
     RECORD,
     VMLINUZ,
     NativeSite,
-    cpio_members,
-    parse_newc,
-    site_doc,
+    native_site_doc,
+    run_main,
 )
 from tests.sshd import SshServer
 
 pytestmark = pytest.mark.slow
 
 
+def cpio_members(archive: Path) -> dict[str, bytes]:
+    """{./path: content} of a gzip'd newc cpio archive (directories map to b"")."""
+    data = gzip.decompress(archive.read_bytes())
+    return parse_newc(data)
+
+
+def parse_newc(data: bytes) -> dict[str, bytes]:
+    members: dict[str, bytes] = {}
+    pos = 0
+    while True:
+        header = data[pos : pos + 110]
+        assert header[:6] == b"070701", f"not a newc archive at {pos}"
+        fields = [int(header[6 + 8 * i : 14 + 8 * i], 16) for i in range(13)]
+        mode, size, namesize = fields[1], fields[6], fields[11]
+        name_end = pos + 110 + namesize
+        name = data[pos + 110 : name_end - 1].decode()
+        body = (name_end + 3) & ~3
+        content = data[body : body + size]
+        pos = (body + size + 3) & ~3
+        if name == "TRAILER!!!":
+            return members
+        key = name if name.startswith("./") or name == "." else "./" + name
+        members[key] = content if mode & 0o170000 != 0o040000 else b""
+
+
 def test_apply_builds_every_image_for_real(
     native: NativeSite, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code, out, err = run(capsys, "apply", "--yes")
+    code, out, err = run_main(capsys, "apply", "--yes")
     assert code == 0, out + err
     assert native.installed("img-compute") == {
         "core",
@@ -60,7 +84,7 @@ def test_apply_builds_every_image_for_real(
 def test_postinstall_gets_xcat_arguments_and_environment(
     native: NativeSite, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert run(capsys, "apply", "--yes", "--only", "img-compute")[0] == 0
+    assert run_main(capsys, "apply", "--yes", "--only", "img-compute")[0] == 0
     etc = native.rootimgdir("img-compute") / "rootimg/etc"
     assert (etc / "postinstall.args").read_text().split() == [
         "rocky8",
@@ -80,7 +104,7 @@ def test_postinstall_gets_xcat_arguments_and_environment(
 def test_packed_archive_applies_exlist_and_build_time_synclist(
     native: NativeSite, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert run(capsys, "apply", "--yes", "--only", "img-compute")[0] == 0
+    assert run_main(capsys, "apply", "--yes", "--only", "img-compute")[0] == 0
     members = cpio_members(native.rootimgdir("img-compute") / "rootimg.cpio.gz")
     assert members["./etc/motd"] == b"welcome to the test cluster\n"
     assert members["./etc/core.conf"] == b"core=1\n"
@@ -97,10 +121,10 @@ def test_packed_archive_applies_exlist_and_build_time_synclist(
 def test_second_apply_is_a_no_op_that_touches_nothing(
     native: NativeSite, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert run(capsys, "apply", "--yes")[0] == 0
+    assert run_main(capsys, "apply", "--yes")[0] == 0
     archive = native.rootimgdir("img-compute") / "rootimg.cpio.gz"
     before = (archive.stat().st_mtime_ns, native.state())
-    code, out, _ = run(capsys, "apply", "--yes")
+    code, out, _ = run_main(capsys, "apply", "--yes")
     assert code == 0
     assert "0 done, 0 failed" in out
     assert (archive.stat().st_mtime_ns, native.state()) == before
@@ -109,10 +133,10 @@ def test_second_apply_is_a_no_op_that_touches_nothing(
 def test_exclude_change_repacks_the_existing_root_without_genimage(
     native: NativeSite, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert run(capsys, "apply", "--yes")[0] == 0
-    native.profile("compute", {**PROFILES["compute"], "exclude": ["./usr/bin/tool-b"]})
+    assert run_main(capsys, "apply", "--yes")[0] == 0
+    native.profile("compute", {**NATIVE_PROFILES["compute"], "exclude": ["./usr/bin/tool-b"]})
     native.commit("drop tool-b's binary from the compute image")
-    code, out, _ = run(capsys, "apply", "--yes")
+    code, out, _ = run_main(capsys, "apply", "--yes")
     assert code == 0, out
     log = native.log("img-compute")
     assert "dnf" not in log and "re-packing the root of generation 1" in log
@@ -127,10 +151,10 @@ def test_exclude_change_repacks_the_existing_root_without_genimage(
 def test_failed_postinstall_keeps_the_image_in_use_and_is_retried(
     native: NativeSite, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert run(capsys, "apply", "--yes", "--only", "img-base")[0] == 0
+    assert run_main(capsys, "apply", "--yes", "--only", "img-base")[0] == 0
     native.write("postinstall/10-record", "#!/bin/sh\necho 'cannot tune' >&2\nexit 7\n")
     native.commit("broken postinstall")
-    code, out, _ = run(capsys, "apply", "--yes", "--only", "img-base")
+    code, out, _ = run_main(capsys, "apply", "--yes", "--only", "img-base")
     assert code == 3
     assert "failed" in out
     assert "cannot tune" in native.log("img-base")
@@ -139,7 +163,7 @@ def test_failed_postinstall_keeps_the_image_in_use_and_is_retried(
     assert native.state()["images"]["img-base"]["status"] == "failed"
     native.write("postinstall/10-record", RECORD)
     native.commit("fixed")
-    assert run(capsys, "apply", "--yes", "--only", "img-base")[0] == 0
+    assert run_main(capsys, "apply", "--yes", "--only", "img-base")[0] == 0
     assert native.current("img-base") == ".base.imagespec/2"
 
 
@@ -155,12 +179,12 @@ def test_failed_pack_is_retried_without_repeating_genimage(
     (broken / "cpio").chmod(0o755)
     path = os.environ["PATH"]
     monkeypatch.setenv("PATH", f"{broken}{os.pathsep}{path}")
-    assert run(capsys, "apply", "--yes", "--only", "img-base")[0] == 3
+    assert run_main(capsys, "apply", "--yes", "--only", "img-base")[0] == 3
     entry = native.state()["images"]["img-base"]
     assert entry["failed_stage"] == "pack" and entry["digests"]["build"]
     assert not native.rootimgdir("img-base").exists(), "nothing half-built is switched in"
     monkeypatch.setenv("PATH", path)
-    code, out, _ = run(capsys, "apply", "--yes", "--only", "img-base")
+    code, out, _ = run_main(capsys, "apply", "--yes", "--only", "img-base")
     assert code == 0, out
     log = native.log("img-base")
     assert "== genimage" not in log and "dnf" not in log
@@ -173,13 +197,13 @@ def test_old_generations_are_pruned_and_a_pre_existing_root_is_adopted(
     r = native.rootimgdir("img-base")
     (r / "rootimg").mkdir(parents=True)
     (r / "rootimg/hand-made").write_text("built before imagespec\n")
-    assert run(capsys, "apply", "--yes", "--only", "img-base")[0] == 0
+    assert run_main(capsys, "apply", "--yes", "--only", "img-base")[0] == 0
     assert native.current("img-base") == ".base.imagespec/1"
     assert (native.generation_dir("img-base", 0) / "rootimg/hand-made").exists()
     for n in range(3):
-        native.profile("base", {**PROFILES["base"], "exclude": [f"./tmp{n}*"]})
+        native.profile("base", {**NATIVE_PROFILES["base"], "exclude": [f"./tmp{n}*"]})
         native.commit(f"exclude {n}")
-        assert run(capsys, "apply", "--yes", "--only", "img-base")[0] == 0
+        assert run_main(capsys, "apply", "--yes", "--only", "img-base")[0] == 0
     home = native.generation_dir("img-base", 0).parent
     assert sorted(p.name for p in home.iterdir()) == ["0", "2", "3", "4"], (
         "the two generations before the current one are kept; the adopted one is never removed"
@@ -189,7 +213,7 @@ def test_old_generations_are_pruned_and_a_pre_existing_root_is_adopted(
 def test_statelite_image_gets_the_litefile_structure(
     native: NativeSite, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert run(capsys, "apply", "--yes", "--only", "img-lite")[0] == 0
+    assert run_main(capsys, "apply", "--yes", "--only", "img-lite")[0] == 0
     root = native.rootimgdir("img-lite") / "rootimg"
     conf = root / "etc/core.conf"
     assert os.readlink(conf) == "../.statelite/tmpfs/etc/core.conf"
@@ -211,10 +235,10 @@ def test_statelite_image_gets_the_litefile_structure(
     assert ramdisk["./.default/etc/core.conf"] == b"core=1\n", "the ramdisk carries .default"
     assert not (native.rootimgdir("img-lite") / "rootimg.cpio.gz").exists()
 
-    lite = {**PROFILES["lite"], "litefile": {"/var/log/": "persistent"}}
+    lite = {**NATIVE_PROFILES["lite"], "litefile": {"/var/log/": "persistent"}}
     native.profile("lite", lite)
     native.commit("core.conf no longer statelite")
-    assert run(capsys, "apply", "--yes", "--only", "img-lite")[0] == 0
+    assert run_main(capsys, "apply", "--yes", "--only", "img-lite")[0] == 0
     root = native.rootimgdir("img-lite") / "rootimg"
     assert not (root / "etc/core.conf").is_symlink(), "a dropped row is restored"
     assert (root / "etc/core.conf").read_text() == "core=1\n"
@@ -223,26 +247,43 @@ def test_statelite_image_gets_the_litefile_structure(
     assert old.is_symlink(), "the previous generation keeps its own structure"
 
 
+def table_cell(out: str, row: str, column: str, next_column: str) -> str:
+    """One cell of apply's result table, its folded lines joined, whitespace normalised."""
+    lines = out.splitlines()
+    header = next(line for line in lines if line.split()[:2] == ["image", column])
+    start, end = header.index(column), header.index(next_column)
+    parts: list[str] = []
+    for line in lines[lines.index(header) + 1 :]:
+        name = line[:start].strip()
+        if parts and name:
+            break
+        if parts or name == row:
+            parts.append(line[start:end])
+    return " ".join(" ".join(parts).split())
+
+
 def test_kernelver_that_is_not_installed_fails_clearly(
     native: NativeSite, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    base = {**PROFILES["base"], "attributes": {"kernelver": "9.9.9"}}
+    base = {**NATIVE_PROFILES["base"], "attributes": {"kernelver": "9.9.9"}}
     native.profile("base", base)
     native.commit("pin a kernel")
-    code, out, _ = run(capsys, "apply", "--yes", "--only", "img-base")
+    code, out, _ = run_main(capsys, "apply", "--yes", "--only", "img-base")
     assert code == 3
     error = native.state()["images"]["img-base"]["error"]
     assert f"kernelver 9.9.9 is not installed in the image (found: {KERNEL})" in error
-    assert error in " ".join(out.split()).replace("│", "") or "failed" in out
+    assert table_cell(out, "img-base", "result", "actions") == f"failed: genimage: {error}"
 
 
 def test_missing_repository_and_package_fail_with_the_reason(
     native: NativeSite, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    native.profile("compute", {**PROFILES["compute"], "otherpkgs": ["gpu/cuda"]})
-    native.profile("base", {**PROFILES["base"], "packages": ["core", "kernel", "no-such-pkg"]})
+    native.profile("compute", {**NATIVE_PROFILES["compute"], "otherpkgs": ["gpu/cuda"]})
+    native.profile(
+        "base", {**NATIVE_PROFILES["base"], "packages": ["core", "kernel", "no-such-pkg"]}
+    )
     native.commit("typos")
-    code, _, _ = run(capsys, "apply", "--yes", "--only", "img-compute", "--only", "img-base")
+    code, _, _ = run_main(capsys, "apply", "--yes", "--only", "img-compute", "--only", "img-base")
     assert code == 3
     error = native.state()["images"]["img-compute"]["error"]
     assert f"{native.repos / 'other' / 'gpu'} has no repodata; run `createrepo_c" in error
@@ -264,12 +305,12 @@ def test_cross_architecture_needs_qemu_user_static(
     binfmt = tmp_path / "binfmt"
     binfmt.mkdir()
     monkeypatch.setenv("IMAGESPEC_BINFMT_DIR", str(binfmt))
-    code, out, _ = run(capsys, "apply", "--yes", "--only", "img-base")
+    code, out, _ = run_main(capsys, "apply", "--yes", "--only", "img-base")
     assert code == 3
     error = native.state()["images"]["img-base"]["error"]
     assert "install qemu-user-static" in error and "ppc64le" in error
     (binfmt / "qemu-ppc64le").write_text("enabled\n")
-    code, out, _ = run(capsys, "apply", "--yes", "--only", "img-base")
+    code, out, _ = run_main(capsys, "apply", "--yes", "--only", "img-base")
     assert code == 0, out
     assert "--forcearch=ppc64le" in native.log("img-base")
 
@@ -277,7 +318,7 @@ def test_cross_architecture_needs_qemu_user_static(
 def test_dry_run_prints_the_build_commands_and_changes_nothing(
     native: NativeSite, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code, out, _ = run(capsys, "apply", "--yes", "--dry-run", "--only", "img-compute")
+    code, out, _ = run_main(capsys, "apply", "--yes", "--dry-run", "--only", "img-compute")
     assert code == 0
     assert "--installroot=" in out and "install core kernel tool-a" in out
     assert "cpio -o -H newc" in out
@@ -287,7 +328,7 @@ def test_dry_run_prints_the_build_commands_and_changes_nothing(
 def test_squashfs_and_xz(native: NativeSite, capsys: pytest.CaptureFixture[str]) -> None:
     native.build_options(method="squashfs")
     native.commit("squashfs")
-    assert run(capsys, "apply", "--yes", "--only", "img-base")[0] == 0
+    assert run_main(capsys, "apply", "--yes", "--only", "img-base")[0] == 0
     sfs = native.rootimgdir("img-base") / "rootimg.sfs"
     listing = subprocess.run(
         ["unsquashfs", "-l", str(sfs)], check=True, capture_output=True, text=True
@@ -296,7 +337,7 @@ def test_squashfs_and_xz(native: NativeSite, capsys: pytest.CaptureFixture[str])
     assert "usr/share/doc" not in listing
     native.build_options(compress="xz")
     native.commit("xz")
-    assert run(capsys, "apply", "--yes", "--only", "img-base")[0] == 0
+    assert run_main(capsys, "apply", "--yes", "--only", "img-base")[0] == 0
     xz = native.rootimgdir("img-base") / "rootimg.cpio.xz"
     data = subprocess.run(["xz", "-dc", str(xz)], check=True, capture_output=True).stdout
     assert parse_newc(data)["./etc/motd"] == b"welcome to the test cluster\n"
@@ -305,14 +346,14 @@ def test_squashfs_and_xz(native: NativeSite, capsys: pytest.CaptureFixture[str])
 def test_rollback_switches_back_and_the_next_plan_says_why(
     native: NativeSite, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert run(capsys, "apply", "--yes", "--only", "img-compute")[0] == 0
+    assert run_main(capsys, "apply", "--yes", "--only", "img-compute")[0] == 0
     first = native.repo.head.commit.hexsha
-    native.profile("compute", {**PROFILES["compute"], "exclude": ["./usr/bin/tool-b"]})
+    native.profile("compute", {**NATIVE_PROFILES["compute"], "exclude": ["./usr/bin/tool-b"]})
     native.commit("drop tool-b")
-    assert run(capsys, "apply", "--yes", "--only", "img-compute")[0] == 0
+    assert run_main(capsys, "apply", "--yes", "--only", "img-compute")[0] == 0
     assert native.current("img-compute") == ".compute.imagespec/2"
 
-    code, out, err = run(capsys, "rollback", "img-compute", "--json")
+    code, out, err = run_main(capsys, "rollback", "img-compute", "--json")
     assert code == 0, err
     assert json.loads(out) == {
         "director": "here",
@@ -327,20 +368,20 @@ def test_rollback_switches_back_and_the_next_plan_says_why(
     assert "./usr/bin/tool-b" in members
     entry = native.state()["images"]["img-compute"]
     assert entry["generation"] == 1 and entry["rolled_back_from"] == 2
-    code, out, _ = run(capsys, "plan", "--json")
+    code, out, _ = run_main(capsys, "plan", "--json")
     reasons = json.loads(out)["images"]["img-compute"]["reasons"]
     assert any(r.startswith("rolled back to generation 1 (from 2)") for r in reasons)
     assert json.loads(out)["images"]["img-compute"]["actions"] == ["pack"]
 
-    code, _, err = run(capsys, "rollback", "img-compute", "--to", "7")
+    code, _, err = run_main(capsys, "rollback", "img-compute", "--to", "7")
     assert code == 1
     assert "no generation 7; kept generations: 1, 2" in err
-    assert run(capsys, "rollback", "img-compute", "--to", "2")[0] == 0
+    assert run_main(capsys, "rollback", "img-compute", "--to", "2")[0] == 0
     assert native.current("img-compute") == ".compute.imagespec/2"
-    assert run(capsys, "plan", "--exit-code", "--only", "img-compute")[0] == 0
+    assert run_main(capsys, "plan", "--exit-code", "--only", "img-compute")[0] == 0
 
-    assert run(capsys, "rollback", "img-compute")[0] == 0
-    assert run(capsys, "apply", "--yes", "--only", "img-compute")[0] == 0
+    assert run_main(capsys, "rollback", "img-compute")[0] == 0
+    assert run_main(capsys, "apply", "--yes", "--only", "img-compute")[0] == 0
     assert "generation 2 was built and packed from these inputs" in native.log("img-compute")
     assert native.current("img-compute") == ".compute.imagespec/2", "no third generation"
     assert native.state()["images"]["img-compute"]["generation"] == 2
@@ -349,7 +390,7 @@ def test_rollback_switches_back_and_the_next_plan_says_why(
 def test_rollback_of_an_image_never_built_is_a_clear_error(
     native: NativeSite, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code, _, err = run(capsys, "rollback", "img-base")
+    code, _, err = run_main(capsys, "rollback", "img-base")
     assert code == 1
     assert "img-base has not been built by imagespec" in err
     assert "Traceback" not in err
@@ -358,11 +399,11 @@ def test_rollback_of_an_image_never_built_is_a_clear_error(
 def test_rollback_refuses_frozen_images(
     native: NativeSite, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    doc = site_doc(native.repos, native.install, {})
+    doc = native_site_doc(native.repos, native.install, {})
     doc["images"]["img-base"]["frozen"] = True
     native.write("imagespec.yaml", dump_yaml(doc))
     native.commit("freeze img-base")
-    code, _, err = run(capsys, "rollback", "img-base")
+    code, _, err = run_main(capsys, "rollback", "img-base")
     assert code == 1
     assert "img-base is frozen; imagespec never touches it" in err
 
@@ -370,20 +411,20 @@ def test_rollback_refuses_frozen_images(
 def test_show_built_lists_installed_packages_and_flags_missing_ones(
     native: NativeSite, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    code, _, err = run(capsys, "show", "img-base", "--built")
+    code, _, err = run_main(capsys, "show", "img-base", "--built")
     assert code == 1 and "is not built on director here" in err
     remover = RECORD + 'rpm --root "$IMG_ROOTIMGDIR" --dbpath /var/lib/rpm -e --nodeps kernel\n'
     native.write("postinstall/10-record", remover)
     native.commit("a postinstall that removes a package")
-    assert run(capsys, "apply", "--yes", "--only", "img-base")[0] == 0
-    code, out, err = run(capsys, "show", "img-base", "--built", "--json")
+    assert run_main(capsys, "apply", "--yes", "--only", "img-base")[0] == 0
+    code, out, err = run_main(capsys, "show", "img-base", "--built", "--json")
     assert code == 0, err
     doc = json.loads(out)
     assert doc["installed"] == ["core", "libcore"]
     assert doc["requested"] == ["core", "kernel"]
     assert doc["missing"] == ["kernel"]
     assert doc["erased"] == ["extra-rec"] and doc["erased_but_installed"] == []
-    code, out, _ = run(capsys, "show", "img-base", "--built")
+    code, out, _ = run_main(capsys, "show", "img-base", "--built")
     assert "requested but not installed: kernel" in out
 
 
@@ -395,15 +436,15 @@ def test_native_build_on_a_remote_director_over_ssh(
 ) -> None:
     for key, value in sshd.env().items():
         monkeypatch.setenv(key, value)
-    doc = site_doc(native.repos, native.install, {})
+    doc = native_site_doc(native.repos, native.install, {})
     doc["directors"]["here"]["host"] = sshd.alias
     native.write("imagespec.yaml", dump_yaml(doc))
     native.commit("the director is remote now")
-    code, out, err = run(capsys, "apply", "--yes", "--only", "img-compute")
+    code, out, err = run_main(capsys, "apply", "--yes", "--only", "img-compute")
     assert code == 0, out + err
     assert native.current("img-compute") == ".compute.imagespec/1"
     assert "hpc-app" in native.installed("img-compute")
     members = cpio_members(native.rootimgdir("img-compute") / "rootimg.cpio.gz")
     assert members["./etc/motd"] == b"welcome to the test cluster\n"
-    code, out, _ = run(capsys, "show", "img-compute", "--built", "--json")
+    code, out, _ = run_main(capsys, "show", "img-compute", "--built", "--json")
     assert code == 0 and json.loads(out)["missing"] == []

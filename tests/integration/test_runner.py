@@ -10,7 +10,7 @@ import pytest
 
 from imagespec.errors import ImagespecError
 from imagespec.runner import CommandError, Runner, run_local, ssh_argv, ssh_base
-from tests.integration.applysite import kill_processes_with, processes_with
+from tests.helpers import kill_processes_with, processes_with
 
 
 def test_a_command_past_its_deadline_is_stopped_with_its_whole_group() -> None:

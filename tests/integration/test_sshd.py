@@ -17,6 +17,8 @@ import pytest
 from tests.sshd import SshServer
 from tests.xcatstub import read_calls, read_osimages
 
+pytestmark = pytest.mark.slow  # a real sshd per test
+
 
 def ssh(
     server: SshServer, command: str, input: Optional[str] = None

@@ -15,7 +15,7 @@ from typing import Any, Optional
 import pytest
 from ruamel.yaml import YAML
 
-from tests.integration.gitsite import (
+from tests.integration.sites import (
     AUX,
     COMPUTE,
     SiteRepo,

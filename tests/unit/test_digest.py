@@ -1,0 +1,236 @@
+"""The three digests of SPEC §6: which input moves which digest, on literal values.
+
+The attribute lists are spelled out here from SPEC §6 rather than imported,
+so dropping an input from a digest fails a test.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+from typing import Any, Callable, Optional
+
+import pytest
+
+from imagespec import digest
+from tests.helpers import BASE_SITE, Files, memory_site, site_files
+
+EMPTY_SHA256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+SPEC_BUILD_ATTRIBUTES = [
+    "pkgdir",
+    "otherpkgdir",
+    "osvers",
+    "osarch",
+    "profile",
+    "kernelver",
+    "netdrivers",
+    "driverupdatesrc",
+    "environvar",
+    "permission",
+    "postinstall",
+]
+SPEC_PACK_ATTRIBUTES = ["provmethod", "rootfstype"]
+STANZA_ONLY_ATTRIBUTES = ["addkcmdline", "description", "imagetype", "osname", "synclists"]
+
+
+# ---------------------------------------------------------------- the functions
+
+
+def test_sha256_is_prefixed_hex() -> None:
+    assert digest.sha256(b"") == f"sha256:{EMPTY_SHA256}"
+
+
+def test_canonical_json_sorts_keys_drops_whitespace_and_keeps_utf8() -> None:
+    assert digest.canonical_json({"b": [1, "é"], "a": {"d": None, "c": True}}) == (
+        '{"a":{"c":true,"d":null},"b":[1,"é"]}'.encode()
+    )
+
+
+def test_build_digest_is_sha256_of_its_canonical_document() -> None:
+    attributes = {"osvers": "rocky8", "addkcmdline": "ignored"}
+    empty_attributes = ",".join(
+        f'"{k}":"{"rocky8" if k == "osvers" else ""}"'
+        for k in sorted([*SPEC_BUILD_ATTRIBUTES, "rootimgdir"])
+    )
+    script_sha = hashlib.sha256(b"#!/bin/sh\n").hexdigest()
+    document = (
+        f'{{"attributes":{{{empty_attributes}}},"otherpkglist":"","pkglist":"bash\\n",'
+        f'"scripts":{{"10-a":"sha256:{script_sha}"}}}}'
+    )
+    expected = "sha256:" + hashlib.sha256(document.encode()).hexdigest()
+    assert digest.build_digest(b"bash\n", b"", {"10-a": b"#!/bin/sh\n"}, attributes) == expected
+
+
+def test_define_digest_is_the_stanza_bytes() -> None:
+    stanza = b"img:\n    objtype=osimage\n"
+    assert digest.define_digest(stanza) == "sha256:" + hashlib.sha256(stanza).hexdigest()
+
+
+def build_of(attributes: dict[str, str]) -> str:
+    return digest.build_digest(b"bash\n", b"", {}, attributes)
+
+
+def pack_of(attributes: dict[str, str]) -> str:
+    return digest.pack_digest(b"", [], {}, b"", attributes, {"method": "cpio"})
+
+
+@pytest.mark.parametrize("name", SPEC_BUILD_ATTRIBUTES)
+def test_each_build_attribute_moves_the_build_digest_only(name: str) -> None:
+    assert build_of({name: "x"}) != build_of({})
+    assert pack_of({name: "x"}) == pack_of({})
+
+
+@pytest.mark.parametrize("name", SPEC_PACK_ATTRIBUTES)
+def test_each_pack_attribute_moves_the_pack_digest_only(name: str) -> None:
+    assert pack_of({name: "x"}) != pack_of({})
+    assert build_of({name: "x"}) == build_of({})
+
+
+@pytest.mark.parametrize("name", STANZA_ONLY_ATTRIBUTES)
+def test_other_attributes_move_neither_build_nor_pack(name: str) -> None:
+    assert build_of({name: "x"}) == build_of({})
+    assert pack_of({name: "x"}) == pack_of({})
+
+
+def test_an_absent_attribute_and_an_empty_one_are_the_same() -> None:
+    assert build_of({"kernelver": ""}) == build_of({})
+    assert pack_of({"rootfstype": ""}) == pack_of({})
+
+
+def test_script_names_count_for_build_not_only_their_bytes() -> None:
+    one = digest.build_digest(b"", b"", {"10-a": b"x"}, {})
+    assert digest.build_digest(b"", b"", {"10-b": b"x"}, {}) != one
+    assert digest.build_digest(b"", b"", {"10-a": b"y"}, {}) != one
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("exlist", b"./tmp*\n"),
+        ("sync", ["/a -> /b"]),
+        ("sources", {"etc/motd": (b"hi\n", 0o644)}),
+        ("litefile", b"#image,file\n"),
+        ("pack_options", {"method": "squashfs"}),
+    ],
+)
+def test_each_pack_input_moves_the_pack_digest(field: str, value: Any) -> None:
+    inputs: dict[str, Any] = {
+        "exlist": b"",
+        "sync_lines": [],
+        "sources": {},
+        "litefile": b"",
+        "attributes": {},
+        "pack_options": {"method": "cpio"},
+    }
+    before = digest.pack_digest(**inputs)
+    inputs["sync_lines" if field == "sync" else field] = value
+    assert digest.pack_digest(**inputs) != before
+
+
+def test_a_sync_source_mode_moves_the_pack_digest() -> None:
+    def pack(mode: int) -> str:
+        return digest.pack_digest(b"", [], {"s": (b"x", mode)}, b"", {}, {})
+
+    assert pack(0o755) != pack(0o644)
+
+
+# ---------------------------------------------------------------- a rendered image
+
+SCRIPT = "#!/bin/sh\nexit 0\n"
+PROFILE: dict[str, Any] = {
+    "packages": ["bash"],
+    "exclude": ["./usr/share/doc*"],
+    "sync": [
+        {"src": "etc/motd", "dest": "/etc/motd"},
+        {"src": "etc/issue", "dest": "/etc/issue", "nodes": "n1"},
+        {"src": "etc/hosts.site", "dest": "/etc/hosts", "mode": "append"},
+    ],
+    "postinstall": ["10-a"],
+    "postscripts": ["50-site"],
+}
+FILES: Files = {
+    "synclists/etc/motd": "Welcome\n",
+    "synclists/etc/issue": "Issue\n",
+    "synclists/etc/hosts.site": "10.0.0.1 head\n",
+    "postinstall/10-a": SCRIPT,
+    "postscripts/50-site": SCRIPT,
+}
+Edit = Callable[[dict[str, Any], dict[str, Any], Files], None]
+
+
+def image_attribute(name: str, value: str) -> Edit:
+    def edit(site: dict[str, Any], profile: dict[str, Any], files: Files) -> None:
+        site["images"]["img"]["attributes"] = {name: value}
+
+    return edit
+
+
+def profile_field(name: str, value: Any) -> Edit:
+    def edit(site: dict[str, Any], profile: dict[str, Any], files: Files) -> None:
+        profile[name] = value
+
+    return edit
+
+
+def file_content(path: str, text: str) -> Edit:
+    def edit(site: dict[str, Any], profile: dict[str, Any], files: Files) -> None:
+        assert path in files
+        files[path] = text
+
+    return edit
+
+
+def pack_method(site: dict[str, Any], profile: dict[str, Any], files: Files) -> None:
+    site["directors"]["main"]["build"] = {"method": "squashfs"}
+
+
+def distro_pkgdir(site: dict[str, Any], profile: dict[str, Any], files: Files) -> None:
+    site["distros"]["rocky8"]["pkgdir"] = "/install/rocky8.10/x86_64"
+
+
+def freeze(site: dict[str, Any], profile: dict[str, Any], files: Files) -> None:
+    site["images"]["img"]["frozen"] = True
+
+
+RENDER_CASES: list[tuple[str, Edit, set[str]]] = [
+    ("package", profile_field("packages", ["bash", "vim"]), {"build"}),
+    ("otherpkg", profile_field("otherpkgs", ["hpc/app"]), {"build", "define"}),
+    ("erase", profile_field("erase", ["firewalld"]), {"build", "define"}),
+    ("postinstall script", file_content("postinstall/10-a", "#!/bin/sh\n"), {"build"}),
+    ("postinstall args", profile_field("postinstall", ["10-a fast"]), {"build", "define"}),
+    ("kernelver", image_attribute("kernelver", "5.14.0"), {"build", "define"}),
+    ("environvar", image_attribute("environvar", "TZ=UTC"), {"build", "define"}),
+    ("distro pkgdir", distro_pkgdir, {"build", "define"}),
+    ("exclude", profile_field("exclude", ["./tmp*"]), {"pack"}),
+    ("plain sync source", file_content("synclists/etc/motd", "Bye\n"), {"pack"}),
+    ("rootfstype", image_attribute("rootfstype", "squashfs"), {"pack", "define"}),
+    ("pack method", pack_method, {"pack"}),
+    ("addkcmdline", image_attribute("addkcmdline", "quiet"), {"define"}),
+    ("postscript", file_content("postscripts/50-site", "#!/bin/sh\necho\n"), set()),
+    ("sync source for some nodes", file_content("synclists/etc/issue", "Other\n"), set()),
+    ("appended sync source", file_content("synclists/etc/hosts.site", "10.0.0.2 x\n"), set()),
+    ("frozen", freeze, set()),
+]
+
+
+def render_digests(edit: Optional[Edit] = None) -> dict[str, str]:
+    site = copy.deepcopy(BASE_SITE)
+    site["images"] = {"img": {"profile": "p", "distro": "rocky8"}}
+    profile, files = copy.deepcopy(PROFILE), dict(FILES)
+    if edit is not None:
+        edit(site, profile, files)
+    overrides = {k: v for k, v in site.items() if k != "images"}
+    tree = memory_site(
+        site_files({"p": profile}, images=site["images"], extra=files, **overrides)
+    ).render("main")
+    return tree.images["img"].digests
+
+
+@pytest.mark.parametrize(
+    ("edit", "moved"), [c[1:] for c in RENDER_CASES], ids=[c[0] for c in RENDER_CASES]
+)
+def test_an_edit_moves_exactly_the_digests_of_the_stages_that_read_it(
+    edit: Edit, moved: set[str]
+) -> None:
+    before, after = render_digests(), render_digests(edit)
+    assert {k for k in ("build", "pack", "define") if before[k] != after[k]} == moved
