@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 from typing import Any, Optional
 
+from imagespec.actions import Action, Status
 from imagespec.diff import DiffReport, ImageDiff, compare
 from tests.helpers import Files, memory_site, site_files
 
@@ -313,13 +314,15 @@ def test_each_image_is_counted_once_under_its_heaviest_action() -> None:
         "b",
         "main",
         {
-            "z": ImageDiff("z", "changed", ["sync", "define"]),
-            "y": ImageDiff("y", "changed", ["define", "pack"]),
-            "x": ImageDiff("x", "changed", ["sync", "define", "genimage", "pack"]),
-            "w": ImageDiff("w", "changed", ["sync"]),
-            "v": ImageDiff("v", "removed"),
-            "u": ImageDiff("u", "unchanged"),
-            "t": ImageDiff("t", "unchanged"),
+            "z": ImageDiff("z", Status.CHANGED, [Action.SYNC, Action.DEFINE]),
+            "y": ImageDiff("y", Status.CHANGED, [Action.DEFINE, Action.PACK]),
+            "x": ImageDiff(
+                "x", Status.CHANGED, [Action.SYNC, Action.DEFINE, Action.GENIMAGE, Action.PACK]
+            ),
+            "w": ImageDiff("w", Status.CHANGED, [Action.SYNC]),
+            "v": ImageDiff("v", Status.REMOVED),
+            "u": ImageDiff("u", Status.UNCHANGED),
+            "t": ImageDiff("t", Status.UNCHANGED),
         },
     )
     assert report.summary() == {

@@ -58,7 +58,12 @@ def test_build_digest_is_sha256_of_its_canonical_document() -> None:
         f'"scripts":{{"10-a":"sha256:{script_sha}"}}}}'
     )
     expected = "sha256:" + hashlib.sha256(document.encode()).hexdigest()
-    assert digest.build_digest(b"bash\n", b"", {"10-a": b"#!/bin/sh\n"}, attributes) == expected
+    assert (
+        digest.build_digest(
+            {"pkglist": "bash\n", "otherpkglist": ""}, {"10-a": b"#!/bin/sh\n"}, attributes
+        )
+        == expected
+    )
 
 
 def test_define_digest_is_the_stanza_bytes() -> None:
@@ -67,11 +72,13 @@ def test_define_digest_is_the_stanza_bytes() -> None:
 
 
 def build_of(attributes: dict[str, str]) -> str:
-    return digest.build_digest(b"bash\n", b"", {}, attributes)
+    return digest.build_digest({"pkglist": "bash\n", "otherpkglist": ""}, {}, attributes)
 
 
 def pack_of(attributes: dict[str, str]) -> str:
-    return digest.pack_digest(b"", [], {}, b"", attributes, {"method": "cpio"})
+    return digest.pack_digest(
+        {"exlist": "", "sync": [], "litefile": ""}, {}, attributes, {"method": "cpio"}
+    )
 
 
 @pytest.mark.parametrize("name", SPEC_BUILD_ATTRIBUTES)
@@ -98,9 +105,9 @@ def test_an_absent_attribute_and_an_empty_one_are_the_same() -> None:
 
 
 def test_script_names_count_for_build_not_only_their_bytes() -> None:
-    one = digest.build_digest(b"", b"", {"10-a": b"x"}, {})
-    assert digest.build_digest(b"", b"", {"10-b": b"x"}, {}) != one
-    assert digest.build_digest(b"", b"", {"10-a": b"y"}, {}) != one
+    one = digest.build_digest({"pkglist": "", "otherpkglist": ""}, {"10-a": b"x"}, {})
+    assert digest.build_digest({"pkglist": "", "otherpkglist": ""}, {"10-b": b"x"}, {}) != one
+    assert digest.build_digest({"pkglist": "", "otherpkglist": ""}, {"10-a": b"y"}, {}) != one
 
 
 @pytest.mark.parametrize(
@@ -114,22 +121,25 @@ def test_script_names_count_for_build_not_only_their_bytes() -> None:
     ],
 )
 def test_each_pack_input_moves_the_pack_digest(field: str, value: Any) -> None:
+    files: dict[str, Any] = {"exlist": "", "sync": [], "litefile": ""}
     inputs: dict[str, Any] = {
-        "exlist": b"",
-        "sync_lines": [],
         "sources": {},
-        "litefile": b"",
         "attributes": {},
         "pack_options": {"method": "cpio"},
     }
-    before = digest.pack_digest(**inputs)
-    inputs["sync_lines" if field == "sync" else field] = value
-    assert digest.pack_digest(**inputs) != before
+    before = digest.pack_digest(dict(files), **inputs)
+    if field in files:
+        files[field] = value.decode() if isinstance(value, bytes) else value
+    else:
+        inputs[field] = value
+    assert digest.pack_digest(files, **inputs) != before
 
 
 def test_a_sync_source_mode_moves_the_pack_digest() -> None:
     def pack(mode: int) -> str:
-        return digest.pack_digest(b"", [], {"s": (b"x", mode)}, b"", {}, {})
+        return digest.pack_digest(
+            {"exlist": "", "sync": [], "litefile": ""}, {"s": (b"x", mode)}, {}, {}
+        )
 
     assert pack(0o755) != pack(0o644)
 
