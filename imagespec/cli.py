@@ -27,6 +27,7 @@ from rich.console import Console
 from . import __version__
 from .errors import ConfigError, ImagespecError, UsageError
 from .ops.diff import run_diff
+from .ops.explain import explain as explain_entry
 from .ops.render import write_tree
 from .ops.select import check_images, choose_one, open_targets
 from .render import RenderedDirector, RenderedImage
@@ -261,7 +262,7 @@ def explain(
     name = choose_one(view.docs.site.model, view.docs.source.root, director, branch)
     rendered = _image(view, view.render(name), image)
     _warn(view)
-    result = explain_report.explain(rendered, entry)
+    result = explain_entry(rendered, entry)
     if result is None:
         raise UsageError(
             f"'{entry}' does not occur in image '{image}' or its chain ({' -> '.join(rendered.resolved.chain)})"

@@ -1,95 +1,10 @@
-"""`explain IMAGE ENTRY`: where an entry was added, overridden or removed along the chain."""
+"""`explain IMAGE ENTRY` printed: each event along the chain, then the final view."""
 
 from __future__ import annotations
 
-import posixpath
-from dataclasses import dataclass
-from typing import Any, Optional
-
 from rich.console import Console
 
-from ..model import SCRIPT_FIELDS
-from ..render import RenderedImage
-from ..render.kinds import COMPUTED_ATTRIBUTES, KEY_OF_FIELD
-from ..resolve import Event, script_name
-
-
-@dataclass(frozen=True)
-class Explanation:
-    image: str
-    entry: str
-    events: list[Event]
-    final: list[
-        str
-    ]  # where the entry is in the final view, e.g. "pkglist", "attributes: rootimgdir=..."
-
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "image": self.image,
-            "entry": self.entry,
-            "events": [
-                {
-                    "field": e.field,
-                    "key": e.key,
-                    "action": e.action,
-                    "value": e.value,
-                    "level": e.origin.level,
-                    "file": e.origin.pos.path or None,
-                    "line": e.origin.pos.line or None,
-                    "column": e.origin.pos.col or None,
-                }
-                for e in self.events
-            ],
-            "final": self.final,
-        }
-
-
-def _matches(event: Event, entry: str) -> bool:
-    key = event.key
-    if key == entry:
-        return True
-    if event.field == "otherpkgs" and posixpath.basename(key) == entry:
-        return True
-    if event.field == "exclude" and key.lstrip("+") == entry.lstrip("+"):
-        return True
-    if event.field in SCRIPT_FIELDS and script_name(key) == entry:
-        return True
-    return event.field == "sync" and entry in (event.value or "").split()
-
-
-def explain(image: RenderedImage, entry: str) -> Optional[Explanation]:
-    """Every event touching the entry, in merge order; None when nothing matches."""
-    resolved = image.resolved
-    events = [e for e in (*resolved.merge.events, *resolved.events) if _matches(e, entry)]
-    final = _final(image, entry)
-    if not events and not final:
-        return None
-    return Explanation(image=image.name, entry=entry, events=events, final=final)
-
-
-def _final(image: RenderedImage, entry: str) -> list[str]:
-    resolved = image.resolved
-    found = []
-    for list_field, entries in resolved.merge.lists.items():
-        for e in entries:
-            probe = Event(list_field, e.value, "", e.value, e.origin)
-            if _matches(probe, entry):
-                found.append(f"{KEY_OF_FIELD[list_field]}: {e.value} (from {e.origin.level})")
-    for item in resolved.merge.sync:
-        if item.dest == entry or entry in item.sources:
-            found.append(
-                f"synclist: {' '.join(item.sources)} -> {item.dest} (from {item.origin.level})"
-            )
-    if entry in resolved.merge.litefile:
-        lite = resolved.merge.litefile[entry]
-        found.append(f"litefile: {entry} {lite.value} (from {lite.origin.level})")
-    if entry in image.attributes:
-        origin = resolved.attributes.get(entry)
-        source = origin.origin.level if origin else "computed by imagespec"
-        found.append(f"attribute: {entry}={image.attributes[entry]} ({source})")
-    elif entry in COMPUTED_ATTRIBUTES:
-        found.append(f"attribute: {entry} is computed by imagespec and not set for this image")
-    return found
+from ..ops.explain import Explanation
 
 
 def print_explain(console: Console, result: Explanation) -> None:
