@@ -26,6 +26,7 @@ import typer
 from rich.console import Console
 
 from . import __version__
+from .cache import DiskCache
 from .errors import ConfigError, ImagespecError, UsageError, choice_list, suggest
 from .ops.diff import run_diff
 from .ops.select import choose_one
@@ -110,7 +111,7 @@ def _site_root(ctx: typer.Context, site: Optional[Path]) -> Path:
 
 
 def _open(ctx: typer.Context, site: Optional[Path], strict: bool = False) -> SiteView:
-    return open_site(WorktreeSource(_site_root(ctx, site)), strict=strict)
+    return open_site(WorktreeSource(_site_root(ctx, site)), strict=strict, cache=DiskCache())
 
 
 def _want_json(ctx: typer.Context, local: bool) -> bool:
@@ -143,7 +144,7 @@ def validate(
 ) -> None:
     """Check the whole site: schema, graph, files, merge rules, every director."""
     try:
-        view = validate_site(WorktreeSource(_site_root(ctx, site)), strict)
+        view = validate_site(WorktreeSource(_site_root(ctx, site)), strict, DiskCache())
     except ConfigError as exc:
         if _want_json(ctx, json_out):
             _print_json({"ok": False, "problems": [_problem_json(p) for p in exc.problems]})

@@ -29,7 +29,12 @@ PACK_ATTRIBUTES = ("provmethod", "rootfstype")
 
 
 def sha256(data: bytes) -> str:
-    return "sha256:" + hashlib.sha256(data).hexdigest()
+    return "sha256:" + sha256_hex(data)
+
+
+def sha256_hex(data: bytes) -> str:
+    """The bare hex digest, as state.json's file inventory and sha256sum(1) write it."""
+    return hashlib.sha256(data).hexdigest()
 
 
 def canonical_json(value: Any) -> bytes:

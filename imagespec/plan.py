@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 from typing import Any, Optional
 
 from .diff import DiffReport, ImageDiff
+from .digest import sha256_hex
 from .render import RenderedDirector, RenderedFile, RenderedImage
 from .state import ImageState, State
-from .transport.base import sha256_hex
 
 DIGEST_OF_ACTION = {"define": "define", "genimage": "build", "pack": "pack"}
 

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
 
+from ..cache import DiskCache
 from ..diff import DiffReport, compare
 from ..errors import ConfigError, Pos, Problem, UsageError, choice_list
 from ..gitrepo import (
@@ -49,7 +50,7 @@ def open_site_at(repo: Any, rev: Optional[str], root: Path, label: str) -> Optio
     try:
         if not source.is_file("imagespec.yaml"):
             return None
-        return open_site(source, merge_all=False)
+        return open_site(source, merge_all=False, cache=DiskCache())
     except ConfigError as exc:
         if rev is None:
             raise

@@ -20,6 +20,7 @@ from typing import Any, Callable, Optional
 from ..builders import Builder
 from ..builders.native import NativeBuilder
 from ..builders.xcat import NoBuilder, XcatBuilder
+from ..cache import DiskCache
 from ..diff import DiffReport, compare
 from ..errors import ImagespecError
 from ..gitrepo import changed_paths, open_revision
@@ -101,7 +102,7 @@ def previous_changes(target: Target, state: State, repo: Any) -> Optional[DiffRe
         return None
     try:
         old_source = open_revision(repo, state.commit, target.view.docs.source.root)
-        old = open_site(old_source, merge_all=False)
+        old = open_site(old_source, merge_all=False, cache=DiskCache())
     except ImagespecError:
         return None
     new_source = target.view.docs.source
