@@ -15,11 +15,11 @@ import sys
 import tempfile
 import traceback
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
-from typing import Any, NoReturn, Optional
+from typing import TYPE_CHECKING, Any, NoReturn, Optional
 
 import click
 import typer
@@ -27,7 +27,8 @@ from rich.console import Console
 
 from . import __version__
 from .cache import DiskCache
-from .errors import ConfigError, ImagespecError, UsageError, choice_list, suggest
+from .errors import ConfigError, GitError, ImagespecError, UsageError, choice_list, suggest
+from .gitrepo import GitRepo
 from .ops.diff import run_diff
 from .ops.select import choose_one
 from .render import RenderedDirector, RenderedImage
@@ -37,6 +38,9 @@ from .report import graph as graph_report
 from .report import show as show_report
 from .site import SiteView, open_site, validate_site
 from .source import WorktreeSource, find_site_root
+
+if TYPE_CHECKING:
+    from .ops.reconcile import Target
 
 app = typer.Typer(
     add_completion=False,
@@ -387,9 +391,9 @@ RevOpt = typer.Option(
 
 @dataclass
 class Reconcile:
-    repo: Any
+    repo: GitRepo
     commit: str
-    targets: list[Any]
+    targets: list[Target]
 
 
 def _reconcile_setup(
@@ -401,20 +405,19 @@ def _reconcile_setup(
     dry_run: bool = False,
 ) -> Reconcile:
     """The commit to reconcile to (never the working tree) and the directors to act on."""
-    from .gitrepo import open_repo
     from .ops.diff import open_site_at
     from .ops.reconcile import make_target
     from .ops.select import choose_directors
     from .overlap import check_director_root
 
     root = _site_root(ctx, site)
-    repo = open_repo(root)
+    repo = GitRepo.find(root)
     commit = _commit_to_apply(repo, rev, branch)
     view = open_site_at(repo, commit, root, commit[:10])
     if view is None:
         raise UsageError(f"there is no imagespec.yaml at {commit[:10]}")
     names = choose_directors(view.docs.site.model, root, director, branch)
-    if names and branch and not rev and not _has_ref(repo, branch):
+    if names and branch and not rev and not _has_branch(repo, branch):
         raise UsageError(
             f"branch '{branch}' is followed by {', '.join(names)} but does not exist here"
         )
@@ -424,34 +427,22 @@ def _reconcile_setup(
     return Reconcile(repo, commit, targets)
 
 
-def _commit_to_apply(repo: Any, rev: Optional[str], branch: Optional[str]) -> str:
+def _commit_to_apply(repo: GitRepo, rev: Optional[str], branch: Optional[str]) -> str:
     """--rev, else the tip of --branch (local, then origin/), else HEAD.
 
     A branch that does not exist here reads the directors from HEAD, so that
     `apply --branch X` for a branch no director follows is a clean no-op.
     """
-    from .gitrepo import resolve_rev
-
     if rev or not branch:
-        return resolve_rev(repo, rev or "HEAD")
+        return repo.resolve(rev or "HEAD")
     for candidate in (branch, f"origin/{branch}", "HEAD"):
-        try:
-            return resolve_rev(repo, candidate)
-        except ImagespecError:
-            continue
-    return resolve_rev(repo, branch)
+        with suppress(GitError):
+            return repo.resolve(candidate)
+    return repo.resolve(branch)
 
 
-def _has_ref(repo: Any, branch: str) -> bool:
-    from .gitrepo import resolve_rev
-
-    for candidate in (branch, f"origin/{branch}"):
-        try:
-            resolve_rev(repo, candidate)
-            return True
-        except ImagespecError:
-            continue
-    return False
+def _has_branch(repo: GitRepo, branch: str) -> bool:
+    return any(repo.has_commit(c) for c in (branch, f"origin/{branch}"))
 
 
 def _echo(line: str) -> None:

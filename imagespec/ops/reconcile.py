@@ -20,18 +20,18 @@ from typing import Any, Callable, Optional
 from ..builders import Builder
 from ..builders.native import NativeBuilder
 from ..builders.xcat import NoBuilder, XcatBuilder
-from ..cache import DiskCache
 from ..diff import DiffReport, compare
 from ..errors import ImagespecError
-from ..gitrepo import changed_paths, open_revision
+from ..gitrepo import GitRepo
 from ..plan import Plan, make_plan
 from ..render import RenderedDirector, RenderedImage
 from ..render.layout import Layout, join
 from ..runner import GROUPS, CommandError, Runner
-from ..site import SiteView, open_site
+from ..site import SiteView
 from ..state import MOVE_ASIDE, ImageState, State, StateError, now
 from ..transport.base import LocalTransport, SshTransport, Transport, sha256_hex
 from ..transport.lock import director_lock
+from .diff import changed_files, open_site_at
 
 Echo = Callable[[str], None]
 STAGE_KEYS = {"define": "define", "genimage": "build", "pack": "pack"}
@@ -96,26 +96,25 @@ def clean_leftovers(target: Target, state: State, echo: Echo) -> None:
         echo(f"removed {len(removed)} temporary file(s) left by an interrupted apply")
 
 
-def previous_changes(target: Target, state: State, repo: Any) -> Optional[DiffReport]:
+def previous_changes(target: Target, state: State, repo: GitRepo) -> Optional[DiffReport]:
     """The diff from the commit the director last applied, for readable reasons."""
     if not state.commit:
         return None
+    root = target.view.docs.source.root
     try:
-        old_source = open_revision(repo, state.commit, target.view.docs.source.root)
-        old = open_site(old_source, merge_all=False, cache=DiskCache())
+        old = open_site_at(repo, state.commit, root, state.commit[:10])
     except ImagespecError:
         return None
-    new_source = target.view.docs.source
-    changed = changed_paths(old_source, new_source)  # type: ignore[arg-type]
-    if target.name not in old.directors:
+    if old is None or target.name not in old.directors:
         return None
+    changed = changed_files(old, target.view)
     return compare(old, target.view, target.name, changed, state.commit, target.commit)
 
 
 def make_director_plan(
     target: Target,
     state: State,
-    repo: Any,
+    repo: GitRepo,
     only: Optional[set[str]] = None,
     rebuild: Optional[set[str]] = None,
 ) -> Plan:
@@ -393,7 +392,7 @@ class IncompleteApply(ImagespecError):
 
 def apply_director(
     target: Target,
-    repo: Any,
+    repo: GitRepo,
     options: ApplyOptions,
     echo: Echo,
     progress: Callable[[str, str], None],

@@ -6,21 +6,8 @@ from pathlib import Path
 from typing import Optional
 
 from ..errors import UsageError, choice_list, suggest
+from ..gitrepo import current_branch
 from ..model import Site
-
-
-def current_branch(path: Path) -> Optional[str]:
-    """The checked-out branch of the repository holding path, or None (no repo, detached)."""
-    try:
-        import git
-
-        repo = git.Repo(path, search_parent_directories=True)
-        try:
-            return str(repo.active_branch.name)
-        finally:
-            repo.close()
-    except Exception:
-        return None
 
 
 def choose_directors(
