@@ -36,6 +36,7 @@ from .report import diff as diff_report
 from .report import explain as explain_report
 from .report import graph as graph_report
 from .report import show as show_report
+from .runner import Runner
 from .site import SiteView, open_site, validate_site
 from .source import WorktreeSource, find_site_root
 
@@ -243,7 +244,7 @@ def _show_built(
     from .report.built import print_built
 
     check_director_root(view.docs.site, director, view.render(director), view.docs.source.root)
-    target = make_target(view, director, "worktree", False, _echo)
+    target = make_target(view, director, "worktree", _runner(ctx))
     report = built_packages(target, image)
     if _want_json(ctx, json_out):
         _print_json(report.as_json())
@@ -412,6 +413,7 @@ def _reconcile_setup(
 
     root = _site_root(ctx, site)
     repo = GitRepo.find(root)
+    ctx.call_on_close(repo.close)  # its git processes end with the command, error or not
     commit = _commit_to_apply(repo, rev, branch)
     view = open_site_at(repo, commit, root, commit[:10])
     if view is None:
@@ -423,7 +425,8 @@ def _reconcile_setup(
         )
     for name in names:
         check_director_root(view.docs.site, name, view.render(name), root)
-    targets = [make_target(view, name, commit, dry_run, _echo) for name in names]
+    runner = _runner(ctx, dry_run)
+    targets = [make_target(view, name, commit, runner) for name in names]
     return Reconcile(repo, commit, targets)
 
 
@@ -448,6 +451,11 @@ def _has_branch(repo: GitRepo, branch: str) -> bool:
 def _echo(line: str) -> None:
     sys.stdout.write(line + "\n")
     sys.stdout.flush()
+
+
+def _runner(ctx: typer.Context, dry_run: bool = False) -> Runner:
+    """The runner of every external command."""
+    return Runner(dry_run=dry_run, echo=_echo)
 
 
 def _print_per_director(docs: list[dict[str, Any]]) -> None:
@@ -544,7 +552,7 @@ def apply(
     if not setup.targets:
         _no_director(branch)
         return
-    options = ApplyOptions(jobs, set(only), set(rebuild), dry_run, wait, wait_timeout, prune_images)
+    options = ApplyOptions(jobs, set(only), set(rebuild), wait, wait_timeout, prune_images)
     console = _console()
     as_json = _want_json(ctx, json_out)
     results = []
