@@ -88,7 +88,9 @@ def main_callback(
     json_out: bool = typer.Option(
         False, "--json", help="Machine-readable output where a command prints a report."
     ),
-    verbose: int = typer.Option(0, "-v", "--verbose", count=True, help="More detail (repeatable)."),
+    verbose: int = typer.Option(
+        0, "-v", "--verbose", count=True, help="Log each external command and its duration."
+    ),
     version: bool = typer.Option(
         False,
         "--version",
@@ -453,9 +455,14 @@ def _echo(line: str) -> None:
     sys.stdout.flush()
 
 
+def _trace(line: str) -> None:
+    sys.stderr.write(f"imagespec: {line}\n")
+    sys.stderr.flush()
+
+
 def _runner(ctx: typer.Context, dry_run: bool = False) -> Runner:
-    """The runner of every external command."""
-    return Runner(dry_run=dry_run, echo=_echo)
+    """The runner of every external command; -v traces each one to stderr."""
+    return Runner(dry_run=dry_run, echo=_echo, trace=_trace if _globals(ctx).verbose else None)
 
 
 def _print_per_director(docs: list[dict[str, Any]]) -> None:

@@ -1,7 +1,8 @@
 """Every external command imagespec runs goes through here.
 
 One place for dry runs (Runner.skips: a change is printed, not made; a read
-runs; imagespec's own records are skipped).  How a command reaches a director (as it
+runs; imagespec's own records are skipped) and for tracing (-v: each command
+and how long it took, on stderr).  How a command reaches a director (as it
 is, or wrapped in ssh) is the transport's business (transport/).
 
 One place, too, for stopping what imagespec started.  Every command runs in
@@ -24,7 +25,8 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from enum import Enum
 from typing import IO, Callable, Optional
@@ -191,6 +193,7 @@ class Runner:
 
     dry_run: bool = False
     echo: Callable[[str], None] = print
+    trace: Optional[Callable[[str], None]] = None  # -v: each command and how long it took
 
     def skips(self, effect: Effect, *lines: str) -> bool:
         """Whether the caller must leave the work undone: in a dry run, a change (which is
@@ -220,9 +223,10 @@ class Runner:
             return Result(list(argv), 0, "")
         if GROUPS.stopping.is_set():
             raise Interrupted(f"interrupted before {shlex.join(argv)} could start")
-        return run_local(
-            argv, input_data=input_data, check=check, timeout=build_timeout(), record=True
-        )
+        with self._traced(argv):
+            return run_local(
+                argv, input_data=input_data, check=check, timeout=build_timeout(), record=True
+            )
 
     def io(
         self,
@@ -237,7 +241,8 @@ class Runner:
         exception for a failure; `timeout` seconds at most."""
         if self.skips(effect, shlex.join(argv)):
             return Finished(0, b"", b"")
-        return execute(argv, input_data=input_data, timeout=timeout, merge=merge)
+        with self._traced(argv):
+            return execute(argv, input_data=input_data, timeout=timeout, merge=merge)
 
     def start_reaper(self) -> Optional[int]:
         """The reaper of the builds started from now on (see ProcessGroups); a dry run
@@ -245,6 +250,15 @@ class Runner:
         if self.skips(Effect.RECORD):
             return None
         return GROUPS.start_reaper()
+
+    @contextmanager
+    def _traced(self, argv: Sequence[str]) -> Iterator[None]:
+        start = time.monotonic()
+        try:
+            yield
+        finally:
+            if self.trace is not None:
+                self.trace(f"{time.monotonic() - start:7.2f} s  {shlex.join(argv)}")
 
 
 @dataclass
