@@ -40,29 +40,31 @@ def _entry(directory: Path, key: tuple[str, ...]) -> Path:
     return directory / digest[:2] / f"{digest[2:]}.pickle"
 
 
-def get(key: tuple[str, ...]) -> Any:
-    """The cached value, or None."""
-    directory = cache_dir()
-    if directory is None:
-        return None
-    try:
-        with open(_entry(directory, key), "rb") as handle:
-            return pickle.load(handle)
-    except (OSError, pickle.PickleError, EOFError, AttributeError, ImportError, TypeError):
-        return None
+class DiskCache:
+    """The parse cache on disk, as load_site takes it (load.ParseCache)."""
 
+    def get(self, key: tuple[str, ...]) -> Any:
+        """The cached value, or None."""
+        directory = cache_dir()
+        if directory is None:
+            return None
+        try:
+            with open(_entry(directory, key), "rb") as handle:
+                return pickle.load(handle)
+        except (OSError, pickle.PickleError, EOFError, AttributeError, ImportError, TypeError):
+            return None
 
-def put(key: tuple[str, ...], value: Any) -> None:
-    """Store a value atomically; a cache that cannot be written is silently skipped."""
-    directory = cache_dir()
-    if directory is None:
-        return
-    path = _entry(directory, key)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-        with os.fdopen(fd, "wb") as handle:
-            pickle.dump(value, handle, protocol=pickle.HIGHEST_PROTOCOL)
-        os.replace(tmp, path)
-    except OSError:
-        return
+    def put(self, key: tuple[str, ...], value: Any) -> None:
+        """Store a value atomically; a cache that cannot be written is silently skipped."""
+        directory = cache_dir()
+        if directory is None:
+            return
+        path = _entry(directory, key)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+            with os.fdopen(fd, "wb") as handle:
+                pickle.dump(value, handle, protocol=pickle.HIGHEST_PROTOCOL)
+            os.replace(tmp, path)
+        except OSError:
+            return

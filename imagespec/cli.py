@@ -18,25 +18,30 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
-from typing import Any, NoReturn, Optional
+from typing import TYPE_CHECKING, Any, NoReturn, Optional
 
 import click
 import typer
 from rich.console import Console
 
 from . import __version__
+from .cache import DiskCache
 from .errors import ConfigError, ImagespecError, UsageError
 from .ops.diff import run_diff
 from .ops.explain import explain as explain_entry
 from .ops.render import write_tree
-from .ops.select import check_images, choose_one, open_targets
+from .ops.select import Reconcile, check_images, choose_one, open_targets
 from .render import RenderedDirector, RenderedImage
 from .report import diff as diff_report
 from .report import explain as explain_report
 from .report import graph as graph_report
 from .report import show as show_report
+from .runner import Runner
 from .site import SiteView, open_site, validate_site
 from .source import WorktreeSource, find_site_root
+
+if TYPE_CHECKING:
+    pass
 
 app = typer.Typer(
     add_completion=False,
@@ -83,7 +88,9 @@ def main_callback(
     json_out: bool = typer.Option(
         False, "--json", help="Machine-readable output where a command prints a report."
     ),
-    verbose: int = typer.Option(0, "-v", "--verbose", count=True, help="More detail (repeatable)."),
+    verbose: int = typer.Option(
+        0, "-v", "--verbose", count=True, help="Log each external command and its duration."
+    ),
     version: bool = typer.Option(
         False,
         "--version",
@@ -111,7 +118,7 @@ def _site_root(ctx: typer.Context, site: Optional[Path]) -> Path:
 
 
 def _open(ctx: typer.Context, site: Optional[Path], strict: bool = False) -> SiteView:
-    return open_site(WorktreeSource(_site_root(ctx, site)), strict=strict)
+    return open_site(WorktreeSource(_site_root(ctx, site)), strict=strict, cache=DiskCache())
 
 
 def _want_json(ctx: typer.Context, local: bool) -> bool:
@@ -144,7 +151,7 @@ def validate(
 ) -> None:
     """Check the whole site: schema, graph, files, merge rules, every director."""
     try:
-        view = validate_site(WorktreeSource(_site_root(ctx, site)), strict)
+        view = validate_site(WorktreeSource(_site_root(ctx, site)), strict, DiskCache())
     except ConfigError as exc:
         if _want_json(ctx, json_out):
             _print_json({"ok": False, "problems": [_problem_json(p) for p in exc.problems]})
@@ -239,7 +246,7 @@ def _show_built(
     from .report.built import print_built
 
     check_director_root(view.docs.site, director, view.render(director), view.docs.source.root)
-    target = make_target(view, director, "worktree", False, _echo)
+    target = make_target(view, director, "worktree", _runner(ctx))
     report = built_packages(target, image)
     if _want_json(ctx, json_out):
         _print_json(report.as_json())
@@ -355,6 +362,30 @@ def _echo(line: str) -> None:
     sys.stdout.flush()
 
 
+def _trace(line: str) -> None:
+    sys.stderr.write(f"imagespec: {line}\n")
+    sys.stderr.flush()
+
+
+def _targets(
+    ctx: typer.Context,
+    site: Optional[Path],
+    director: Optional[str],
+    branch: Optional[str],
+    rev: Optional[str],
+    dry_run: bool,
+) -> Reconcile:
+    """The targets of plan, apply, status and rollback; the repository closes with the command."""
+    setup = open_targets(_site_root(ctx, site), director, branch, rev, _runner(ctx, dry_run))
+    ctx.call_on_close(setup.repo.close)
+    return setup
+
+
+def _runner(ctx: typer.Context, dry_run: bool = False) -> Runner:
+    """The runner of every external command; -v traces each one to stderr."""
+    return Runner(dry_run=dry_run, echo=_echo, trace=_trace if _globals(ctx).verbose else None)
+
+
 def _print_per_director(docs: list[dict[str, Any]]) -> None:
     """One director's report as it is; several under "directors"."""
     _print_json(docs[0] if len(docs) == 1 else {"directors": docs})
@@ -383,7 +414,7 @@ def plan(
     from .ops.reconcile import make_director_plan, read_state
     from .report import apply as apply_report
 
-    setup = open_targets(_site_root(ctx, site), director, branch, rev, False, _echo)
+    setup = _targets(ctx, site, director, branch, rev, False)
     if not setup.targets:
         _no_director(branch)
         return
@@ -436,11 +467,11 @@ def apply(
     from .report import apply as apply_report
     from .report.progress import ApplyProgress
 
-    setup = open_targets(_site_root(ctx, site), director, branch, rev, dry_run, _echo)
+    setup = _targets(ctx, site, director, branch, rev, dry_run)
     if not setup.targets:
         _no_director(branch)
         return
-    options = ApplyOptions(jobs, set(only), set(rebuild), dry_run, wait, wait_timeout, prune_images)
+    options = ApplyOptions(jobs, set(only), set(rebuild), wait, wait_timeout, prune_images)
     console = _console()
     as_json = _want_json(ctx, json_out)
     results = []
@@ -493,7 +524,7 @@ def status(
     from .ops.reconcile import in_sync, make_director_plan, read_state
     from .report.status import print_status, status_json
 
-    setup = open_targets(_site_root(ctx, site), director, branch, rev, False, _echo)
+    setup = _targets(ctx, site, director, branch, rev, False)
     if not setup.targets:
         _no_director(branch)
         return
@@ -529,7 +560,7 @@ def rollback(
     from .ops.rollback import rollback as do_rollback
     from .report.built import print_rollback
 
-    setup = open_targets(_site_root(ctx, site), director, branch, None, False, _echo)
+    setup = _targets(ctx, site, director, branch, None, False)
     if len(setup.targets) != 1:
         raise UsageError("rollback acts on one director; choose it with --director")
     target = setup.targets[0]

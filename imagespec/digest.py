@@ -33,7 +33,7 @@ def sha256(data: bytes) -> str:
 
 
 def sha256_hex(data: bytes) -> str:
-    """The bare hex digest, as state.json's file inventory records it."""
+    """The bare hex digest, as state.json's file inventory and sha256sum(1) write it."""
     return hashlib.sha256(data).hexdigest()
 
 

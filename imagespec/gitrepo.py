@@ -1,5 +1,8 @@
 """Read a site straight from git: any revision's tree, or the working tree as git sees it.
 
+The only module that uses gitpython: everything else reaches git through
+GitRepo and the sources here.
+
 Nothing is checked out and the working tree is never touched.  A revision's
 file list comes from one `git ls-tree`; file bytes come from git's object
 database through gitpython.  Every file has a content id (the git blob id; for
@@ -11,7 +14,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional
+from types import TracebackType
+from typing import TYPE_CHECKING, Optional
 
 from .errors import GitError
 from .source import (
@@ -29,6 +33,9 @@ from .source import (
     too_big_reason,
 )
 
+if TYPE_CHECKING:
+    import git
+
 WORKTREE = "worktree"
 DEEPEN = "fetch more history with git fetch --deepen=<n> or git fetch --unshallow"
 
@@ -39,92 +46,139 @@ class GitFile:
     sha: str
 
 
-def open_repo(path: Path) -> Any:
-    """The git repository holding path; GitError when there is none."""
-    import git
+class GitRepo:
+    """The repository holding a site: the only door to gitpython (imported on first use,
+    so that commands which never read git do not pay for it)."""
 
-    try:
-        return git.Repo(path, search_parent_directories=True)
-    except (git.InvalidGitRepositoryError, git.NoSuchPathError):
-        raise GitError(
-            f"{path} is not inside a git repository; diff compares git revisions"
-        ) from None
+    def __init__(self, repo: git.Repo):
+        self._repo = repo
 
+    @classmethod
+    def find(cls, path: Path) -> GitRepo:
+        """The git repository holding path; GitError when there is none."""
+        import git
 
-def site_prefix(repo: Any, site_root: Path) -> str:
-    """The site's directory inside the repository ('' at the top)."""
-    top = Path(repo.working_tree_dir).resolve()
-    try:
-        rel = site_root.resolve().relative_to(top)
-    except ValueError:
-        raise GitError(f"site {site_root} is not inside the repository at {top}") from None
-    return "" if str(rel) == "." else rel.as_posix()
+        try:
+            return cls(git.Repo(path, search_parent_directories=True))
+        except (git.InvalidGitRepositoryError, git.NoSuchPathError):
+            raise GitError(
+                f"{path} is not inside a git repository; diff compares git revisions"
+            ) from None
 
+    def __enter__(self) -> GitRepo:
+        return self
 
-def resolve_rev(repo: Any, rev: str) -> str:
-    """A revision (branch, tag, sha, origin/main, HEAD~1) as a commit sha; GitError if unknown.
+    def __exit__(
+        self,
+        kind: Optional[type[BaseException]],
+        exc: Optional[BaseException],
+        tb: Optional[TracebackType],
+    ) -> None:
+        self.close()
 
-    git itself resolves it (gitpython's own parser raises on @{-1} or a short reflog),
-    and the commit must be present: in a shallow clone HEAD~1 may be named but missing.
-    """
-    import git
+    def close(self) -> None:
+        self._repo.close()
 
-    if rev.startswith("-"):
-        raise GitError(f"'{rev}' is not a revision; give a branch, tag or commit")
-    try:
-        return str(repo.git.rev_parse("--verify", "--quiet", f"{rev}^{{commit}}")).strip()
-    except git.GitCommandError:
-        raise GitError(unknown_rev_message(repo, rev)) from None
+    @property
+    def top(self) -> Path:
+        """The work tree's top directory."""
+        top = self._repo.working_tree_dir
+        if top is None:
+            raise GitError(f"{self._repo.git_dir} is a bare repository; a site needs a work tree")
+        return Path(top)
 
+    def site_prefix(self, site_root: Path) -> str:
+        """The site's directory inside the repository ('' at the top)."""
+        top = self.top.resolve()
+        try:
+            rel = site_root.resolve().relative_to(top)
+        except ValueError:
+            raise GitError(f"site {site_root} is not inside the repository at {top}") from None
+        return "" if str(rel) == "." else rel.as_posix()
 
-def unknown_rev_message(repo: Any, rev: str) -> str:
-    """Why rev names no commit here, and what to do, in one line."""
-    if "@{-" in rev:
-        why = (
-            f"'{rev}' means a branch checked out earlier, and this clone has no such checkout; "
-            "name the branch instead"
-        )
-    elif "@{u" in rev or "@{push}" in rev:
-        why = f"'{rev}' needs an upstream branch, and none is set; name the remote branch (origin/main)"
-    elif "@{" in rev:
-        why = (
-            f"'{rev}' is not in the reflog (git reflog lists its entries; a fresh clone has "
-            "few); give a branch, tag or commit"
-        )
-    else:
-        why = f"unknown revision '{rev}'; give a branch, tag or commit of {repo.working_tree_dir}"
-    if is_shallow(repo):
-        why += f" (this clone is shallow: {DEEPEN})"
-    return why
+    def resolve(self, rev: str) -> str:
+        """A revision (branch, tag, sha, origin/main, HEAD~1) as a commit sha; GitError if unknown.
 
+        git itself resolves it (gitpython's own parser raises on @{-1} or a short reflog),
+        and the commit must be present: in a shallow clone HEAD~1 may be named but missing.
+        """
+        import git
 
-def is_shallow(repo: Any) -> bool:
-    """True in a shallow clone (CI checkouts often are), where old commits are missing."""
-    import git
+        if rev.startswith("-"):
+            raise GitError(f"'{rev}' is not a revision; give a branch, tag or commit")
+        try:
+            return self._git("rev_parse", "--verify", "--quiet", f"{rev}^{{commit}}").strip()
+        except git.GitCommandError:
+            raise GitError(self._unknown_rev_message(rev)) from None
 
-    try:
-        return str(repo.git.rev_parse("--is-shallow-repository")).strip() == "true"
-    except git.GitCommandError:
-        return False
+    def has_commit(self, rev: str) -> bool:
+        """Whether rev names a commit here."""
+        try:
+            self.resolve(rev)
+        except GitError:
+            return False
+        return True
 
+    def _unknown_rev_message(self, rev: str) -> str:
+        """Why rev names no commit here, and what to do, in one line."""
+        if "@{-" in rev:
+            why = (
+                f"'{rev}' means a branch checked out earlier, and this clone has no such checkout; "
+                "name the branch instead"
+            )
+        elif "@{u" in rev or "@{push}" in rev:
+            why = f"'{rev}' needs an upstream branch, and none is set; name the remote branch (origin/main)"
+        elif "@{" in rev:
+            why = (
+                f"'{rev}' is not in the reflog (git reflog lists its entries; a fresh clone has "
+                "few); give a branch, tag or commit"
+            )
+        else:
+            why = f"unknown revision '{rev}'; give a branch, tag or commit of {self._repo.working_tree_dir}"
+        if self.is_shallow():
+            why += f" (this clone is shallow: {DEEPEN})"
+        return why
 
-def merge_base(repo: Any, base: str, head: str, spelled: tuple[str, str]) -> str:
-    """The merge base of two commits, as for BASE...HEAD; GitError when there is none."""
-    import git
+    def is_shallow(self) -> bool:
+        """True in a shallow clone (CI checkouts often are), where old commits are missing."""
+        import git
 
-    try:
-        found = str(repo.git.merge_base(base, head)).strip()
-    except git.GitCommandError:
-        found = ""
-    if found:
-        return found
-    first, second = spelled
-    tips = f"or compare the tips with {first}..{second}"
-    if is_shallow(repo):
-        raise GitError(
-            f"{first} and {second} have no merge base here: this clone is shallow; {DEEPEN}, {tips}"
-        )
-    raise GitError(f"{first} and {second} have no merge base (unrelated histories); {tips}")
+        try:
+            return self._git("rev_parse", "--is-shallow-repository").strip() == "true"
+        except git.GitCommandError:
+            return False
+
+    def merge_base(self, base: str, head: str, spelled: tuple[str, str]) -> str:
+        """The merge base of two commits, as for BASE...HEAD; GitError when there is none."""
+        import git
+
+        try:
+            found = self._git("merge_base", base, head).strip()
+        except git.GitCommandError:
+            found = ""
+        if found:
+            return found
+        first, second = spelled
+        tips = f"or compare the tips with {first}..{second}"
+        if self.is_shallow():
+            raise GitError(
+                f"{first} and {second} have no merge base here: this clone is shallow; {DEEPEN}, {tips}"
+            )
+        raise GitError(f"{first} and {second} have no merge base (unrelated histories); {tips}")
+
+    def ls_tree(self, *args: str) -> str:
+        return self._git("ls_tree", *args)
+
+    def ls_files(self, *args: str) -> str:
+        return self._git("ls_files", *args)
+
+    def blob(self, sha: str) -> bytes:
+        """A blob's bytes, straight from the object database."""
+        return bytes(self._repo.odb.stream(bytes.fromhex(sha)).read())
+
+    def _git(self, command: str, *args: str) -> str:
+        """`git COMMAND ARGS` (gitpython's spelling: rev_parse for rev-parse); its stdout."""
+        return str(getattr(self._repo.git, command)(*args))
 
 
 class IndexedSource:
@@ -175,7 +229,7 @@ class IndexedSource:
 class GitTreeSource(IndexedSource):
     """The site as it is in one commit."""
 
-    def __init__(self, repo: Any, commit: str, prefix: str, root: Path):
+    def __init__(self, repo: GitRepo, commit: str, prefix: str, root: Path):
         self.repo = repo
         self.commit = commit
         self.prefix = prefix
@@ -188,7 +242,7 @@ class GitTreeSource(IndexedSource):
         args = ["-r", "-z", "-l", "--full-tree", self.commit]
         if self.prefix:
             args.append(self.prefix + "/")
-        out = self.repo.git.ls_tree(*args)
+        out = self.repo.ls_tree(*args)
         index: dict[str, GitFile] = {}
         cut = len(self.prefix) + 1 if self.prefix else 0
         for record in out.split("\0"):
@@ -228,7 +282,7 @@ class GitTreeSource(IndexedSource):
     ) -> GitFile:
         current = path
         for _ in range(MAX_LINKS):
-            target = self._blob(links[current].sha).decode("utf-8", "surrogateescape")
+            target = self.repo.blob(links[current].sha).decode("utf-8", "surrogateescape")
             current = follow_link(path, current, target)
             if current in self.refused:
                 raise SiteFileError(path, self.refused[current])
@@ -240,15 +294,12 @@ class GitTreeSource(IndexedSource):
                 )
         raise SiteFileError(path, f"is a chain of more than {MAX_LINKS} symlinks; {LINK_FIX}")
 
-    def _blob(self, sha: str) -> bytes:
-        return bytes(self.repo.odb.stream(bytes.fromhex(sha)).read())
-
     def read(self, rel: str) -> bytes:
         self._check(rel)
         entry = self.index.get(rel)
         if entry is None:
             raise FileNotFoundError(rel)
-        return self._blob(entry.sha)
+        return self.repo.blob(entry.sha)
 
 
 class WorktreeGitSource(IndexedSource):
@@ -258,7 +309,7 @@ class WorktreeGitSource(IndexedSource):
     outside the site, never a FIFO or a huge file.
     """
 
-    def __init__(self, repo: Any, prefix: str, root: Path):
+    def __init__(self, repo: GitRepo, prefix: str, root: Path):
         self.repo = repo
         self.root = root
         self.label = WORKTREE
@@ -267,10 +318,10 @@ class WorktreeGitSource(IndexedSource):
         self.index = self._scan(prefix)
 
     def _scan(self, prefix: str) -> dict[str, GitFile]:
-        out = self.repo.git.ls_files(
+        out = self.repo.ls_files(
             "-z", "--cached", "--others", "--exclude-standard", "--", prefix or "."
         )
-        top = Path(self.repo.working_tree_dir)
+        top = self.repo.top
         base = top / prefix if prefix else top
         self._check_site_dirs(base)
         index: dict[str, GitFile] = {}
@@ -308,12 +359,12 @@ class WorktreeGitSource(IndexedSource):
         return self._data[rel]
 
 
-def open_revision(repo: Any, rev: Optional[str], site_root: Path) -> IndexedSource:
+def open_revision(repo: GitRepo, rev: Optional[str], site_root: Path) -> IndexedSource:
     """A source for a revision, or for the working tree when rev is None."""
-    prefix = site_prefix(repo, site_root)
+    prefix = repo.site_prefix(site_root)
     if rev is None:
         return WorktreeGitSource(repo, prefix, site_root)
-    return GitTreeSource(repo, resolve_rev(repo, rev), prefix, site_root)
+    return GitTreeSource(repo, repo.resolve(rev), prefix, site_root)
 
 
 def changed_paths(old: IndexedSource, new: IndexedSource) -> set[str]:
@@ -338,3 +389,17 @@ def tracked_below(top: Path, path: Path) -> Optional[str]:
     finally:
         repo.close()
     return out.split("\0", 1)[0]
+
+
+def current_branch(path: Path) -> Optional[str]:
+    """The checked-out branch of the repository holding path, or None (no repo, detached)."""
+    try:
+        import git
+
+        repo = git.Repo(path, search_parent_directories=True)
+        try:
+            return str(repo.active_branch.name)
+        finally:
+            repo.close()
+    except Exception:
+        return None

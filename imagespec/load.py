@@ -15,14 +15,13 @@ import typing
 import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any, Callable, Optional, Union
+from typing import Any, Callable, Optional, Protocol, Union
 
 from pydantic import BaseModel, ValidationError
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq, TaggedScalar
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
-from . import cache
 from .errors import ConfigError, Pos, Problem, suggest
 from .model import Profile, Site
 from .safe import unsafe_char
@@ -467,13 +466,36 @@ def _load_document(
         return None, positions, _problems_from(exc, model, data, located)
 
 
+class ParseCache(Protocol):
+    """Parse results kept beyond this process (cache.DiskCache), keyed by content."""
+
+    def get(self, key: tuple[str, ...]) -> Any: ...
+
+    def put(self, key: tuple[str, ...], value: Any) -> None: ...
+
+
+class NoCache:
+    """No persistent cache: each process parses each blob once."""
+
+    def get(self, key: tuple[str, ...]) -> Any:
+        return None
+
+    def put(self, key: tuple[str, ...], value: Any) -> None:
+        return None
+
+
 _PARSED: dict[tuple[str, str, str], tuple[Optional[BaseModel], PosMap, list[Problem]]] = {}
 
 
 def _load_cached(
-    source: SiteSource, rel: str, model: type[BaseModel], empty_ok: bool
+    source: SiteSource,
+    rel: str,
+    model: type[BaseModel],
+    empty_ok: bool,
+    cache: ParseCache,
 ) -> tuple[Optional[BaseModel], PosMap, list[Problem]]:
-    """Parse each distinct blob once per process (git revisions share most blobs)."""
+    """Parse each distinct blob once per process (git revisions share most blobs), and
+    once ever with a persistent cache."""
     key = source.cache_key(rel)
     if key is None:
         return _load_document(source, rel, model, empty_ok)
@@ -487,11 +509,14 @@ def _load_cached(
     return _PARSED[cache_id]
 
 
-def load_site(source: SiteSource) -> SiteDocs:
-    """Read imagespec.yaml and every profile; raise ConfigError listing every problem."""
+def load_site(source: SiteSource, cache: ParseCache = NoCache()) -> SiteDocs:
+    """Read imagespec.yaml and every profile; raise ConfigError listing every problem.
+
+    The persistent parse cache is the caller's (an edge: it lives on disk).
+    """
     problems: list[Problem] = []
     warnings: list[Problem] = []
-    site_model, site_pos, found = _load_cached(source, SITE_FILE, Site, empty_ok=False)
+    site_model, site_pos, found = _load_cached(source, SITE_FILE, Site, False, cache)
     problems += found
     profiles: dict[str, LoadedProfile] = {}
     for rel in source.list_files(PROFILE_DIR):
@@ -511,7 +536,7 @@ def load_site(source: SiteSource) -> SiteDocs:
                 )
             )
             continue
-        model, positions, found = _load_cached(source, rel, Profile, empty_ok=True)
+        model, positions, found = _load_cached(source, rel, Profile, True, cache)
         problems += found
         if isinstance(model, Profile):
             profiles[name] = LoadedProfile(rel, positions, name=name, model=model)

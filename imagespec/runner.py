@@ -1,9 +1,9 @@
 """Every external command imagespec runs goes through here.
 
-One place for dry runs (commands are printed, not run), for logging (each
-command and its output can be appended to a log), and for running on a
-director over ssh (the admin's own OpenSSH client, so ssh config, keys,
-jump hosts and ControlMaster apply).
+One place for dry runs (Runner.skips: a change is printed, not made; a read
+runs; imagespec's own records are skipped) and for tracing (-v: each command
+and how long it took, on stderr).  How a command reaches a director (as it
+is, or wrapped in ssh) is the transport's business (transport/).
 
 One place, too, for stopping what imagespec started.  Every command runs in
 a process group of its own (a new session), which is stopped as a whole when
@@ -13,7 +13,7 @@ outlives the command: processes it leaves behind in its group are stopped
 when it ends, so nothing holds its output pipe open or goes on writing.
 Every command has a deadline: IMAGESPEC_BUILD_TIMEOUT for builds,
 IMAGESPEC_IO_TIMEOUT for the small reads and writes of a remote director and
-IMAGESPEC_SYNC_TIMEOUT for rsync (transport.py).
+IMAGESPEC_SYNC_TIMEOUT for rsync (transport/ssh.py).
 """
 
 from __future__ import annotations
@@ -25,8 +25,10 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from enum import Enum
 from typing import IO, Callable, Optional
 
 from .errors import ImagespecError
@@ -72,65 +74,9 @@ def env_seconds(name: str, default: int) -> int:
         return default
 
 
-def io_timeout() -> int:
-    """Seconds a remote director may stay silent (IMAGESPEC_IO_TIMEOUT, default 120): rsync's
-    --timeout, ssh's keep-alives, and the deadline of each small read or write over ssh."""
-    return env_seconds("IMAGESPEC_IO_TIMEOUT", 120)
-
-
-def sync_timeout() -> int:
-    """Deadline of one rsync of the rendered files (IMAGESPEC_SYNC_TIMEOUT, default 1800)."""
-    return env_seconds("IMAGESPEC_SYNC_TIMEOUT", 1800)
-
-
 def build_timeout() -> int:
     """Deadline of each build command (IMAGESPEC_BUILD_TIMEOUT, default 14400 = 4 h)."""
     return env_seconds("IMAGESPEC_BUILD_TIMEOUT", 14400)
-
-
-def ssh_base() -> list[str]:
-    """The ssh client command; IMAGESPEC_SSH_CONFIG adds `-F file` (the tests' sshd uses it).
-
-    A connection that cannot be made, or a link that carries nothing (not even
-    keep-alive replies) for about IMAGESPEC_IO_TIMEOUT seconds, fails instead
-    of hanging.
-    """
-    io = io_timeout()
-    interval = max(1, min(15, io // 4))
-    argv = [
-        "ssh",
-        "-o",
-        "BatchMode=yes",
-        "-o",
-        f"ConnectTimeout={min(io, 30)}",
-        "-o",
-        f"ServerAliveInterval={interval}",
-        "-o",
-        f"ServerAliveCountMax={max(1, io // interval)}",
-    ]
-    config = os.environ.get("IMAGESPEC_SSH_CONFIG")
-    if config:
-        argv[1:1] = ["-F", config]
-    return argv
-
-
-def check_host(host: str) -> str:
-    """A director host must never reach ssh or rsync as an option."""
-    if not host or host.startswith("-"):
-        raise ImagespecError(
-            f"director host {host!r} would be read by ssh as an option; use a host name,"
-            " user@host or an ssh config alias"
-        )
-    return host
-
-
-def ssh_argv(host: str, command: str) -> list[str]:
-    """`ssh OPTIONS -- HOST COMMAND`: the `--` keeps any host from being read as an option.
-
-    COMMAND is one shell string that starts with a command name, never with `-`
-    (older OpenSSH parses options again after the host).
-    """
-    return [*ssh_base(), "--", check_host(host), command]
 
 
 # ------------------------------------------------------------------ process groups
@@ -232,65 +178,87 @@ class ProcessGroups:
 GROUPS = ProcessGroups()
 
 
+class Effect(Enum):
+    """What a command or a file operation does to a director: what a dry run does with it."""
+
+    READ = "read"  # runs in a dry run too: a plan needs the director's real state
+    CHANGE = "change"  # printed instead of done
+    RECORD = "record"  # imagespec's own records (state, logs, lock, clean-up): skipped silently
+
+
 @dataclass
 class Runner:
-    """Runs commands locally or on `host` over ssh; in dry-run mode only prints them."""
+    """Runs commands on this machine: the builds (`run`) and a transport's reads and
+    writes (`io`).  The one place that decides what a dry run does (`skips`)."""
 
-    host: Optional[str] = None
     dry_run: bool = False
     echo: Callable[[str], None] = print
-    timeout: Optional[float] = None
-    printed: list[str] = field(default_factory=list)
+    trace: Optional[Callable[[str], None]] = None  # -v: each command and how long it took
 
-    def wrap(self, argv: Sequence[str], stdin_path: Optional[str] = None) -> list[str]:
-        """The argv that actually runs: remote commands become one ssh call.
-
-        Input from a file is piped with cat: xCAT's mkdef/chdef read a stanza from
-        standard input only when it is a pipe (a `< file` redirect is ignored).
-        """
-        command = shlex.join(argv)
-        if stdin_path:
-            command = f"cat {shlex.quote(stdin_path)} | {command}"
-        if self.host is None:
-            return ["sh", "-c", command] if stdin_path else list(argv)
-        return ssh_argv(self.host, command)
-
-    def describe(self, argv: Sequence[str], stdin_path: Optional[str] = None) -> str:
-        return shlex.join(self.wrap(argv, stdin_path))
+    def skips(self, effect: Effect, *lines: str) -> bool:
+        """Whether the caller must leave the work undone: in a dry run, a change (which is
+        printed as `lines`) or a record (silently).  Reads always run."""
+        if not self.dry_run or effect is Effect.READ:
+            return False
+        if effect is Effect.CHANGE:
+            for line in lines:
+                self.echo(line)
+        return True
 
     def run(
         self,
         argv: Sequence[str],
         *,
-        stdin_path: Optional[str] = None,
         input_data: Optional[bytes] = None,
         check: bool = True,
-        mutating: bool = True,
-        env: Optional[dict[str, str]] = None,
-        timeout: Optional[float] = None,
+        effect: Effect = Effect.CHANGE,
     ) -> Result:
-        """Run a command (on the director).  Read-only commands (mutating=False) run even in dry runs.
+        """A build command: CommandError when it fails, unless not `check`.
 
-        These are the builds: each has a deadline (IMAGESPEC_BUILD_TIMEOUT unless
-        given), none starts once imagespec is stopping, and one that runs for more
-        than a moment is recorded in the director's lock.
+        Each has a deadline (IMAGESPEC_BUILD_TIMEOUT), none starts once imagespec
+        is stopping, and one that runs for more than a moment is recorded in the
+        director's lock.
         """
-        full = self.wrap(argv, stdin_path)
-        if self.dry_run and mutating:
-            line = shlex.join(full)
-            self.printed.append(line)
-            self.echo(line)
-            return Result(full, 0, "")
+        if self.skips(effect, shlex.join(argv)):
+            return Result(list(argv), 0, "")
         if GROUPS.stopping.is_set():
             raise Interrupted(f"interrupted before {shlex.join(argv)} could start")
-        return run_local(
-            full,
-            input_data=input_data,
-            check=check,
-            env=env,
-            timeout=timeout or self.timeout or build_timeout(),
-            record=True,
-        )
+        with self._traced(argv):
+            return run_local(
+                argv, input_data=input_data, check=check, timeout=build_timeout(), record=True
+            )
+
+    def io(
+        self,
+        argv: Sequence[str],
+        *,
+        timeout: float,
+        input_data: Optional[bytes] = None,
+        effect: Effect = Effect.READ,
+        merge: bool = True,
+    ) -> Finished:
+        """A transport's read or write (ssh, rsync): its exit code and output, never an
+        exception for a failure; `timeout` seconds at most."""
+        if self.skips(effect, shlex.join(argv)):
+            return Finished(0, b"", b"")
+        with self._traced(argv):
+            return execute(argv, input_data=input_data, timeout=timeout, merge=merge)
+
+    def start_reaper(self) -> Optional[int]:
+        """The reaper of the builds started from now on (see ProcessGroups); a dry run
+        starts no builds, so no reaper either."""
+        if self.skips(Effect.RECORD):
+            return None
+        return GROUPS.start_reaper()
+
+    @contextmanager
+    def _traced(self, argv: Sequence[str]) -> Iterator[None]:
+        start = time.monotonic()
+        try:
+            yield
+        finally:
+            if self.trace is not None:
+                self.trace(f"{time.monotonic() - start:7.2f} s  {shlex.join(argv)}")
 
 
 @dataclass

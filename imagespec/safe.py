@@ -38,6 +38,9 @@ ENV_PAIR_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*=[A-Za-z0-9_.:/=@%+~-]*$")
 HOST_RE = re.compile(
     r"^(?:[A-Za-z0-9_][A-Za-z0-9_.+-]*@)?(?:[A-Za-z0-9_][A-Za-z0-9_.-]*|\[[0-9A-Fa-f:.]+\])$"
 )
+# Anything that starts with a URL scheme (`https://`, `file://`...): a pkgdir entry is a
+# URL when it does, else a path (relative ones to the site root).
+SCHEME_RE = re.compile(r"^[a-z][a-z0-9+.-]*://", re.IGNORECASE)
 # A URL a package repository may have: a known scheme and no shell or config syntax.
 URL_RE = re.compile(r"^(https?|ftp|file)://[A-Za-z0-9_.,:/=@%+~-]+$")
 # Characters of an exclude pattern: find(1) -path globs, wrapped in single quotes by packimage.pm.

@@ -13,7 +13,7 @@ from typing import Optional
 
 from .errors import ConfigError, Pos, Problem
 from .graph import ProfileGraph, build_graph
-from .load import SiteDocs, load_site
+from .load import NoCache, ParseCache, SiteDocs, load_site
 from .render import RenderedDirector, render_director
 from .resolve import ChainMerge, merge_chain, resolve_director
 from .source import SiteSource
@@ -87,13 +87,19 @@ class SiteView:
         return set(self.problems)
 
 
-def open_site(source: SiteSource, strict: bool = False, merge_all: bool = True) -> SiteView:
+def open_site(
+    source: SiteSource,
+    strict: bool = False,
+    merge_all: bool = True,
+    cache: ParseCache = NoCache(),
+) -> SiteView:
     """Load and check a site; raise ConfigError with every problem found.
 
     merge_all also merges every profile's chain to find removals that remove
-    nothing anywhere (validate wants that; diff does not need it).
+    nothing anywhere (validate wants that; diff does not need it).  `cache`
+    keeps parse results across runs (the commands pass cache.DiskCache).
     """
-    docs = load_site(source)
+    docs = load_site(source, cache)
     graph = build_graph(docs)
     view = SiteView(docs=docs, graph=graph, strict=strict)
     view.raise_errors(list(docs.warnings) + check_site(docs) + check_profiles(docs))
@@ -119,13 +125,15 @@ def unused_removals(merges: dict[str, ChainMerge]) -> list[Problem]:
     return [p for p in verdict.values() if p is not None]
 
 
-def validate_site(source: SiteSource, strict: bool = False) -> SiteView:
+def validate_site(
+    source: SiteSource, strict: bool = False, cache: ParseCache = NoCache()
+) -> SiteView:
     """Everything `validate` checks: load, every chain, every director; all problems in one go.
 
     Under strict, warnings of every stage are collected first and then raised
     together as errors.
     """
-    view = open_site(source)
+    view = open_site(source, cache=cache)
     view.render_all()
     view.strict = strict
     view.raise_strict()

@@ -24,7 +24,7 @@ from .model import (
 )
 from .render.kinds import COMPUTED_ATTRIBUTES, SCRIPTS
 from .render.layout import generation_home
-from .render.tree import URL_RE, RenderedDirector, builtin_postscripts
+from .render.tree import RenderedDirector, builtin_postscripts
 from .resolve import ChainMerge, is_directive
 
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
@@ -253,7 +253,7 @@ def _check_remote_dirs(docs: SiteDocs) -> list[Problem]:
                 value, pos = fields[key]
                 items = [value] if isinstance(value, str) else list(value or [])
                 for item in items:
-                    if not item.startswith("/") and not URL_RE.match(item):
+                    if not item.startswith("/") and not safe.SCHEME_RE.match(item):
                         problems.append(
                             Problem(
                                 pos,

@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Callable, Optional, Protocol
 
 from ..render import RenderedImage
-from ..runner import CommandError, Result, Runner
+from ..runner import CommandError, Result
 from ..state import ImageState
+from ..transport.base import Transport
 
 Log = Callable[[str], None]
 
@@ -28,7 +29,7 @@ class Builder(Protocol):
 
 
 def run_logged(
-    runner: Runner,
+    transport: Transport,
     argv: list[str],
     log: Log,
     stdin_path: Optional[str] = None,
@@ -36,9 +37,9 @@ def run_logged(
     check: bool = True,
 ) -> Result:
     """Run one command on the director, with the command line and its output in the image log."""
-    log(f"$ {runner.describe(argv, stdin_path)}")
+    log(f"$ {transport.describe(argv, stdin_path)}")
     try:
-        result = runner.run(argv, stdin_path=stdin_path, input_data=input_data, check=check)
+        result = transport.run(argv, stdin_path=stdin_path, input_data=input_data, check=check)
     except CommandError as exc:
         log(exc.output.rstrip("\n"))
         raise

@@ -22,7 +22,8 @@ from typing import Any, Optional
 
 from ..errors import ImagespecError
 from ..render.layout import generation_home
-from ..runner import Runner
+from ..runner import Effect
+from ..transport.base import Transport
 from . import Log, run_logged
 
 GENERATION_FILE = "generation.json"
@@ -98,7 +99,7 @@ class Survey:
         return max(self.generations, default=0)
 
 
-def survey(runner: Runner, dirs: ImageDirs) -> Survey:
+def survey(transport: Transport, dirs: ImageDirs) -> Survey:
     """One read-only round trip: generation.json files, staging's build.json and R itself."""
     script = (
         f"R={q(dirs.rootimgdir)}; H={q(dirs.home)}\n"
@@ -109,7 +110,7 @@ def survey(runner: Runner, dirs: ImageDirs) -> Survey:
         "done\ntrue"
     )
     found = Survey(dirs)
-    output = runner.run(["sh", "-c", script], mutating=False).output
+    output = transport.run(["sh", "-c", script], effect=Effect.READ).output
     for line in output.splitlines():
         kind, _, value = line.partition("\t")
         _read_survey_line(found, kind, value)
@@ -149,12 +150,12 @@ def _json(text: str) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-def write_text(runner: Runner, path: str, data: bytes, log: Log) -> None:
+def write_text(transport: Transport, path: str, data: bytes, log: Log) -> None:
     """Write a small file on the director (its content goes over the command's stdin)."""
-    run_logged(runner, ["sh", "-c", f"cat > {q(path)}"], log, input_data=data)
+    run_logged(transport, ["sh", "-c", f"cat > {q(path)}"], log, input_data=data)
 
 
-def adopt_foreign(runner: Runner, found: Survey, log: Log) -> None:
+def adopt_foreign(transport: Transport, found: Survey, log: Log) -> None:
     """Keep a pre-existing rootimgdir as generation 0 before the first switch."""
     dirs = found.dirs
     if found.foreign_link is not None:
@@ -170,10 +171,10 @@ def adopt_foreign(runner: Runner, found: Survey, log: Log) -> None:
             " move one of them away"
         )
     log(f"{dirs.rootimgdir} was not built by imagespec; keeping it as generation 0 ({dirs.gen(0)})")
-    run_logged(runner, ["mkdir", "-p", dirs.home], log)
-    run_logged(runner, ["mv", "-T", dirs.rootimgdir, dirs.gen(0)], log)
+    run_logged(transport, ["mkdir", "-p", dirs.home], log)
+    run_logged(transport, ["mv", "-T", dirs.rootimgdir, dirs.gen(0)], log)
     adopted = Generation(0, adopted=True)
-    write_text(runner, posixpath.join(dirs.gen(0), GENERATION_FILE), _dump(adopted), log)
+    write_text(transport, posixpath.join(dirs.gen(0), GENERATION_FILE), _dump(adopted), log)
     found.generations[0] = adopted
     found.foreign_dir = False
 
@@ -182,33 +183,33 @@ def _dump(generation: Generation) -> bytes:
     return (json.dumps(generation.as_json(), sort_keys=True) + "\n").encode()
 
 
-def promote(runner: Runner, found: Survey, generation: Generation, log: Log) -> None:
+def promote(transport: Transport, found: Survey, generation: Generation, log: Log) -> None:
     """staging becomes generation N and R points at it: the atomic switch."""
     dirs = found.dirs
-    write_text(runner, posixpath.join(dirs.staging, GENERATION_FILE), _dump(generation), log)
-    run_logged(runner, ["mv", "-T", dirs.staging, dirs.gen(generation.number)], log)
+    write_text(transport, posixpath.join(dirs.staging, GENERATION_FILE), _dump(generation), log)
+    run_logged(transport, ["mv", "-T", dirs.staging, dirs.gen(generation.number)], log)
     found.generations[generation.number] = generation
-    switch(runner, dirs, generation.number, log)
+    switch(transport, dirs, generation.number, log)
     found.current = generation.number
 
 
-def switch(runner: Runner, dirs: ImageDirs, number: int, log: Log) -> None:
+def switch(transport: Transport, dirs: ImageDirs, number: int, log: Log) -> None:
     """Point R at generation N with one rename: nodes never see a half-switched image."""
     tmp = f"{dirs.rootimgdir.rstrip('/')}.imagespec-switch"
     script = (
         f"ln -sfn {q(dirs.link_target(number))} {q(tmp)} && mv -Tf {q(tmp)} {q(dirs.rootimgdir)}"
     )
-    run_logged(runner, ["sh", "-c", script], log)
+    run_logged(transport, ["sh", "-c", script], log)
 
 
-def prune(runner: Runner, found: Survey, keep: int, log: Log) -> list[int]:
+def prune(transport: Transport, found: Survey, keep: int, log: Log) -> list[int]:
     """Remove generations older than the `keep` before the one in use (adopted ones stay)."""
     current = found.current or 0
     older = sorted((n for n in found.generations if n < current), reverse=True)
     kept = set(older[:keep])
     gone = [n for n in older if n not in kept and not found.generations[n].adopted]
     if gone:
-        run_logged(runner, ["rm", "-rf", *[found.dirs.gen(n) for n in gone]], log)
+        run_logged(transport, ["rm", "-rf", *[found.dirs.gen(n) for n in gone]], log)
         for n in gone:
             found.generations.pop(n, None)
     return gone

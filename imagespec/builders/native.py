@@ -8,8 +8,8 @@ out.  pack: build-time synclist entries copied in, then the root minus the
 exlist into a cpio or squashfs archive (or the statelite structure), and the
 staging directory becomes the new generation with one atomic switch.
 
-Every command runs on the director through its runner, so a remote director
-only needs dnf, and --dry-run prints each command line.
+Every command runs on the director through its transport, so a remote
+director only needs dnf, and --dry-run prints each command line.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from ..render.readers import (
     parse_synclist_for_pack,
     releasever,
 )
-from ..runner import Result
+from ..runner import Effect, Result
 from ..safe import inside, unsafe_char
 from ..state import ImageState, now
 from ..transport.base import Transport
@@ -109,7 +109,6 @@ class NativeBuilder:
         commit: str,
     ):
         self.transport = transport
-        self.runner = transport.runner
         self.options = options
         self.rendered = rendered
         self.commit = commit
@@ -117,13 +116,13 @@ class NativeBuilder:
     # ------------------------------------------------------------ helpers
 
     def _run(self, argv: list[str], log: Log, input_data: Optional[bytes] = None) -> Result:
-        return run_logged(self.runner, argv, log, input_data=input_data)
+        return run_logged(self.transport, argv, log, input_data=input_data)
 
     def _sh(self, script: str, log: Log) -> Result:
         return self._run(["bash", "-c", f"set -eo pipefail; {script}"], log)
 
     def _query(self, script: str) -> str:
-        return self.runner.run(["sh", "-c", script], mutating=False).output
+        return self.transport.run(["sh", "-c", script], effect=Effect.READ).output
 
     def _text(self, path: str) -> str:
         """A rendered list file's text: from the render, else from the director."""
@@ -155,8 +154,10 @@ class NativeBuilder:
         others = parse_otherpkglist(self._list(image, "otherpkglist"))
         repos = self._repositories(image, others)
         self._sh(f"rm -rf {q(dirs.staging)} && mkdir -p {q(root)} {q(dirs.staging)}/home", log)
-        write_text(self.runner, f"{dirs.staging}/dnf.conf", repos.config(), log)
-        write_text(self.runner, f"{dirs.staging}/home/.rpmmacros", b"%_dbpath /var/lib/rpm\n", log)
+        write_text(self.transport, f"{dirs.staging}/dnf.conf", repos.config(), log)
+        write_text(
+            self.transport, f"{dirs.staging}/home/.rpmmacros", b"%_dbpath /var/lib/rpm\n", log
+        )
         dnf = [
             "env",
             f"HOME={dirs.staging}/home",
@@ -178,7 +179,7 @@ class NativeBuilder:
         self._postinstall(image, root, log)
         self._copy_kernel(image, dirs, root, log)
         marker = {"build": image.digests["build"], "commit": self.commit, "time": now()}
-        write_text(self.runner, f"{dirs.staging}/{BUILD_FILE}", _line(marker), log)
+        write_text(self.transport, f"{dirs.staging}/{BUILD_FILE}", _line(marker), log)
 
     def _other_pass(
         self, dnf: list[str], base_ids: list[str], repos: Repos, other: OtherPass, log: Log
@@ -194,7 +195,7 @@ class NativeBuilder:
             self._erase([*dnf, *ids, "remove", *other.post_remove], log)
 
     def _erase(self, argv: list[str], log: Log) -> None:
-        result = run_logged(self.runner, argv, log, check=False)
+        result = run_logged(self.transport, argv, log, check=False)
         if not result.ok:
             log(f"(erase exit code {result.returncode} ignored, as genimage does)")
 
@@ -286,8 +287,7 @@ class NativeBuilder:
             found = ", ".join(versions) or "none"
             raise BuildError(f"kernelver {wanted} is not installed in the image (found: {found})")
         if not versions:
-            if not self.runner.dry_run:
-                log("note: the image has no kernel (no /boot/vmlinuz-*); no kernel or initrd")
+            log("note: the image has no kernel (no /boot/vmlinuz-*); no kernel or initrd")
             return
         version = wanted or versions[-1]
         boot = f"{root}/boot"
@@ -305,12 +305,12 @@ class NativeBuilder:
     def pack(self, image: RenderedImage, log: Log) -> Optional[int]:
         """Pack staging (or a copy of the root in use) and switch to it as a new generation."""
         dirs = ImageDirs(image.rootimgdir)
-        found = survey(self.runner, dirs)
-        adopt_foreign(self.runner, found, log)
+        found = survey(self.transport, dirs)
+        adopt_foreign(self.transport, found, log)
         kept = self._kept_match(image, found)
         if kept is not None:
             log(f"generation {kept} was built and packed from these inputs: switching to it")
-            switch(self.runner, dirs, kept, log)
+            switch(self.transport, dirs, kept, log)
             return kept
         if not self._prepare_staging(image, found, log):
             self.genimage(image, log)
@@ -324,8 +324,8 @@ class NativeBuilder:
             self._archive(image, root, self._archive_path(dirs), log)
         digests = {"build": image.digests["build"], "pack": image.digests["pack"]}
         generation = Generation(found.highest + 1, dict(digests), self.commit, now())
-        promote(self.runner, found, generation, log)
-        gone = prune(self.runner, found, self.options.generations, log)
+        promote(self.transport, found, generation, log)
+        gone = prune(self.transport, found, self.options.generations, log)
         if gone:
             log(f"removed old generation(s) {', '.join(map(str, gone))}")
         return generation.number

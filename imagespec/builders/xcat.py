@@ -1,7 +1,7 @@
 """The xCAT builder: mkdef/chdef from the rendered stanza, genimage, packimage or liteimg.
 
 Commands run on the director (over ssh for a remote one) through the
-director's runner, so --dry-run prints exactly these command lines.
+director's transport, so --dry-run prints exactly these command lines.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ class XcatBuilder:
         self.options = options
 
     def _run(self, argv: list[str], log: Log, stdin_path: Optional[str] = None) -> Result:
-        return run_logged(self.transport.runner, argv, log, stdin_path)
+        return run_logged(self.transport, argv, log, stdin_path)
 
     def define(self, image: RenderedImage, previous: Optional[ImageState], log: Log) -> None:
         """chdef -z when attributes are only added or changed; mkdef -z -f when any must go away."""

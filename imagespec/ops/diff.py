@@ -4,19 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional
+from typing import Optional
 
+from ..cache import DiskCache
 from ..diff import DiffReport, compare
 from ..errors import ConfigError, Pos, Problem, UsageError, choice_list
-from ..gitrepo import (
-    WORKTREE,
-    IndexedSource,
-    changed_paths,
-    merge_base,
-    open_repo,
-    open_revision,
-    resolve_rev,
-)
+from ..gitrepo import WORKTREE, GitRepo, IndexedSource, changed_paths, open_revision
 from ..site import SiteView, open_site
 from .select import choose_directors
 
@@ -43,13 +36,16 @@ def parse_revs(first: Optional[str], second: Optional[str]) -> RevPair:
     return RevPair(first, second)
 
 
-def open_site_at(repo: Any, rev: Optional[str], root: Path, label: str) -> Optional[SiteView]:
-    """Load one side; None when that revision has no site yet.  Errors name the revision."""
+def open_site_at(repo: GitRepo, rev: Optional[str], root: Path, label: str) -> Optional[SiteView]:
+    """Load one side; None when that revision has no site yet.  Errors name the revision.
+
+    Every command that reads a site from git opens it here.
+    """
     source = open_revision(repo, rev, root)
     try:
         if not source.is_file("imagespec.yaml"):
             return None
-        return open_site(source, merge_all=False)
+        return open_site(source, merge_all=False, cache=DiskCache())
     except ConfigError as exc:
         if rev is None:
             raise
@@ -59,10 +55,10 @@ def open_site_at(repo: Any, rev: Optional[str], root: Path, label: str) -> Optio
         ) from None
 
 
-def _merge_base(repo: Any, pair: RevPair, base: str, head: Optional[str]) -> str:
+def _merge_base(repo: GitRepo, pair: RevPair, base: str, head: Optional[str]) -> str:
     """BASE...HEAD compares against the merge base, and fails like git when there is none."""
     spelled = (pair.base, pair.head or "HEAD")
-    return merge_base(repo, base, head or resolve_rev(repo, "HEAD"), spelled)
+    return repo.merge_base(base, head or repo.resolve("HEAD"), spelled)
 
 
 def _branch_name(rev: str) -> str:
@@ -81,10 +77,9 @@ def run_diff(
 ) -> DiffReport:
     """Compare BASE and HEAD (default: HEAD and the working tree) for one director."""
     pair = parse_revs(first, second)
-    repo = open_repo(site_root)
-    try:
-        base = resolve_rev(repo, pair.base)
-        head = resolve_rev(repo, pair.head) if pair.head is not None else None
+    with GitRepo.find(site_root) as repo:
+        base = repo.resolve(pair.base)
+        head = repo.resolve(pair.head) if pair.head is not None else None
         if pair.symmetric:
             base = _merge_base(repo, pair, base, head)
         old = open_site_at(repo, base, site_root, base[:10])
@@ -92,13 +87,11 @@ def run_diff(
         if new is None:
             raise UsageError(f"there is no imagespec.yaml at {head or 'the working tree'}")
         name = _choose(new, site_root, director, branch, pair.base)
-        changed = _changed(old, new)
+        changed = changed_files(old, new)
         return compare(old, new, name, changed, base, head or WORKTREE)
-    finally:
-        repo.close()
 
 
-def _changed(old: Optional[SiteView], new: SiteView) -> set[str]:
+def changed_files(old: Optional[SiteView], new: SiteView) -> set[str]:
     """Site files that differ between the two sides (every file when BASE has no site)."""
     new_src = new.docs.source
     assert isinstance(new_src, IndexedSource)

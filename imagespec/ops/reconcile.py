@@ -13,25 +13,28 @@ import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager, nullcontext
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Callable, Optional
+from typing import Callable, Optional
 
 from ..actions import STAGE_OF, Action, ApplyResult, BuildStatus, Stage
 from ..builders import Builder
 from ..builders.native import NativeBuilder
 from ..builders.xcat import NoBuilder, XcatBuilder
 from ..diff import DiffReport, compare
+from ..digest import sha256_hex
 from ..errors import ImagespecError
-from ..gitrepo import changed_paths, open_revision
+from ..gitrepo import GitRepo
 from ..plan import Plan, make_plan
 from ..render import RenderedDirector, RenderedImage
 from ..render.layout import Layout, join
 from ..runner import GROUPS, CommandError, Runner
-from ..site import SiteView, open_site
+from ..site import SiteView
 from ..state import MOVE_ASIDE, ImageState, State, StateError, now
-from ..transport.base import LocalTransport, SshTransport, Transport, sha256_hex
+from ..transport import transport_for
+from ..transport.base import Transport
 from ..transport.lock import director_lock
+from .diff import changed_files, open_site_at
 
 Echo = Callable[[str], None]
 
@@ -56,16 +59,12 @@ class Target:
         return self.rendered.layout.state_dir()
 
 
-def make_target(view: SiteView, director: str, commit: str, dry_run: bool, echo: Echo) -> Target:
+def make_target(view: SiteView, director: str, commit: str, runner: Runner) -> Target:
+    """A director, reached through `runner` (which decides what a dry run does)."""
     settings = view.docs.site.model.directors[director]
     rendered = view.render(director)
     layout = Layout.of(settings, view.docs.source.root)
-    runner = Runner(host=settings.host, dry_run=dry_run, echo=echo)
-    transport: Transport
-    if settings.host:
-        transport = SshTransport(settings.host, layout.install_root, runner)
-    else:
-        transport = LocalTransport(layout.install_root, runner)
+    transport = transport_for(settings.host, layout.install_root, runner)
     builder: Builder
     if settings.builder == "xcat":
         builder = XcatBuilder(transport, settings.build)
@@ -95,26 +94,25 @@ def clean_leftovers(target: Target, state: State, echo: Echo) -> None:
         echo(f"removed {len(removed)} temporary file(s) left by an interrupted apply")
 
 
-def previous_changes(target: Target, state: State, repo: Any) -> Optional[DiffReport]:
+def previous_changes(target: Target, state: State, repo: GitRepo) -> Optional[DiffReport]:
     """The diff from the commit the director last applied, for readable reasons."""
     if not state.commit:
         return None
+    root = target.view.docs.source.root
     try:
-        old_source = open_revision(repo, state.commit, target.view.docs.source.root)
-        old = open_site(old_source, merge_all=False)
+        old = open_site_at(repo, state.commit, root, state.commit[:10])
     except ImagespecError:
         return None
-    new_source = target.view.docs.source
-    changed = changed_paths(old_source, new_source)  # type: ignore[arg-type]
-    if target.name not in old.directors:
+    if old is None or target.name not in old.directors:
         return None
+    changed = changed_files(old, target.view)
     return compare(old, target.view, target.name, changed, state.commit, target.commit)
 
 
 def make_director_plan(
     target: Target,
     state: State,
-    repo: Any,
+    repo: GitRepo,
     only: Optional[set[str]] = None,
     rebuild: Optional[set[str]] = None,
 ) -> Plan:
@@ -158,10 +156,9 @@ class ApplyOutcome:
 class StateBook:
     """The state, shared by the worker threads; every change is written at once."""
 
-    def __init__(self, target: Target, state: State, dry_run: bool):
+    def __init__(self, target: Target, state: State):
         self.target = target
         self.state = state
-        self.dry_run = dry_run
         self.lock = threading.Lock()
         self.done: list[str] = []  # images whose success this apply recorded
 
@@ -177,8 +174,7 @@ class StateBook:
             self.save_locked()
 
     def save_locked(self) -> None:
-        if not self.dry_run:
-            self.target.transport.write_atomic(self.target.state_rel, self.state.to_json())
+        self.target.transport.write_atomic(self.target.state_rel, self.state.to_json())
 
 
 def sync_files(target: Target, plan: Plan, book: StateBook, echo: Echo) -> ApplyOutcome:
@@ -190,8 +186,7 @@ def sync_files(target: Target, plan: Plan, book: StateBook, echo: Echo) -> Apply
     if saved:
         stamp = now().replace(":", "")
         drift_dir = join(target.meta, "drift", stamp)
-        if not transport.runner.dry_run:
-            transport.copy({p: join(drift_dir, p) for p in saved})
+        transport.copy({p: join(drift_dir, p) for p in saved})
         outcome.drift_saved = f"{transport.description}/{drift_dir}"
         echo(f"saved {len(saved)} file(s) changed on the director under {outcome.drift_saved}")
     transport.write_files({p: (f.data, f.mode) for p, f in ops.write.items()})
@@ -299,10 +294,11 @@ class ImageJob:
         self.book.done.append(self.image.name)
 
     def _write_log(self) -> Optional[str]:
-        if self.book.dry_run or not self.lines:
+        if not self.lines:
             return None
         rel = join(self.target.meta, "logs", self.image.name, f"{now().replace(':', '')}.log")
-        self.target.transport.write_atomic(rel, ("\n".join(self.lines) + "\n").encode())
+        if not self.target.transport.write_atomic(rel, ("\n".join(self.lines) + "\n").encode()):
+            return None  # a dry run records nothing
         return f"{self.target.transport.description}/{rel}"
 
 
@@ -365,9 +361,10 @@ def prune(target: Target, plan: Plan, book: StateBook) -> list[str]:
     return done
 
 
-def lock_for(target: Target, dry_run: bool, wait: bool, timeout: float, echo: Echo) -> Any:
-    if dry_run:
-        return nullcontext()
+def lock_for(
+    target: Target, wait: bool, timeout: float, echo: Echo
+) -> AbstractContextManager[None]:
+    """The director's lock (which a dry run takes without touching the director)."""
     return director_lock(
         target.transport, join(target.meta, "lock"), target.commit, wait, timeout, echo
     )
@@ -378,7 +375,6 @@ class ApplyOptions:
     jobs: Optional[int] = None
     only: set[str] = field(default_factory=set)
     rebuild: set[str] = field(default_factory=set)
-    dry_run: bool = False
     wait: bool = False
     wait_timeout: float = 1800.0
     prune_images: bool = False
@@ -392,21 +388,20 @@ class IncompleteApply(ImagespecError):
 
 def apply_director(
     target: Target,
-    repo: Any,
+    repo: GitRepo,
     options: ApplyOptions,
     echo: Echo,
     progress: Callable[[str, str], None],
     confirm: Callable[[Plan], bool],
 ) -> tuple[Plan, ApplyOutcome]:
     """Reconcile one director to target.commit."""
-    with lock_for(target, options.dry_run, options.wait, options.wait_timeout, echo):
+    with lock_for(target, options.wait, options.wait_timeout, echo):
         state = read_state(target)
-        if not options.dry_run:
-            clean_leftovers(target, state, echo)
+        clean_leftovers(target, state, echo)
         plan = make_director_plan(target, state, repo, options.only or None, options.rebuild)
         outcome = ApplyOutcome(target.name, target.commit)
         if not plan.work and not (options.prune_images and plan.orphans):
-            if state.commit != target.commit and not options.dry_run:
+            if state.commit != target.commit:
                 state.commit, state.time = target.commit, now()
                 target.transport.write_atomic(target.state_rel, state.to_json())
             outcome.images = [
@@ -416,7 +411,7 @@ def apply_director(
             return plan, outcome
         if not confirm(plan):
             raise ImagespecError("apply cancelled; nothing was changed")
-        book = StateBook(target, state, options.dry_run)
+        book = StateBook(target, state)
         outcome = sync_files(target, plan, book, echo)
         try:
             run_and_record(target, plan, book, options, outcome, progress)

@@ -11,7 +11,7 @@ from ..actions import BuildStatus
 from ..builders.generations import ImageDirs, Survey, survey, switch
 from ..errors import ImagespecError, UsageError
 from ..render import RenderedImage
-from ..runner import CommandError
+from ..runner import CommandError, Effect
 from ..state import ImageState, now
 from .reconcile import Target, lock_for, read_state
 
@@ -75,13 +75,13 @@ def rollback(
     _native(target, "rollback")
     if image.frozen:
         raise UsageError(f"image {image.name} is frozen; imagespec never touches it")
-    with lock_for(target, False, wait, 600.0, echo):
+    with lock_for(target, wait, 600.0, echo):
         state = read_state(target)
-        found = survey(target.transport.runner, ImageDirs(image.rootimgdir))
+        found = survey(target.transport, ImageDirs(image.rootimgdir))
         number = _choose(found, image.name, to)
         generation = found.generations[number]
         lines: list[str] = []
-        switch(target.transport.runner, found.dirs, number, lines.append)
+        switch(target.transport, found.dirs, number, lines.append)
         entry = state.images.setdefault(image.name, ImageState())
         entry.rolled_back_from = found.current
         entry.generation = number
@@ -146,13 +146,12 @@ def _requested(image: RenderedImage) -> tuple[list[str], list[str], list[str]]:
 def built_packages(target: Target, image: RenderedImage) -> Built:
     """rpm -qa of the built root on the director, next to what the profiles request."""
     root = posixpath.join(image.rootimgdir, "rootimg")
-    runner = target.transport.runner
     query = (
         f"test -d {shlex.quote(root)}/var/lib/rpm || exit 3; "
         f"rpm --root {shlex.quote(root)} --dbpath /var/lib/rpm -qa --qf '%{{NAME}}\\n'"
     )
     try:
-        out = runner.run(["sh", "-c", query], mutating=False).output
+        out = target.transport.run(["sh", "-c", query], effect=Effect.READ).output
     except CommandError as exc:
         if exc.returncode == 3:
             raise ImagespecError(

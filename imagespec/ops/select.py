@@ -2,28 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Optional
 
-from ..errors import ImagespecError, UsageError, choice_list, suggest
+from ..errors import GitError, UsageError, choice_list, suggest
+from ..gitrepo import GitRepo, current_branch
 from ..model import Site
 from ..render import RenderedDirector
+from ..runner import Runner
 
-
-def current_branch(path: Path) -> Optional[str]:
-    """The checked-out branch of the repository holding path, or None (no repo, detached)."""
-    try:
-        import git
-
-        repo = git.Repo(path, search_parent_directories=True)
-        try:
-            return str(repo.active_branch.name)
-        finally:
-            repo.close()
-    except Exception:
-        return None
+if TYPE_CHECKING:
+    from .reconcile import Target
 
 
 def choose_directors(
@@ -70,9 +61,9 @@ def choose_one(
 
 @dataclass
 class Reconcile:
-    repo: Any
+    repo: GitRepo
     commit: str
-    targets: list[Any]
+    targets: list[Target]
 
 
 def open_targets(
@@ -80,59 +71,48 @@ def open_targets(
     director: Optional[str],
     branch: Optional[str],
     rev: Optional[str],
-    dry_run: bool,
-    echo: Callable[[str], None],
+    runner: Runner,
 ) -> Reconcile:
-    """The commit to reconcile to (never the working tree) and the directors to act on."""
-    from ..gitrepo import open_repo
+    """The commit to reconcile to (never the working tree) and the directors to act on.
+
+    The caller closes `repo` when it is done (its git processes end with it).
+    """
     from ..overlap import check_director_root
     from .diff import open_site_at
     from .reconcile import make_target
 
-    repo = open_repo(root)
+    repo = GitRepo.find(root)
     commit = _commit_to_apply(repo, rev, branch)
     view = open_site_at(repo, commit, root, commit[:10])
     if view is None:
         raise UsageError(f"there is no imagespec.yaml at {commit[:10]}")
     names = choose_directors(view.docs.site.model, root, director, branch)
-    if names and branch and not rev and not _has_ref(repo, branch):
+    if names and branch and not rev and not _has_branch(repo, branch):
         raise UsageError(
             f"branch '{branch}' is followed by {', '.join(names)} but does not exist here"
         )
     for name in names:
         check_director_root(view.docs.site, name, view.render(name), root)
-    targets = [make_target(view, name, commit, dry_run, echo) for name in names]
+    targets = [make_target(view, name, commit, runner) for name in names]
     return Reconcile(repo, commit, targets)
 
 
-def _commit_to_apply(repo: Any, rev: Optional[str], branch: Optional[str]) -> str:
+def _commit_to_apply(repo: GitRepo, rev: Optional[str], branch: Optional[str]) -> str:
     """--rev, else the tip of --branch (local, then origin/), else HEAD.
 
     A branch that does not exist here reads the directors from HEAD, so that
     `apply --branch X` for a branch no director follows is a clean no-op.
     """
-    from ..gitrepo import resolve_rev
-
     if rev or not branch:
-        return resolve_rev(repo, rev or "HEAD")
+        return repo.resolve(rev or "HEAD")
     for candidate in (branch, f"origin/{branch}", "HEAD"):
-        try:
-            return resolve_rev(repo, candidate)
-        except ImagespecError:
-            continue
-    return resolve_rev(repo, branch)
+        with suppress(GitError):
+            return repo.resolve(candidate)
+    return repo.resolve(branch)
 
 
-def _has_ref(repo: Any, branch: str) -> bool:
-    from ..gitrepo import resolve_rev
-
-    for candidate in (branch, f"origin/{branch}"):
-        try:
-            resolve_rev(repo, candidate)
-            return True
-        except ImagespecError:
-            continue
-    return False
+def _has_branch(repo: GitRepo, branch: str) -> bool:
+    return any(repo.has_commit(c) for c in (branch, f"origin/{branch}"))
 
 
 def check_images(rendered: RenderedDirector, names: list[str]) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import posixpath
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional
@@ -14,10 +13,9 @@ from ..errors import ConfigError, Pos, Problem
 from ..load import SiteDocs
 from ..model import XCAT_BUILTIN_POSTSCRIPTS
 from ..resolve import Resolution, ResolvedImage
+from ..safe import SCHEME_RE as URL_RE
 from . import kinds
 from .layout import Layout
-
-URL_RE = re.compile(r"^[a-z][a-z0-9+.-]*://", re.IGNORECASE)
 
 
 @dataclass(frozen=True)

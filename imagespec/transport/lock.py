@@ -202,7 +202,7 @@ def director_lock(
 
     try:
         try:
-            info["reaper"] = GROUPS.start_reaper()
+            info["reaper"] = transport.runner.start_reaper()
         except OSError as exc:
             note(f"warning: no reaper for this apply's builds ({exc.strerror})")
         transport.write_atomic(info_rel, json.dumps(info, indent=2).encode())

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 
 import pytest
 
@@ -194,6 +195,19 @@ def test_dry_run_prints_commands_and_changes_nothing(
     assert "packimage -m cpio -c gzip img-login" in out
     assert not env.install.exists()
     assert env.calls() == []
+
+
+def test_verbose_logs_each_command_and_its_duration_on_stderr(
+    env: Env, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, err = run_main(capsys, "-v", "apply", "--yes")
+    assert code == 0
+    traced = [line for line in err.splitlines() if line.startswith("imagespec:")]
+    assert any(re.search(r" s  genimage img-login$", line) for line in traced), err
+    assert all(re.match(r"imagespec: +\d+\.\d\d s  \S", line) for line in traced), err
+    assert "genimage img-login" not in out
+    _, _, quiet = run_main(capsys, "apply", "--yes", "--rebuild", "img-login")
+    assert "imagespec:" not in quiet
 
 
 def test_a_held_lock_fails_at_once_and_a_dead_holder_is_broken(

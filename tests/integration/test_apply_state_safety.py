@@ -19,7 +19,9 @@ from typing import Any, Callable
 import pytest
 
 from imagespec.runner import Runner
-from imagespec.transport.base import LocalTransport, SshTransport, TransportError, stage_file
+from imagespec.transport.base import TransportError
+from imagespec.transport.local import LocalTransport, stage_file
+from imagespec.transport.ssh import SshTransport
 from tests.helpers import dump_yaml
 from tests.integration.sites import APPLY_PROFILES, Env, run_main
 from tests.integration.test_apply_disk_and_link import small_disk, snapshot  # noqa: F401

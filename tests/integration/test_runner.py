@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from imagespec.errors import ImagespecError
-from imagespec.runner import CommandError, Runner, run_local, ssh_argv, ssh_base
+from imagespec.runner import CommandError, Runner, run_local
+from imagespec.transport.ssh import SshTransport, ssh_argv, ssh_base
 from tests.helpers import kill_processes_with, processes_with
 
 
@@ -45,14 +46,14 @@ def test_a_check_false_command_past_its_deadline_still_fails() -> None:
 @pytest.mark.parametrize("host", ["-oProxyCommand=touch x", "-F/tmp/evil", ""])
 def test_a_host_that_ssh_would_read_as_an_option_is_refused(host: str) -> None:
     with pytest.raises(ImagespecError, match="would be read by ssh as an option"):
-        Runner(host=host).wrap(["true"])
+        SshTransport(host, "/install", Runner()).wrap(["true"])
     with pytest.raises(ImagespecError, match="would be read by ssh as an option"):
         ssh_argv(host, "true")
 
 
 def test_ssh_is_given_the_host_after_the_end_of_its_options(tmp_path: Path) -> None:
     assert ssh_argv("cn-mn", "uptime")[-3:] == ["--", "cn-mn", "uptime"]
-    assert Runner(host="root@cn-mn").wrap(["genimage", "x"])[-3:] == [
+    assert SshTransport("root@cn-mn", "/install", Runner()).wrap(["genimage", "x"])[-3:] == [
         "--",
         "root@cn-mn",
         "genimage x",

@@ -10,7 +10,8 @@ from typing import Any, Optional, cast
 import pytest
 
 from imagespec.builders.generations import Generation, ImageDirs, Survey, survey
-from imagespec.runner import Result, Runner
+from imagespec.runner import Effect, Result
+from imagespec.transport.base import Transport
 
 ROOT = "/install/netboot/rocky8/x86_64/compute"
 DIRS = ImageDirs(ROOT)
@@ -22,15 +23,15 @@ class Replay:
 
     def __init__(self, output: str) -> None:
         self.output = output
-        self.calls: list[tuple[list[str], bool]] = []
+        self.calls: list[tuple[list[str], Effect]] = []
 
-    def run(self, argv: Sequence[str], *, mutating: bool = True, **_: Any) -> Result:
-        self.calls.append((list(argv), mutating))
+    def run(self, argv: Sequence[str], *, effect: Effect = Effect.CHANGE, **_: Any) -> Result:
+        self.calls.append((list(argv), effect))
         return Result(list(argv), 0, self.output)
 
 
 def parse(output: str, dirs: ImageDirs = DIRS) -> Survey:
-    return survey(cast(Runner, Replay(output)), dirs)
+    return survey(cast(Transport, Replay(output)), dirs)
 
 
 def generation_line(number: int, **doc: Any) -> str:
@@ -48,13 +49,13 @@ def test_the_directories_of_an_image() -> None:
 
 def test_the_survey_is_one_read_only_command_with_quoted_paths() -> None:
     replay = Replay("")
-    survey(cast(Runner, replay), ImageDirs("/install/netboot/my image"))
-    [(argv, mutating)] = replay.calls
+    survey(cast(Transport, replay), ImageDirs("/install/netboot/my image"))
+    [(argv, effect)] = replay.calls
     assert argv[:2] == ["sh", "-c"]
     assert argv[2].splitlines()[0] == (
         "R='/install/netboot/my image'; H='/install/netboot/.my image.imagespec'"
     )
-    assert mutating is False
+    assert effect is Effect.READ
 
 
 def test_nothing_on_the_director_is_an_empty_survey() -> None:
