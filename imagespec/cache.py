@@ -1,7 +1,8 @@
 """A persistent cache of parsed YAML files, keyed by content.
 
 Parsing YAML with positions is the slowest step of loading a large site;
-keyed by (kind, path, git blob id) a parse result never goes stale, so each
+keyed by (kind, path, git blob id) and by the parser's own code, a parse
+result never goes stale, so each
 distinct file version is parsed once, ever, across revisions and runs.  The
 cache lives in $IMAGESPEC_CACHE_DIR, else $XDG_CACHE_HOME/imagespec, else
 ~/.cache/imagespec; IMAGESPEC_CACHE=0 turns it off.  A damaged or unreadable
@@ -21,7 +22,21 @@ import pydantic
 
 from . import __version__
 
-FORMAT = f"1:{__version__}:{pydantic.VERSION}"
+# What a parse result depends on besides the file: the code that parses and checks it.
+# Hashing those modules' own bytes means a changed schema or a new load-time check
+# never meets a result cached by an older checkout that happens to share the version.
+_PARSER_MODULES = ("load.py", "model.py", "safe.py", "errors.py")
+
+
+def _parser_identity() -> str:
+    here = Path(__file__).parent
+    digest = hashlib.sha256()
+    for name in _PARSER_MODULES:
+        digest.update((here / name).read_bytes())
+    return digest.hexdigest()[:16]
+
+
+FORMAT = f"2:{__version__}:{pydantic.VERSION}:{_parser_identity()}"
 
 
 def cache_dir() -> Optional[Path]:
