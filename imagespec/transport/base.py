@@ -140,3 +140,28 @@ def last_line(text: str) -> str:
     """The last non-empty line of a command's output: ssh's or rsync's reason."""
     lines = [line for line in text.strip().splitlines() if line.strip()]
     return lines[-1].strip() if lines else ""
+
+
+class CommandsThroughWrap:
+    """`run` and `describe` for a transport whose `wrap` says how a command reaches the
+    director (as it is, or inside one ssh call); the runner runs what `wrap` returns."""
+
+    runner: Runner
+
+    def wrap(self, argv: Sequence[str], stdin_path: Optional[str] = None) -> list[str]:
+        raise NotImplementedError
+
+    def run(
+        self,
+        argv: Sequence[str],
+        *,
+        stdin_path: Optional[str] = None,
+        input_data: Optional[bytes] = None,
+        check: bool = True,
+        effect: Effect = Effect.CHANGE,
+    ) -> Result:
+        full = self.wrap(argv, stdin_path)
+        return self.runner.run(full, input_data=input_data, check=check, effect=effect)
+
+    def describe(self, argv: Sequence[str], stdin_path: Optional[str] = None) -> str:
+        return shlex.join(self.wrap(argv, stdin_path))

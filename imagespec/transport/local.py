@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
-import shlex
 import shutil
 import tempfile
 from collections.abc import Iterable, Sequence
@@ -18,10 +17,11 @@ from pathlib import Path
 from typing import Optional
 
 from ..digest import sha256_hex
-from ..runner import Effect, Result, Runner
+from ..runner import Effect, Runner
 from .base import (
     ADVICE,
     TEMP_NAME,
+    CommandsThroughWrap,
     FileData,
     TransportError,
     inside,
@@ -31,7 +31,7 @@ from .base import (
 )
 
 
-class LocalTransport:
+class LocalTransport(CommandsThroughWrap):
     """A director tree on this machine."""
 
     def __init__(self, root: str, runner: Runner):
@@ -45,21 +45,6 @@ class LocalTransport:
     def wrap(self, argv: Sequence[str], stdin_path: Optional[str] = None) -> list[str]:
         """The argv that runs: the command itself, or a shell pipe for input from a file."""
         return ["sh", "-c", piped(argv, stdin_path)] if stdin_path else list(argv)
-
-    def run(
-        self,
-        argv: Sequence[str],
-        *,
-        stdin_path: Optional[str] = None,
-        input_data: Optional[bytes] = None,
-        check: bool = True,
-        effect: Effect = Effect.CHANGE,
-    ) -> Result:
-        full = self.wrap(argv, stdin_path)
-        return self.runner.run(full, input_data=input_data, check=check, effect=effect)
-
-    def describe(self, argv: Sequence[str], stdin_path: Optional[str] = None) -> str:
-        return shlex.join(self.wrap(argv, stdin_path))
 
     def read(self, rel: str) -> Optional[bytes]:
         try:

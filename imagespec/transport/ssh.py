@@ -22,11 +22,12 @@ from pathlib import Path
 from typing import Optional
 
 from ..errors import ImagespecError, first_line
-from ..runner import CommandError, Effect, Finished, Result, Runner, env_seconds
+from ..runner import CommandError, Effect, Finished, Runner, env_seconds
 from .base import (
     RSYNC_TEMP_DIR,
     TEMP_GLOB,
     TEMP_NAME,
+    CommandsThroughWrap,
     FileData,
     TransportError,
     inside,
@@ -99,7 +100,7 @@ def rsync_cause(output: str) -> str:
     return (causes or lines or ["no output"])[0][:300]
 
 
-class SshTransport:
+class SshTransport(CommandsThroughWrap):
     """A remote director: commands over ssh, files with rsync (checksums, delayed updates)."""
 
     def __init__(self, host: str, root: str, runner: Runner):
@@ -114,21 +115,6 @@ class SshTransport:
     def wrap(self, argv: Sequence[str], stdin_path: Optional[str] = None) -> list[str]:
         """The argv that runs: one ssh call with the command as one shell string."""
         return ssh_argv(self.host, piped(argv, stdin_path))
-
-    def run(
-        self,
-        argv: Sequence[str],
-        *,
-        stdin_path: Optional[str] = None,
-        input_data: Optional[bytes] = None,
-        check: bool = True,
-        effect: Effect = Effect.CHANGE,
-    ) -> Result:
-        full = self.wrap(argv, stdin_path)
-        return self.runner.run(full, input_data=input_data, check=check, effect=effect)
-
-    def describe(self, argv: Sequence[str], stdin_path: Optional[str] = None) -> str:
-        return shlex.join(self.wrap(argv, stdin_path))
 
     def _call(self, script: str, data: Optional[bytes], effect: Effect, merge: bool) -> Finished:
         argv = ssh_argv(self.host, script)
