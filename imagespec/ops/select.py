@@ -77,11 +77,26 @@ def open_targets(
 
     The caller closes `repo` when it is done (its git processes end with it).
     """
+    repo = GitRepo.find(root)
+    try:
+        return _targets_at(repo, root, director, branch, rev, runner)
+    except BaseException:
+        repo.close()  # on success the caller closes it; on an error nobody else can
+        raise
+
+
+def _targets_at(
+    repo: GitRepo,
+    root: Path,
+    director: Optional[str],
+    branch: Optional[str],
+    rev: Optional[str],
+    runner: Runner,
+) -> Reconcile:
     from ..overlap import check_director_root
     from .diff import open_site_at
     from .reconcile import make_target
 
-    repo = GitRepo.find(root)
     commit = _commit_to_apply(repo, rev, branch)
     view = open_site_at(repo, commit, root, commit[:10])
     if view is None:
