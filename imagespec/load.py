@@ -24,7 +24,7 @@ from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 from .errors import ConfigError, Pos, Problem, suggest
 from .model import Profile, Site
-from .safe import unsafe_char
+from .safe import OBJECT_NAME_RE, unsafe_char
 from .source import SiteSource
 
 KeyPath = tuple[Union[str, int], ...]
@@ -32,7 +32,6 @@ PosMap = dict[KeyPath, Pos]
 
 SITE_FILE = "imagespec.yaml"
 PROFILE_DIR = "profiles"
-NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
 @dataclass(frozen=True)
@@ -528,7 +527,7 @@ def load_site(source: SiteSource, cache: ParseCache = NoCache()) -> SiteDocs:
             continue
         if ext != "yaml":
             continue
-        if not NAME_RE.match(name):
+        if not OBJECT_NAME_RE.match(name):
             problems.append(
                 Problem(
                     Pos(rel),

@@ -19,6 +19,8 @@ from typing import Optional
 # A name that becomes one path segment and an xCAT object name: no '/', no
 # leading '.' or '-', nothing a shell or a stanza reads specially.
 NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.+-]*$")
+# An image or profile name: xCAT's object names (mkdef refuses others), stricter than NAME_RE.
+OBJECT_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 # One segment of a file path from the repository (sync sources may be dot files).
 SEGMENT_RE = re.compile(r"^[A-Za-z0-9_.][A-Za-z0-9_.+@=:,~%-]*$")
 # A word xCAT may put unquoted into a shell command line (rh/genimage builds

@@ -28,6 +28,7 @@ from pydantic import (
 
 from .actions import BuildStatus
 from .errors import ImagespecError
+from .safe import OBJECT_NAME_RE
 
 STATE_VERSION = 1
 MOVE_ASIDE = (
@@ -115,7 +116,6 @@ HEX64 = re.compile(r"[0-9a-f]{64}")
 COMMIT = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
 DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
 TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ")
-IMAGE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
@@ -164,7 +164,7 @@ Hex64 = Annotated[StrictStr, _matching(HEX64, "a sha256 (64 lowercase hex digits
 Commit = Annotated[StrictStr, _matching(COMMIT, "a git commit id (40 or 64 hex digits)")]
 Digest = Annotated[StrictStr, _matching(DIGEST, "'sha256:' and 64 lowercase hex digits")]
 Time = Annotated[StrictStr, _matching(TIME, "a UTC time like 2025-01-31T12:00:00Z")]
-ImageName = Annotated[StrictStr, _matching(IMAGE_NAME, "an image name")]
+ImageName = Annotated[StrictStr, _matching(OBJECT_NAME_RE, "an image name")]
 ManagedPath = Annotated[StrictStr, AfterValidator(_check_managed_path)]
 Generation = Annotated[StrictInt, Field(ge=0)]
 

@@ -27,7 +27,6 @@ from .render.layout import generation_home
 from .render.tree import RenderedDirector, builtin_postscripts
 from .resolve import ChainMerge, is_directive
 
-NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 PROVMETHODS = ("netboot", "statelite")
 ATTRIBUTE_NAME_RE = re.compile(r"^[a-z][A-Za-z0-9_]*$")
 # Attributes holding free text, never passed to a shell by xCAT.
@@ -122,7 +121,7 @@ def _check_image_names(docs: SiteDocs) -> list[Problem]:
                     f"image name '{name}' contains 'default': xCAT's stanza reader treats such objects as defaults and never creates them; rename it",
                 )
             )
-        if not NAME_RE.match(name):
+        if not safe.OBJECT_NAME_RE.match(name):
             problems.append(
                 Problem(
                     pos,
