@@ -28,6 +28,7 @@ from . import __version__
 from .cache import DiskCache
 from .errors import ConfigError, ImagespecError, UsageError
 from .ops.diff import run_diff
+from .ops.explain import LiteView, director_litefile
 from .ops.explain import explain as explain_entry
 from .ops.render import write_tree
 from .ops.select import Reconcile, check_images, choose_one, open_targets
@@ -230,11 +231,27 @@ def show(
     if built:
         _show_built(ctx, view, name, rendered, json_out)
         return
+    lite = _lite_view(ctx, view, name, rendered)
     if _want_json(ctx, json_out):
-        _print_json(show_report.show_json(rendered))
+        doc = show_report.show_json(rendered)
+        if lite is not None:
+            doc["litefile_effective"] = lite.as_json()
+        _print_json(doc)
         return
     _warn(view)
-    show_report.print_show(_console(), rendered)
+    show_report.print_show(_console(), rendered, lite)
+
+
+def _lite_view(
+    ctx: typer.Context, view: SiteView, director: str, image: RenderedImage
+) -> Optional[LiteView]:
+    """A statelite image's litefile rows as liteimg applies them (the director's rows too)."""
+    if not image.statelite:
+        return None
+    from .ops.reconcile import make_target
+
+    target = make_target(view, director, "worktree", _runner(ctx))
+    return director_litefile(target, image)
 
 
 def _show_built(
@@ -269,7 +286,7 @@ def explain(
     name = choose_one(view.docs.site.model, view.docs.source.root, director, branch)
     rendered = _image(view, view.render(name), image)
     _warn(view)
-    result = explain_entry(rendered, entry)
+    result = explain_entry(rendered, entry, _lite_view(ctx, view, name, rendered))
     if result is None:
         raise UsageError(
             f"'{entry}' does not occur in image '{image}' or its chain ({' -> '.join(rendered.resolved.chain)})"

@@ -18,6 +18,58 @@ from .digest import sha256_hex
 from .render import RenderedDirector, RenderedFile, RenderedImage
 from .state import ImageState, State
 
+# What nodeset reads from an osimage to write a node's boot configuration
+# (xCAT-server/lib/xcat/plugins/anaconda.pm, mknetboot: the osimage and
+# linuximage attributes it fetches, and addkcmdline for the kernel command line).
+BOOT_ATTRIBUTES = frozenset(
+    [
+        "addkcmdline",
+        "crashkernelsize",
+        "dump",
+        "nfsrootopts",
+        "nodebootif",
+        "osarch",
+        "osvers",
+        "partitionfile",
+        "profile",
+        "provmethod",
+        "rootfstype",
+        "rootimgdir",
+    ]
+)
+
+
+@dataclass
+class Observed:
+    """What plan reads from xCAT on the director: definitions and which nodes boot what."""
+
+    definitions: Optional[dict[str, dict[str, str]]] = None  # None: could not be read
+    nodes: Optional[dict[str, list[str]]] = None  # image -> nodes whose provmethod it is
+    notes: list[str] = field(default_factory=list)
+
+
+def drifted_attributes(image: RenderedImage, have: dict[str, str]) -> list[str]:
+    """Rendered attributes whose value on the director differs.
+
+    Only what imagespec renders is compared: attributes set outside imagespec
+    (groups, usercomment, genimage's write-backs such as permission) are the
+    site's own and never drift.
+    """
+    return sorted(
+        name for name, value in image.attributes.items() if value and have.get(name) != value
+    )
+
+
+def boot_changes(image: RenderedImage, have: Optional[dict[str, str]]) -> list[str]:
+    """Attributes nodeset reads whose value the next define changes."""
+    if have is None:
+        return []
+    return sorted(
+        name
+        for name in BOOT_ATTRIBUTES
+        if (image.attributes.get(name) or "") != (have.get(name) or "")
+    )
+
 
 @dataclass
 class FileOps:
@@ -44,22 +96,30 @@ class Plan:
     report: DiffReport  # per image status/actions/changes, reasons in ImageDiff.reasons
     orphans: list[str] = field(default_factory=list)
     frozen: list[str] = field(default_factory=list)
+    # xcat: images whose nodes apply runs nodeset for -> how many nodes (None: unknown)
+    nodeset: dict[str, Optional[int]] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)  # what could not be read on the director
 
     @property
     def work(self) -> bool:
         busy = any(d.actions for n, d in self.report.images.items() if n not in self.frozen)
-        return busy or self.files.changes
+        return busy or self.files.changes or bool(self.nodeset)
 
     def as_json(self) -> dict[str, Any]:
         doc = self.report.as_json()
         for name, image in self.report.images.items():
             doc["images"][name]["reasons"] = list(image.reasons)
             doc["images"][name]["frozen"] = name in self.frozen
+            doc["images"][name]["nodeset"] = {
+                "owed": name in self.nodeset,
+                "nodes": self.nodeset.get(name),
+            }
         return {
             "director": self.director,
             **doc,
             "drift": sorted(self.files.drift),
             "orphans": list(self.orphans),
+            "notes": list(self.notes),
             "files": {
                 "write": sorted(self.files.write),
                 "delete": sorted(self.files.delete),
@@ -104,13 +164,20 @@ def _plan_write(
 
 
 def owed_actions(
-    image: RenderedImage, st: Optional[ImageState], builder: str, rebuild: bool
+    image: RenderedImage,
+    st: Optional[ImageState],
+    builder: str,
+    rebuild: bool,
+    redefine: bool = False,
 ) -> list[Action]:
-    """The stages whose recorded digest differs from the desired one (SPEC §6 order)."""
+    """The stages whose recorded digest differs from the desired one (SPEC §6 order);
+    `redefine`: the definition on the director drifted, so define is owed too."""
     if builder == "none":
         return []
     done = st.digests if st and st.status != BuildStatus.SKIPPED else {}
     differ = {stage for stage in Stage if done.get(stage) != image.digests[stage]}
+    if redefine:
+        differ.add(Stage.DEFINE)
     return stage_actions((differ | {Stage.BUILD}) if rebuild else differ)
 
 
@@ -123,6 +190,7 @@ class _Scope:
     frozen: frozenset[str]
     only: Optional[set[str]]
     rebuild: set[str]
+    observed: Optional[Observed]
 
     def builds(self, name: str) -> bool:
         """Whether apply may define, build and pack the image this time."""
@@ -138,21 +206,79 @@ def make_plan(
     changes: Optional[DiffReport] = None,
     only: Optional[set[str]] = None,
     rebuild: Optional[set[str]] = None,
+    observed: Optional[Observed] = None,
 ) -> Plan:
-    """Everything apply would do, and why."""
+    """Everything apply would do, and why.
+
+    `observed` (xcat directors): the definitions and nodes read from xCAT, for
+    definition drift and the nodeset apply owes after a new kernel or boot
+    attribute.
+    """
     frozen = sorted(n for n, i in rendered.images.items() if i.frozen)
     files = plan_files(rendered, state, actual, _skipped_files(rendered, set(frozen), only))
-    scope = _Scope(builder, files, frozenset(frozen), only, rebuild or set())
-    images = {
-        name: _plan_image(image, state.images.get(name), scope, _change_of(changes, name))
-        for name, image in sorted(rendered.images.items())
-    }
+    scope = _Scope(builder, files, frozenset(frozen), only, rebuild or set(), observed)
+    images = {}
+    nodeset: dict[str, Optional[int]] = {}
+    for name, image in sorted(rendered.images.items()):
+        st = state.images.get(name)
+        images[name] = _plan_image(image, st, scope, _change_of(changes, name))
+        owed = _nodeset_owed(image, st, images[name], scope)
+        if owed:
+            nodeset[name] = _node_count(name, observed)
+            count = nodeset[name]
+            images[name].reasons.append(
+                f"nodeset owed: {count} node{'s' * (count != 1)}"
+                if count is not None
+                else "nodeset owed (nodes could not be listed)"
+            )
     orphans = sorted(set(state.images) - set(rendered.images))
     images.update({name: _orphan(name) for name in orphans})
     report = DiffReport(
         base=state.commit or "none", head=commit, director=rendered.name, images=images
     )
-    return Plan(rendered.name, builder, commit, files, report, orphans, frozen)
+    notes = list(observed.notes) if observed else []
+    return Plan(rendered.name, builder, commit, files, report, orphans, frozen, nodeset, notes)
+
+
+def _definition(name: str, observed: Optional[Observed]) -> Optional[dict[str, str]]:
+    if observed is None or observed.definitions is None:
+        return None
+    return observed.definitions.get(name)
+
+
+def _definition_drift(
+    image: RenderedImage, st: Optional[ImageState], observed: Optional[Observed]
+) -> list[str]:
+    """Why the definition imagespec made differs on the director now (empty: it does not)."""
+    if observed is None or observed.definitions is None or not st or not st.digests.get("define"):
+        return []
+    have = observed.definitions.get(image.name)
+    if have is None:
+        return ["definition missing on the director"]
+    drifted = drifted_attributes(image, have)
+    if not drifted:
+        return []
+    return [f"definition changed on the director: {', '.join(drifted)}"]
+
+
+def _nodeset_owed(
+    image: RenderedImage, st: Optional[ImageState], diff: ImageDiff, scope: _Scope
+) -> bool:
+    """A new generation, a boot attribute changed, or an earlier nodeset still owed."""
+    if scope.builder != "xcat" or not scope.builds(image.name):
+        return False
+    if st is not None and st.nodeset_owed:
+        return True
+    if Action.PACK in diff.actions:
+        return True
+    have = _definition(image.name, scope.observed)
+    return Action.DEFINE in diff.actions and bool(boot_changes(image, have))
+
+
+def _node_count(name: str, observed: Optional[Observed]) -> Optional[int]:
+    if observed is None or observed.nodes is None:
+        return None
+    return len(observed.nodes.get(name, []))
 
 
 def _change_of(changes: Optional[DiffReport], name: str) -> Optional[ImageDiff]:
@@ -164,7 +290,9 @@ def _plan_image(
 ) -> ImageDiff:
     """One image's owed actions (sync first) and the reasons for them."""
     name, rebuild = image.name, image.name in scope.rebuild
-    actions = owed_actions(image, st, scope.builder, rebuild) if scope.builds(name) else []
+    drift = _definition_drift(image, st, scope.observed) if scope.builder == "xcat" else []
+    builds = scope.builds(name)
+    actions = owed_actions(image, st, scope.builder, rebuild, bool(drift)) if builds else []
     if name not in scope.frozen and any(p in scope.files.write for p in image.files):
         actions.insert(0, Action.SYNC)
     diff = ImageDiff(
@@ -178,8 +306,8 @@ def _plan_image(
     if name in scope.frozen:
         diff.reasons = _frozen_reasons(change)
     else:
-        drift = [p for p in image.files if p in scope.files.drift]
-        diff.reasons = _reasons(actions, st, change, drift, rebuild, scope.builder)
+        drifted = [p for p in image.files if p in scope.files.drift]
+        diff.reasons = _reasons(actions, st, change, drifted, rebuild, scope.builder, drift)
     return diff
 
 
@@ -209,6 +337,7 @@ def _reasons(
     drift: list[str],
     rebuild: bool,
     builder: str,
+    definition: list[str],
 ) -> list[str]:
     reasons = _history(st, builder)
     if st is not None and st.rolled_back_from is not None and actions:
@@ -222,6 +351,7 @@ def _reasons(
         via = f" via {', '.join(change.via)}" if change.via else ""
         reasons += [f"{key} changed{via}" for key in change.changes]
     reasons += [f"drift in {posixpath.basename(p)}" for p in drift]
+    reasons += definition
     if not reasons and actions:
         reasons.append("recorded digests differ")
     return reasons

@@ -21,6 +21,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    StrictBool,
     StrictInt,
     StrictStr,
     ValidationError,
@@ -58,6 +59,7 @@ class ImageState:
     attributes: list[str] = field(default_factory=list)  # attribute names last defined
     builder: Optional[str] = None
     rolled_back_from: Optional[int] = None  # set by `imagespec rollback` until the next pack
+    nodeset_owed: bool = False  # xcat: the image's nodes still boot an older kernel/initrd
 
 
 @dataclass
@@ -182,10 +184,11 @@ class ImageDoc(BaseModel):
     time: Optional[Time] = None
     generation: Generation = 0
     error: Optional[StrictStr] = None
-    failed_stage: Optional[Literal["define", "genimage", "pack"]] = None
+    failed_stage: Optional[Literal["define", "genimage", "pack", "nodeset"]] = None
     attributes: list[StrictStr] = Field(default_factory=list)
     builder: Optional[Literal["xcat", "native", "none"]] = None
     rolled_back_from: Optional[Generation] = None
+    nodeset_owed: StrictBool = False
 
 
 class StateDoc(BaseModel):

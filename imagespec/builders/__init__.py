@@ -15,8 +15,8 @@ Log = Callable[[str], None]
 class Builder(Protocol):
     name: str
 
-    def define(self, image: RenderedImage, previous: ImageState | None, log: Log) -> None:
-        """Create or update the osimage definition from the rendered stanza."""
+    def define(self, image: RenderedImage, previous: ImageState | None, log: Log) -> bool:
+        """Create or update the osimage definition; True when the image's nodes need nodeset."""
 
     def genimage(self, image: RenderedImage, log: Log) -> None:
         """Build the image root from the package lists and postinstall scripts."""
@@ -26,6 +26,9 @@ class Builder(Protocol):
 
     def undefine(self, name: str, log: Log) -> None:
         """Remove an osimage definition (never its root)."""
+
+    def nodeset(self, image: RenderedImage, log: Log) -> Optional[int]:
+        """Point the image's nodes at its kernel and initrd; how many, None if not xCAT's."""
 
 
 def run_logged(

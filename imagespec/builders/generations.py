@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import posixpath
 import shlex
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
@@ -200,6 +201,19 @@ def switch(transport: Transport, dirs: ImageDirs, number: int, log: Log) -> None
         f"ln -sfn {q(dirs.link_target(number))} {q(tmp)} && mv -Tf {q(tmp)} {q(dirs.rootimgdir)}"
     )
     run_logged(transport, ["sh", "-c", script], log)
+
+
+def kept_match(found: Survey, wanted: Mapping[str, Optional[str]]) -> Optional[int]:
+    """A kept generation built and packed from exactly these inputs (after a rollback),
+    unless genimage just built a fresh root for them, which is always packed."""
+    if found.staging_build == wanted.get("build"):
+        return None
+    matches = [
+        n
+        for n, g in found.generations.items()
+        if not g.adopted and {k: g.digests.get(k) for k in wanted} == wanted
+    ]
+    return max(matches) if matches else None
 
 
 def prune(transport: Transport, found: Survey, keep: int, log: Log) -> list[int]:

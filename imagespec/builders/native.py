@@ -137,11 +137,15 @@ class NativeBuilder:
 
     # ------------------------------------------------------------ define
 
-    def define(self, image: RenderedImage, previous: Optional[ImageState], log: Log) -> None:
+    def define(self, image: RenderedImage, previous: Optional[ImageState], log: Log) -> bool:
         log(f"native builder: no osimage table to update; the definition is {image.stanza_path}")
+        return False
 
     def undefine(self, name: str, log: Log) -> None:
         return None
+
+    def nodeset(self, image: RenderedImage, log: Log) -> Optional[int]:
+        return None  # no xCAT: nothing copies kernels to tftp for nodes
 
     # ------------------------------------------------------------ genimage
 

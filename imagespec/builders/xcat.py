@@ -1,4 +1,22 @@
-"""The xCAT builder: mkdef/chdef from the rendered stanza, genimage, packimage or liteimg.
+"""The xCAT builder: definitions with mkdef/chdef, builds with genimage, packimage and liteimg.
+
+xCAT builds in place: rh/genimage installs into the existing
+`<rootimgdir>/rootimg` and never clears it (it only mkpaths it), and
+packimage rewrites the archive nodes boot from.  So imagespec never points
+xCAT at the root nodes use.  Each build goes through a staging osimage, a
+copy of the image's definition named `<image>-imagespec-staging` whose
+rootimgdir is the image's staging directory (`.<base>.imagespec/staging`
+next to rootimgdir, see generations.py):
+
+    genimage   empty staging -> define the staging osimage -> genimage it
+    pack       packimage (or liteimg) the staging osimage -> staging becomes
+               generation N -> rootimgdir (a symlink) switches to it at once
+               -> the staging osimage is removed
+
+A failed genimage or pack leaves the generation in use untouched; rollback
+switches the symlink back.  The image's own definition always names
+rootimgdir itself, so nodeset copies the kernel and initrd of the generation
+in use (anaconda.pm mknetboot reads `<rootimgdir>/kernel`).
 
 Commands run on the director (over ssh for a remote one) through the
 director's transport, so --dry-run prints exactly these command lines.
@@ -6,62 +24,330 @@ director's transport, so --dry-run prints exactly these command lines.
 
 from __future__ import annotations
 
+import json
 import posixpath
-import shlex
+import re
+from collections.abc import Mapping
 from typing import Optional
 
 from ..model import BuildOptions
-from ..render import RenderedImage
-from ..runner import Result
-from ..state import ImageState
+from ..plan import Observed, boot_changes
+from ..render import RenderedDirector, RenderedImage
+from ..render.formats import litefile_csv_rows, stanza
+from ..render.readers import parse_litefile
+from ..runner import CommandError, Effect, Result
+from ..state import ImageState, now
 from ..transport.base import Transport
 from . import Log, run_logged
+from .generations import (
+    BUILD_FILE,
+    BuildError,
+    Generation,
+    ImageDirs,
+    adopt_foreign,
+    kept_match,
+    promote,
+    prune,
+    q,
+    survey,
+    switch,
+    write_text,
+)
+
+STAGING_SUFFIX = "-imagespec-staging"
+# The kernel and initrds genimage leaves in rootimgdir, which a re-pack keeps.
+BOOT_FILES = ("kernel", "initrd-stateless.gz", "initrd-statelite.gz", "initrd.gz")
+
+
+def staging_name(image: str) -> str:
+    """The temporary osimage a build goes through (never the one nodes boot)."""
+    return f"{image}{STAGING_SUFFIX}"
+
+
+# ------------------------------------------------------------------ reading xCAT's database
+
+
+def parse_stanzas(text: str) -> dict[str, dict[str, str]]:
+    """`lsdef -z` output -> {object: {attribute: value}} (objtype left out)."""
+    objects: dict[str, dict[str, str]] = {}
+    current: Optional[dict[str, str]] = None
+    for line in text.splitlines():
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        if not line[0].isspace() and line.rstrip().endswith(":"):
+            current = objects.setdefault(line.rstrip()[:-1].strip(), {})
+            continue
+        if current is None or "=" not in line:
+            continue
+        key, _, value = line.strip().partition("=")
+        if key != "objtype":
+            current[key.strip()] = value
+    return objects
+
+
+NODE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+NODE_LINE = re.compile(r"^(\S+):\s+provmethod=(.*)$")
+
+
+def parse_provmethods(text: str) -> dict[str, list[str]]:
+    """`lsdef -t node -i provmethod -c` output -> {image: [nodes]} (sorted)."""
+    nodes: dict[str, list[str]] = {}
+    for line in text.splitlines():
+        match = NODE_LINE.match(line.strip())
+        if match and match.group(2).strip():
+            nodes.setdefault(match.group(2).strip(), []).append(match.group(1))
+    return {image: sorted(names) for image, names in nodes.items()}
+
+
+def _nothing_found(result: Result) -> bool:
+    """lsdef's answer when no object matches (DBobjectdefs.pm: 'Could not find ...')."""
+    return not result.ok and "Could not find" in result.output
+
+
+def observe(transport: Transport) -> Observed:
+    """Every osimage definition and every node's provmethod: two read-only lsdef calls."""
+    seen = Observed()
+    try:
+        result = transport.run(["lsdef", "-t", "osimage", "-z"], check=False, effect=Effect.READ)
+        if result.ok or _nothing_found(result):
+            seen.definitions = parse_stanzas(result.output) if result.ok else {}
+        else:
+            seen.notes.append(f"osimage definitions not read: {_first_line(result.output)}")
+        result = transport.run(
+            ["lsdef", "-t", "node", "-i", "provmethod", "-c"], check=False, effect=Effect.READ
+        )
+        if result.ok or _nothing_found(result):
+            seen.nodes = parse_provmethods(result.output) if result.ok else {}
+        else:
+            seen.notes.append(f"nodes not read: {_first_line(result.output)}")
+    except CommandError as exc:  # the director could not run lsdef at all
+        seen.notes.append(f"xCAT not reachable: {exc}")
+    return seen
+
+
+def _first_line(text: str) -> str:
+    lines = [line for line in text.splitlines() if line.strip()]
+    return lines[0][:200] if lines else "no output"
+
+
+# ------------------------------------------------------------------ the builder
 
 
 class XcatBuilder:
     name = "xcat"
 
-    def __init__(self, transport: Transport, options: BuildOptions):
+    def __init__(
+        self, transport: Transport, options: BuildOptions, rendered: RenderedDirector, commit: str
+    ):
         self.transport = transport
         self.options = options
+        self.rendered = rendered
+        self.commit = commit
 
-    def _run(self, argv: list[str], log: Log, stdin_path: Optional[str] = None) -> Result:
-        return run_logged(self.transport, argv, log, stdin_path)
+    def _run(
+        self,
+        argv: list[str],
+        log: Log,
+        stdin_path: Optional[str] = None,
+        input_data: Optional[bytes] = None,
+        check: bool = True,
+    ) -> Result:
+        return run_logged(self.transport, argv, log, stdin_path, input_data, check)
 
-    def define(self, image: RenderedImage, previous: Optional[ImageState], log: Log) -> None:
-        """chdef -z when attributes are only added or changed; mkdef -z -f when any must go away."""
-        stanza = posixpath.join(self.transport.root, image.stanza_path)
-        old = set(previous.attributes) if previous and previous.digests.get("define") else None
-        if old is not None and old <= set(image.attributes):
-            self._run(["chdef", "-z"], log, stdin_path=stanza)
+    # ------------------------------------------------------------ define
+
+    def read_definition(self, name: str) -> Optional[dict[str, str]]:
+        """The osimage as xCAT holds it now, or None when there is none."""
+        result = self.transport.run(
+            ["lsdef", "-t", "osimage", "-z", "-o", name], check=False, effect=Effect.READ
+        )
+        if _nothing_found(result):
+            return None
+        if not result.ok:
+            raise CommandError(
+                ["lsdef", "-t", "osimage", "-z", "-o", name], result.returncode, result.output
+            )
+        return parse_stanzas(result.output).get(name)
+
+    def define(self, image: RenderedImage, previous: Optional[ImageState], log: Log) -> bool:
+        """Create or update the definition; True when nodeset must follow.
+
+        mkdef only for a new object; otherwise chdef -z, which changes only the
+        attributes in the stanza, so attributes set outside imagespec (groups,
+        usercomment) survive.  `mkdef -f` would delete the object first and
+        lose them (DBobjectdefs.pm).  An attribute imagespec set before and no
+        longer renders is unset with an empty value (`attr=`).
+        """
+        have = self.read_definition(image.name)
+        path = posixpath.join(self.transport.root, image.stanza_path)
+        if have is None:
+            self._run(["mkdef", "-z"], log, stdin_path=path)
+            return False
+        ours_before = set(previous.attributes) if previous else set()
+        gone = sorted(a for a in ours_before - set(image.attributes) if a in have)
+        changes = boot_changes(image, have)
+        if changes:
+            log(f"boot attributes change ({', '.join(changes)}): nodeset follows")
+        if not gone:
+            self._run(["chdef", "-z"], log, stdin_path=path)
         else:
-            self._run(["mkdef", "-z", "-f"], log, stdin_path=stanza)
+            log(f"unsetting attributes imagespec no longer sets: {', '.join(gone)}")
+            data = (
+                stanza(image.name, image.attributes) + "".join(f"    {a}=\n" for a in gone).encode()
+            )
+            self._run(["chdef", "-z"], log, input_data=data)
+        return bool(changes)
 
-    def _load_litefile(self, image: RenderedImage, log: Log) -> None:
-        """Replace the image's litefile rows: tabrestore takes the table name from the file name."""
-        csv = next(p for p in image.files if p.endswith(".litefile.csv"))
-        self._run(["tabch", "-d", f"image={image.name}", "litefile"], log)
-        source = shlex.quote(posixpath.join(self.transport.root, csv))
+    # ------------------------------------------------------------ staging osimage
+
+    def _define_staging(self, image: RenderedImage, dirs: ImageDirs, log: Log) -> str:
+        """The staging osimage: the image's definition, rootimgdir pointing at staging.
+
+        `groups` is copied from the image's own definition, so liteimg applies
+        the same litefile group rows (statelite.pm).  The staging object is
+        imagespec's alone: mkdef -f replaces it whole.
+        """
+        name = staging_name(image.name)
+        attributes = dict(image.attributes, rootimgdir=dirs.staging)
+        have = self.read_definition(image.name) or {}
+        if have.get("groups"):
+            attributes["groups"] = have["groups"]
+        self._run(["mkdef", "-z", "-f"], log, input_data=stanza(name, attributes))
+        return name
+
+    def _drop_staging(self, image: RenderedImage, log: Log) -> None:
+        name = staging_name(image.name)
+        self._run(["rmdef", "-t", "osimage", "-o", name], log, check=False)
+        if image.statelite:
+            self._run(["tabch", "-d", f"image={name}", "litefile"], log, check=False)
+
+    # ------------------------------------------------------------ genimage
+
+    def genimage(self, image: RenderedImage, log: Log) -> None:
+        """genimage into an empty staging root: nothing of an earlier build survives."""
+        dirs = ImageDirs(image.rootimgdir)
+        self._run(["rm", "-rf", dirs.staging], log)
+        self._run(["mkdir", "-p", dirs.staging], log)
+        name = self._define_staging(image, dirs, log)
+        self._run(["genimage", name], log)
+        marker = {"build": image.digests["build"], "commit": self.commit, "time": now()}
+        write_text(self.transport, f"{dirs.staging}/{BUILD_FILE}", _line(marker), log)
+
+    # ------------------------------------------------------------ pack
+
+    def pack(self, image: RenderedImage, log: Log) -> Optional[int]:
+        """Pack staging and switch rootimgdir to it as a new generation."""
+        dirs = ImageDirs(image.rootimgdir)
+        found = survey(self.transport, dirs)
+        adopt_foreign(self.transport, found, log)
+        digests = {"build": image.digests["build"], "pack": image.digests["pack"]}
+        kept = kept_match(found, digests)
+        if kept is not None:
+            log(f"generation {kept} was built and packed from these inputs: switching to it")
+            switch(self.transport, dirs, kept, log)
+            return kept
+        if found.staging_build != image.digests["build"]:
+            self._prepare_staging(image, found.current, dirs, log)
+        name = self._define_staging(image, dirs, log)
+        if image.statelite:
+            self._load_litefile(image, name, log)
+            self._run(["liteimg", name], log)
+        else:
+            opts = self.options
+            self._run(["packimage", "-m", opts.method, "-c", opts.compress, name], log)
+        generation = Generation(found.highest + 1, dict(digests), self.commit, now())
+        promote(self.transport, found, generation, log)
+        self._drop_staging(image, log)
+        gone = prune(self.transport, found, self.options.generations, log)
+        if gone:
+            log(f"removed old generation(s) {', '.join(map(str, gone))}")
+        return generation.number
+
+    def _prepare_staging(
+        self, image: RenderedImage, current: Optional[int], dirs: ImageDirs, log: Log
+    ) -> None:
+        """Staging needs a root built from these build inputs before packing.
+
+        A statelite root is always built afresh: liteimg moves files into
+        .default and, for rows removed or changed since its last run, deletes
+        or empties their paths (statelite.pm recoverFiles), so running it again
+        on a root it already changed loses files.  A netboot root is copied
+        from the generation in use (copy-on-write where the file system can):
+        packimage writes into the root it packs (/etc/shadow, /xcatpost,
+        /etc/localtime; packimage.pm), so hard links would change the
+        generation nodes boot.
+        """
+        if image.statelite or current is None:
+            why = "statelite: liteimg needs a root it never ran on" if image.statelite else ""
+            log(f"building a fresh root{f' ({why})' if why else ''}")
+            self.genimage(image, log)
+            return
+        source = dirs.gen(current)
+        log(f"re-packing a copy of generation {current}; the build inputs did not change")
+        copies = " ".join(
+            f"&& {{ [ ! -e {q(source)}/{f} ] || cp -p {q(source)}/{f} {q(dirs.staging)}/; }}"
+            for f in BOOT_FILES
+        )
         script = (
-            f'd=$(mktemp -d) && cp {source} "$d/litefile.csv" && '
-            f'tabrestore -a "$d/litefile.csv"; rc=$?; rm -rf "$d"; exit $rc'
+            f"rm -rf {q(dirs.staging)} && mkdir -p {q(dirs.staging)}"
+            f" && cp -a --reflink=auto {q(source)}/rootimg {q(dirs.staging)}/rootimg {copies}"
         )
         self._run(["sh", "-c", script], log)
 
-    def genimage(self, image: RenderedImage, log: Log) -> None:
-        self._run(["genimage", image.name], log)
+    def _load_litefile(self, image: RenderedImage, name: str, log: Log) -> None:
+        """Replace the litefile rows of the image and of its staging osimage.
 
-    def pack(self, image: RenderedImage, log: Log) -> Optional[int]:
-        if image.statelite:
-            self._load_litefile(image, log)  # liteimg reads the litefile table
-            self._run(["liteimg", image.name], log)
-        else:
-            opts = self.options
-            self._run(["packimage", "-m", opts.method, "-c", opts.compress, image.name], log)
-        return None
+        liteimg reads the staging osimage's rows; nodes booting the image read
+        the image's own.  tabrestore takes the table name from the file name.
+        """
+        rows = self._litefile_rows(image)
+        for owner in (image.name, name):
+            self._run(["tabch", "-d", f"image={owner}", "litefile"], log)
+            script = (
+                'd=$(mktemp -d) && cat > "$d/litefile.csv" && '
+                'tabrestore -a "$d/litefile.csv"; rc=$?; rm -rf "$d"; exit $rc'
+            )
+            self._run(["sh", "-c", script], log, input_data=litefile_csv_rows(owner, rows))
+
+    def _litefile_rows(self, image: RenderedImage) -> list[tuple[str, str]]:
+        csv_files = [p for p in image.files if p.endswith(".litefile.csv")]
+        if not csv_files:
+            raise BuildError(f"statelite image {image.name} has no rendered litefile table")
+        return parse_litefile(self.rendered.files[csv_files[0]].data.decode("utf-8"))
+
+    # ------------------------------------------------------------ boot
+
+    def nodes_of(self, name: str) -> list[str]:
+        """The nodes whose provmethod is the image: those nodeset must be run for."""
+        argv = ["lsdef", "-t", "node", "-w", f"provmethod=={name}", "-i", "provmethod", "-c"]
+        result = self.transport.run(argv, check=False, effect=Effect.READ)
+        if _nothing_found(result):
+            return []
+        if not result.ok:
+            raise CommandError(argv, result.returncode, result.output)
+        return parse_provmethods(result.output).get(name, [])
+
+    def nodeset(self, image: RenderedImage, log: Log) -> Optional[int]:
+        """Copy the image's kernel and initrd for its nodes (xCAT's nodeset); how many."""
+        nodes = self.nodes_of(image.name)
+        odd = [n for n in nodes if not NODE_NAME.match(n)]
+        if odd:
+            raise BuildError(
+                f"xCAT lists node names imagespec will not pass to nodeset: {', '.join(odd[:3])};"
+                f" run nodeset for the nodes of {image.name} by hand"
+            )
+        if not nodes:
+            log(f"no node has provmethod {image.name}: no nodeset needed")
+            return 0
+        self._run(["nodeset", ",".join(nodes), f"osimage={image.name}"], log)
+        return len(nodes)
 
     def undefine(self, name: str, log: Log) -> None:
         self._run(["rmdef", "-t", "osimage", "-o", name], log)
+
+
+def _line(doc: Mapping[str, Optional[str]]) -> bytes:
+    return (json.dumps(doc, sort_keys=True) + "\n").encode()
 
 
 class NoBuilder:
@@ -69,8 +355,8 @@ class NoBuilder:
 
     name = "none"
 
-    def define(self, image: RenderedImage, previous: Optional[ImageState], log: Log) -> None:
-        return None
+    def define(self, image: RenderedImage, previous: Optional[ImageState], log: Log) -> bool:
+        return False
 
     def genimage(self, image: RenderedImage, log: Log) -> None:
         return None
@@ -79,4 +365,7 @@ class NoBuilder:
         return None
 
     def undefine(self, name: str, log: Log) -> None:
+        return None
+
+    def nodeset(self, image: RenderedImage, log: Log) -> Optional[int]:
         return None

@@ -4,12 +4,18 @@ from __future__ import annotations
 
 import posixpath
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
+from ..errors import ImagespecError
+from ..litetree import LiteRow, effective_rows, parse_table
 from ..model import SCRIPT_FIELDS
 from ..render import RenderedImage
 from ..render.kinds import COMPUTED_ATTRIBUTES, KEY_OF_FIELD
 from ..resolve import Event, script_name
+from ..runner import CommandError, Effect
+
+if TYPE_CHECKING:
+    from .reconcile import Target
 
 
 @dataclass(frozen=True)
@@ -55,11 +61,26 @@ def _matches(event: Event, entry: str) -> bool:
     return event.field == "sync" and entry in (event.value or "").split()
 
 
-def explain(image: RenderedImage, entry: str) -> Optional[Explanation]:
-    """Every event touching the entry, in merge order; None when nothing matches."""
+def explain(
+    image: RenderedImage, entry: str, lite: Optional[LiteView] = None
+) -> Optional[Explanation]:
+    """Every event touching the entry, in merge order; None when nothing matches.
+
+    `lite`: a statelite image's litefile rows as liteimg applies them, so a
+    path set by the director's ALL, '' or group rows, or by xCAT itself
+    (/etc/mtab), is explained too.
+    """
     resolved = image.resolved
     events = [e for e in (*resolved.merge.events, *resolved.events) if _matches(e, entry)]
     final = _final(image, entry)
+    if lite is not None:
+        final += [
+            f"litefile as liteimg applies it: {r.file} {r.options} ({r.source})"
+            for r in lite.rows
+            if r.file == entry and (r.source != "profile" or entry not in resolved.merge.litefile)
+        ]
+        if lite.note and any(f.startswith("litefile") for f in final):
+            final.append(f"note: {lite.note}")
     if not events and not final:
         return None
     return Explanation(image=image.name, entry=entry, events=events, final=final)
@@ -88,3 +109,50 @@ def _final(image: RenderedImage, entry: str) -> list[str]:
     elif entry in COMPUTED_ATTRIBUTES:
         found.append(f"attribute: {entry} is computed by imagespec and not set for this image")
     return found
+
+
+@dataclass
+class LiteView:
+    """The litefile rows liteimg applies to an image, and whether the director's were read."""
+
+    rows: list[LiteRow]
+    read: bool
+    note: Optional[str] = None
+
+    def as_json(self) -> dict[str, Any]:
+        return {"rows": [r.as_json() for r in self.rows], "read": self.read, "note": self.note}
+
+
+def director_litefile(target: Target, image: RenderedImage) -> LiteView:
+    """The image's rendered rows merged with the director's ALL, '' and group rows.
+
+    Two read-only calls on an xcat director (`tabdump litefile`, the image's
+    `groups`); when they fail the view says so and holds the rendered rows
+    and the automatic /etc/mtab row only.
+    """
+    rendered = {p: e.value or "" for p, e in image.resolved.merge.litefile.items()}
+    if target.builder.name != "xcat":
+        note = (
+            f"director {target.name} uses the {target.builder.name} builder: no xCAT litefile table"
+        )
+        return LiteView(effective_rows(image.name, rendered, None, None), False, note)
+    try:
+        result = target.transport.run(["tabdump", "litefile"], check=False, effect=Effect.READ)
+        if not result.ok:
+            raise ImagespecError(result.output.strip().splitlines()[0] if result.output else "")
+        table = parse_table(result.output)
+        groups = _groups(target, image.name)
+    except (CommandError, ImagespecError) as exc:
+        note = f"the litefile table of director {target.name} could not be read: {exc}"
+        return LiteView(effective_rows(image.name, rendered, None, None), False, note)
+    return LiteView(effective_rows(image.name, rendered, table, groups), True)
+
+
+def _groups(target: Target, name: str) -> Optional[str]:
+    argv = ["lsdef", "-t", "osimage", "-o", name, "-i", "groups", "-c"]
+    result = target.transport.run(argv, check=False, effect=Effect.READ)
+    for line in result.output.splitlines() if result.ok else []:
+        _, _, value = line.partition(": groups=")
+        if value.strip():
+            return value.strip()
+    return None

@@ -20,7 +20,7 @@ from typing import Callable, Optional
 from ..actions import STAGE_OF, Action, ApplyResult, BuildStatus, Stage
 from ..builders import Builder
 from ..builders.native import NativeBuilder
-from ..builders.xcat import NoBuilder, XcatBuilder
+from ..builders.xcat import NoBuilder, XcatBuilder, observe
 from ..diff import DiffReport, compare
 from ..digest import sha256_hex
 from ..errors import ImagespecError
@@ -67,7 +67,7 @@ def make_target(view: SiteView, director: str, commit: str, runner: Runner) -> T
     transport = transport_for(settings.host, layout.install_root, runner)
     builder: Builder
     if settings.builder == "xcat":
-        builder = XcatBuilder(transport, settings.build)
+        builder = XcatBuilder(transport, settings.build, rendered, commit)
     elif settings.builder == "native":
         builder = NativeBuilder(transport, settings.build, rendered, commit)
     else:
@@ -120,8 +120,9 @@ def make_director_plan(
     actual = target.transport.hashes(set(rendered.files) | set(state.files))
     changes = previous_changes(target, state, repo)
     settings = target.view.docs.site.model.directors[target.name]
+    observed = observe(target.transport) if settings.builder == "xcat" else None
     return make_plan(
-        rendered, state, actual, settings.builder, target.commit, changes, only, rebuild
+        rendered, state, actual, settings.builder, target.commit, changes, only, rebuild, observed
     )
 
 
@@ -213,8 +214,10 @@ class ImageJob:
         image: RenderedImage,
         actions: list[Action],
         progress: Callable[[str, str], None],
+        nodeset: bool = False,
     ):
         self.target = target
+        self.nodeset = nodeset  # owed from an earlier apply, whatever the stages do
         self.book = book
         self.image = image
         self.all_actions = list(actions)
@@ -239,6 +242,12 @@ class ImageJob:
                 outcome.result, outcome.error = ApplyResult.FAILED, f"{action}: {exc}"
                 break
         if outcome.result == ApplyResult.DONE:
+            try:
+                self._nodeset(builder)
+            except (CommandError, ImagespecError) as exc:
+                self._failed("nodeset", exc)
+                outcome.result, outcome.error = ApplyResult.FAILED, f"nodeset: {exc}"
+        if outcome.result == ApplyResult.DONE:
             self._succeeded(builder.name)
         outcome.seconds = time.monotonic() - start
         outcome.log = self._write_log()
@@ -248,8 +257,9 @@ class ImageJob:
     def _stage(self, builder: Builder, action: Action) -> None:
         with self.book.lock:
             previous = self.book.state.images.get(self.image.name)
+        boot = False
         if action == Action.DEFINE:
-            builder.define(self.image, previous, self.log)
+            boot = builder.define(self.image, previous, self.log)
         elif action == Action.GENIMAGE:
             builder.genimage(self.image, self.log)
         generation = None
@@ -265,8 +275,26 @@ class ImageJob:
             if action == Action.PACK:
                 entry.generation = generation if generation is not None else entry.generation + 1
                 entry.rolled_back_from = None
+            # A new generation, or a boot attribute changed: the nodes' kernel,
+            # initrd or command line in tftp are stale until nodeset runs.
+            if boot or (action == Action.PACK and builder.name == "xcat"):
+                entry.nodeset_owed = True
 
-    def _failed(self, action: Action, exc: Exception) -> None:
+    def _nodeset(self, builder: Builder) -> None:
+        """Run nodeset for the image's nodes when owed; the record says it is done."""
+        with self.book.lock:
+            entry = self.book.state.images.get(self.image.name)
+            owed = self.nodeset or bool(entry and entry.nodeset_owed)
+        if not owed or builder.name != "xcat":
+            return
+        self.progress(self.image.name, "nodeset")
+        self.log(f"== nodeset {self.image.name} at {now()}")
+        count = builder.nodeset(self.image, self.log)
+        self.log(f"nodeset done for {count or 0} node(s)")
+        with self.book.image(self.image.name) as entry:
+            entry.nodeset_owed = False
+
+    def _failed(self, action: str, exc: Exception) -> None:
         """Record the failure; the stage's digest is cleared so the next apply retries it.
 
         (xCAT's genimage and packimage work in place, so a failed stage leaves
@@ -274,7 +302,8 @@ class ImageJob:
         """
         self.log(f"!! {action} failed: {exc}")
         with self.book.image(self.image.name) as entry:
-            entry.digests[STAGE_OF[action]] = None
+            if action in STAGE_OF:
+                entry.digests[STAGE_OF[Action(action)]] = None
             if action == Action.GENIMAGE:
                 entry.digests[Stage.PACK] = None
             entry.status, entry.failed_stage, entry.error = (
@@ -320,7 +349,8 @@ def run_images(
             continue
         stages = [a for a in diff.actions if a != Action.SYNC]
         builder = target.builder.name
-        if not stages and builder != "none":
+        nodeset = name in plan.nodeset
+        if not stages and builder != "none" and not nodeset:
             outcomes.append(ImageOutcome(name, ApplyResult.UP_TO_DATE, list(diff.actions)))
             continue
         entry = book.state.images.get(name)
@@ -334,7 +364,7 @@ def run_images(
         ):
             outcomes.append(ImageOutcome(name, ApplyResult.UP_TO_DATE))
             continue
-        work.append(ImageJob(target, book, image, diff.actions, progress))
+        work.append(ImageJob(target, book, image, diff.actions, progress, nodeset))
     pool = ThreadPoolExecutor(max_workers=max(1, jobs))
     try:
         outcomes += list(pool.map(lambda job: job.run(), work))

@@ -26,6 +26,7 @@ class Rollback:
     current: int
     commit: Optional[str]
     time: Optional[str]
+    nodeset: Optional[int] = None  # xcat: nodes pointed at the generation's kernel
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -35,13 +36,14 @@ class Rollback:
             "to": self.current,
             "commit": self.commit,
             "built": self.time,
+            "nodeset": self.nodeset,
         }
 
 
-def _native(target: Target, what: str) -> None:
-    if target.builder.name != "native":
+def _generations(target: Target, what: str) -> None:
+    if target.builder.name not in ("native", "xcat"):
         raise UsageError(
-            f"{what} needs the native builder; director '{target.name}' uses"
+            f"{what} needs the native or xcat builder; director '{target.name}' uses"
             f" '{target.builder.name}', which keeps no generations"
         )
 
@@ -72,7 +74,7 @@ def rollback(
     echo: Echo,
 ) -> Rollback:
     """Switch an image back to a kept generation (one symlink rename) and record it."""
-    _native(target, "rollback")
+    _generations(target, "rollback")
     if image.frozen:
         raise UsageError(f"image {image.name} is frozen; imagespec never touches it")
     with lock_for(target, wait, 600.0, echo):
@@ -89,11 +91,39 @@ def rollback(
         entry.digests["pack"] = generation.digests.get("pack")
         entry.status, entry.error, entry.failed_stage = BuildStatus.OK, None, None
         entry.commit, entry.time = generation.commit, now()
+        entry.nodeset_owed = target.builder.name == "xcat"
         target.transport.write_atomic(target.state_rel, state.to_json())
+        nodes = _nodeset(target, image, entry, lines, echo)
+        if nodes is not None:
+            target.transport.write_atomic(target.state_rel, state.to_json())
     assert found.current is not None
     return Rollback(
-        target.name, image.name, found.current, number, generation.commit, generation.time
+        target.name,
+        image.name,
+        found.current,
+        number,
+        generation.commit,
+        generation.time,
+        nodes,
     )
+
+
+def _nodeset(
+    target: Target, image: RenderedImage, entry: ImageState, lines: list[str], echo: Echo
+) -> Optional[int]:
+    """The nodes booting the image get the kernel and initrd of the generation switched to.
+
+    A failure leaves nodeset owed in the record: the next apply runs it.
+    """
+    if not entry.nodeset_owed:
+        return None
+    try:
+        count = target.builder.nodeset(image, lines.append)
+    except (CommandError, ImagespecError) as exc:
+        echo(f"nodeset for {image.name} failed: {exc}; the next apply runs it again")
+        return None
+    entry.nodeset_owed = False
+    return count
 
 
 @dataclass

@@ -149,6 +149,15 @@ def litefile_csv(image: str, rows: dict[str, Entry]) -> bytes:
     return _encode(lines)
 
 
+def litefile_csv_rows(image: str, rows: list[tuple[str, str]]) -> bytes:
+    """Litefile rows (file, options) for `image`, in the form litefile_csv writes."""
+    lines = ["#image,file,options,comments,disable"]
+    for path, option in sorted(rows):
+        lines.append(",".join([_csv_field(image), _csv_field(path), _csv_field(option), "", ""]))
+    _refuse_injection(lines)
+    return _encode(lines)
+
+
 def stanza(image: str, attributes: dict[str, str]) -> bytes:
     """The osimage as `lsdef -t osimage -z` prints it: objtype first, then sorted attributes."""
     lines = ["# <xCAT data object stanza file>", "", f"{image}:", "    objtype=osimage"]

@@ -45,13 +45,16 @@ def print_plan(console: Console, plan: Plan) -> None:
         table.add_column(column, overflow="fold")
     busy = 0
     for name, image in sorted(plan.report.images.items()):
-        if not image.actions and image.status != Status.REMOVED and name not in plan.frozen:
+        owed = [*image.actions, *(["nodeset"] if name in plan.nodeset else [])]
+        if not owed and image.status != Status.REMOVED and name not in plan.frozen:
             continue
         busy += 1
-        actions = ", ".join(image.actions) or ("frozen" if name in plan.frozen else image.status)
+        actions = ", ".join(owed) or ("frozen" if name in plan.frozen else image.status)
         table.add_row(escape(name), actions, escape("; ".join(image.reasons)))
     if busy:
         console.print(table)
+    for note in plan.notes:
+        console.print(f"[yellow]note[/yellow]: {escape(note)}")
     up_to_date = len(plan.report.images) - busy
     console.print(f"{up_to_date} image(s) up to date" + ("" if plan.work else "; nothing to do"))
 

@@ -42,4 +42,6 @@ def print_rollback(console: Console, done: Rollback) -> None:
         f" {done.previous} -> {done.current} (built {done.time or 'before imagespec'}"
         f" from {(done.commit or 'unknown commit')[:10]})"
     )
+    if done.nodeset is not None:
+        console.print(f"nodeset run for {done.nodeset} node(s) booting {escape(done.image)}")
     console.print("the next apply rebuilds it from the branch unless the change is reverted in git")

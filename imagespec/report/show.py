@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Optional
 
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
 from ..errors import Pos
+from ..ops.explain import LiteView
 from ..render import RenderedImage
 from ..render.kinds import LISTS
 from ..resolve import Entry, Origin
@@ -67,7 +68,7 @@ def _section(console: Console, title: str, rows: list[tuple[str, Origin]]) -> No
     console.print(table)
 
 
-def print_show(console: Console, image: RenderedImage) -> None:
+def print_show(console: Console, image: RenderedImage, lite: Optional[LiteView] = None) -> None:
     """Human view: every merged entry beside the profile and line that put it there."""
     resolved = image.resolved
     console.print(
@@ -88,6 +89,8 @@ def print_show(console: Console, image: RenderedImage) -> None:
         "litefile",
         [(f"{p}  {e.value}", e.origin) for p, e in sorted(resolved.merge.litefile.items())],
     )
+    if lite is not None:
+        _print_lite(console, lite)
     computed = Origin("computed by imagespec", Pos(""))
     attr_rows = []
     for name, value in sorted(image.attributes.items()):
@@ -98,3 +101,21 @@ def print_show(console: Console, image: RenderedImage) -> None:
     for name, value in image.digests.items():
         digest_table.add_row(name, value)
     console.print(digest_table)
+
+
+def _print_lite(console: Console, lite: LiteView) -> None:
+    """The rows liteimg applies: the profile's, the director's and xCAT's own /etc/mtab row."""
+    table = Table(
+        title=f"litefile as liteimg applies it ({len(lite.rows)})",
+        title_justify="left",
+        show_header=False,
+        box=None,
+        pad_edge=False,
+    )
+    table.add_column("value", overflow="fold")
+    table.add_column("from", overflow="fold")
+    for row in lite.rows:
+        table.add_row(Text(f"{row.file}  {row.options}"), Text(row.source, style="dim"))
+    console.print(table)
+    if lite.note:
+        console.print(Text(f"note: {lite.note}", style="yellow"))

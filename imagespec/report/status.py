@@ -27,7 +27,10 @@ def status_json(target: Any, state: State, plan: Plan, in_sync: bool) -> dict[st
                 "commit": entry.commit,
                 "time": entry.time,
                 "error": entry.error,
-                "owed": plan.report.images[name].actions if name in plan.report.images else [],
+                "owed": [
+                    *(plan.report.images[name].actions if name in plan.report.images else []),
+                    *(["nodeset"] if name in plan.nodeset else []),
+                ],
             }
             for name, entry in sorted(state.images.items())
         },
