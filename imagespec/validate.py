@@ -28,15 +28,24 @@ from .render.tree import RenderedDirector, builtin_postscripts
 from .resolve import ChainMerge, is_directive
 
 PROVMETHODS = ("netboot", "statelite")
+# A stanza named default-<type> sets defaults for every later object of that type and
+# is never created itself (perl-xCAT/xCAT/DBobjUtils.pm:1739-1745, readFileInput).
+# Other names containing "default" are ordinary objects since xCAT 2.14.
+DEFAULTS_STANZA_RE = re.compile(r"^default-([^-]+)$")
 ATTRIBUTE_NAME_RE = re.compile(r"^[a-z][A-Za-z0-9_]*$")
 # Attributes holding free text, never passed to a shell by xCAT.
-FREE_TEXT_ATTRIBUTES = frozenset({"description", "usercomment", "comments"})
+FREE_TEXT_ATTRIBUTES = frozenset({"description", "usercomment"})
 # Paths of an image root that every image has; an exclude pattern matching all
 # of them empties the packed image.
 ESSENTIAL_PATHS = ("./etc/passwd", "./usr/bin/sh", "./usr/lib/systemd/systemd", "./etc", "./usr")
 WHY_SHELL = "xCAT passes it to a shell unquoted"
 
-# osimage (and linuximage) attributes xCAT knows; mkdef rejects others.
+# The attributes of an osimage object of imagetype linux in xCAT 2.19: the osimage
+# and linuximage parts of `defspec{osimage}` (perl-xCAT/xCAT/Schema.pm:3183-3378, and
+# environvar at 3515).  These are object attributes, not table columns: the tables'
+# `comments` and `disable` columns are not attributes (linuximage.comments is
+# reached as `usercomment`, Schema.pm:3374-3376).  mkdef skips any other name with
+# an error (DBobjectdefs.pm:1658-1665).
 OSIMAGE_ATTRIBUTES = frozenset(
     [
         "imagename",
@@ -46,6 +55,7 @@ OSIMAGE_ATTRIBUTES = frozenset(
         "description",
         "provmethod",
         "rootfstype",
+        "nfsrootopts",
         "osdistroname",
         "osupdatename",
         "cfmdir",
@@ -60,8 +70,6 @@ OSIMAGE_ATTRIBUTES = frozenset(
         "kitcomponents",
         "environvar",
         "usercomment",
-        "comments",
-        "disable",
         "template",
         "boottarget",
         "addkcmdline",
@@ -114,11 +122,12 @@ def _check_image_names(docs: SiteDocs) -> list[Problem]:
     problems = []
     for name in site.model.images:
         pos = site.pos("images", name)
-        if "default" in name:
+        special = DEFAULTS_STANZA_RE.match(name)
+        if special:
             problems.append(
                 Problem(
                     pos,
-                    f"image name '{name}' contains 'default': xCAT's stanza reader treats such objects as defaults and never creates them; rename it",
+                    f"image name '{name}' is read by xCAT's stanza reader as the defaults for objects of type '{special.group(1)}', not as an osimage, so mkdef never creates it; rename it",
                 )
             )
         if not safe.OBJECT_NAME_RE.match(name):
