@@ -553,9 +553,25 @@ def _sync_mode_problems(entry: SyncEntry) -> list[str]:
         )
     if mode in ("append", "merge") and dest.endswith("/"):
         problems.append(f"mode {mode} needs a file dest, not a directory")
+    if mode in ("append", "merge") and entry.nodes is not None:
+        problems.append(_CLAUSE_WITH_NODES[mode])
     if entry.nodes is not None and not safe.NODERANGE_RE.match(entry.nodes):
         problems.append(f"nodes '{entry.nodes}' is not a noderange (no spaces or parentheses)")
     return problems
+
+
+# xCAT's APPEND: and MERGE: clause lines take no noderange: the whole line is queued
+# for every node of the sync (perl-xCAT/xCAT/DSHCLI.pm:5188-5195 and 5211-5218, with
+# build_append_rsync/build_merge_rsync at 5429-5445 and 5546-5563 looping over all
+# nodes), and the text after '->', noderange included, becomes the target.
+_CLAUSE_WITH_NODES = {
+    "append": "mode append cannot be limited with 'nodes': xCAT appends on every node of"
+    " the image and passes '(nodes) dest' to its append script as the file to append to"
+    " (DSHCLI.pm:6060-6095); remove 'nodes', or give those nodes an image of their own",
+    "merge": "mode merge cannot be limited with 'nodes': xCAT takes '(nodes) dest' for the"
+    " file to merge and refuses it for every node (DSHCLI.pm:6201-6212); remove 'nodes',"
+    " or give those nodes an image of their own",
+}
 
 
 def _sync_source_problems(docs: SiteDocs, entry: SyncEntry) -> list[str]:

@@ -80,7 +80,7 @@ def sync_entry(draw: st.DrawFn) -> dict[str, Any]:
     src = draw(st.sampled_from(SYNC_SOURCES[:3]))
     mode = draw(st.sampled_from(("copy", "append", "executealways")))
     entry: dict[str, Any] = {"src": src, "dest": dest, "mode": mode}
-    if draw(st.booleans()):
+    if mode != "append" and draw(st.booleans()):  # append/merge take no noderange
         entry["nodes"] = "login01,login02"
     return entry
 

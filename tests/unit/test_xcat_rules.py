@@ -54,3 +54,49 @@ def test_other_names_containing_default_are_ordinary_images(name: str) -> None:
     images = lines("images:", f"  {name}:", "    profile: p", "    distro: rocky8")
     view = open_all(site(images=images), strict=True)
     assert list(view.render("main").images) == [name]
+
+
+# ---------------------------------------------------------------- sync clauses (item 8)
+
+
+def test_append_limited_to_nodes_is_refused() -> None:
+    """APPEND: lines are queued for every node of the sync whatever their noderange
+    (perl-xCAT/xCAT/DSHCLI.pm:5188-5195, build_append_rsync 5429-5445), and the text after
+    '->' becomes the append target, '(n1) /etc/hosts' (bld_and_run_append 6060-6095)."""
+    files = site(
+        lines("sync:", "  - {src: hosts, dest: /etc/hosts, mode: append, nodes: n1}"),
+        extra={"synclists/hosts": "10.0.0.1 mn\n"},
+    )
+    assert problem_lines(files) == [
+        "profiles/p.yaml:2:5: sync: mode append cannot be limited with 'nodes': xCAT appends on "
+        "every node of the image and passes '(nodes) dest' to its append script as the file to "
+        "append to (DSHCLI.pm:6060-6095); remove 'nodes', or give those nodes an image of "
+        "their own"
+    ]
+
+
+def test_merge_limited_to_nodes_is_refused() -> None:
+    """MERGE: takes the text after '->' as the file to merge and accepts only /etc/passwd,
+    /etc/group, /etc/shadow, /etc/gshadow (DSHCLI.pm:6201-6212): '(n1) /etc/passwd' is
+    refused for every node."""
+    files = site(
+        lines("sync:", "  - {src: passwd, dest: /etc/passwd, mode: merge, nodes: 'n[1-4]'}"),
+        extra={"synclists/passwd": "svc:x:900:900::/:/sbin/nologin\n"},
+    )
+    assert problem_lines(files) == [
+        "profiles/p.yaml:2:5: sync: mode merge cannot be limited with 'nodes': xCAT takes "
+        "'(nodes) dest' for the file to merge and refuses it for every node "
+        "(DSHCLI.pm:6201-6212); remove 'nodes', or give those nodes an image of their own"
+    ]
+
+
+@pytest.mark.parametrize("mode", ["copy", "execute", "executealways"])
+def test_plain_and_execute_entries_may_be_limited_to_nodes(mode: str) -> None:
+    """Plain lines accept `src -> (noderange) dest` (DSHCLI.pm:5241-5260)."""
+    files = site(
+        lines("sync:", f"  - {{src: a.conf, dest: /etc/a.conf, mode: {mode}, nodes: n1}}"),
+        extra={"synclists/a.conf": "x\n", "synclists/a.conf.post": "#!/bin/sh\n"},
+    )
+    synclist = open_all(files, strict=True).render("main").files
+    text = synclist["p/custom/netboot/rocky/img.synclist"].data.decode()
+    assert "/install/p/custom/synclists/a.conf -> (n1) /etc/a.conf" in text.splitlines()
