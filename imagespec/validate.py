@@ -9,8 +9,8 @@ from __future__ import annotations
 import fnmatch
 import posixpath
 import re
-from collections.abc import Iterable, Mapping
-from typing import Callable
+from collections.abc import Collection, Iterable, Mapping
+from typing import Callable, Optional
 
 from . import safe
 from .errors import Pos, Problem, suggest
@@ -25,7 +25,7 @@ from .model import (
 from .render.kinds import COMPUTED_ATTRIBUTES, SCRIPTS
 from .render.layout import generation_home
 from .render.tree import RenderedDirector, builtin_postscripts
-from .resolve import ChainMerge, is_directive
+from .resolve import Entry, is_directive
 
 PROVMETHODS = ("netboot", "statelite")
 # A stanza named default-<type> sets defaults for every later object of that type and
@@ -616,23 +616,138 @@ def _check_litefile_entries(loaded: LoadedProfile) -> list[Problem]:
     return problems
 
 
-def check_litefile_nesting(merge: ChainMerge, image: str) -> list[Problem]:
-    """xCAT's nesting rules on an image's merged litefile rows."""
+# ---------------------------------------------------------------- litefile rows as liteimg sees them
+#
+# liteimg checks an image's rows before it changes the root (statelite.pm, process_request
+# of liteimg, lines 269-352), but only after genimage has run: everything it refuses is
+# checked here first, on the rows it really gets.
+
+MTAB = "/etc/mtab"
+
+
+def liteimg_options(rows: Mapping[str, Entry]) -> dict[str, str]:
+    """The image's rows as liteimg checks them.
+
+    ilitefile always lists /etc/mtab as tmpfs,rw, whatever the table says, and adds it
+    when absent (xCAT-server/lib/xcat/plugins/litetree.pm:395-401, 414-417); liteimg then
+    rewrites tmpfs,rw to link before any check (statelite.pm:277-280).
+    """
+    options = {path: entry.value for path, entry in rows.items()}
+    options[MTAB] = "tmpfs,rw"
+    return {path: "link" if o == "tmpfs,rw" else o for path, o in options.items()}
+
+
+def liteimg_parent(path: str, paths: Collection[str]) -> Optional[str]:
+    """The row liteimg pairs with `path` as its parent (parseLiteFiles, statelite.pm:729-744).
+
+    It walks up the path's directories and stops at the first one that exactly one
+    listed row ends with: the nearest listed ancestor, or a row that only ends the
+    same way ('/var/lib/' for '/lib/x'; itself for '/a/a/').  None: no parent.
+    """
+    parent = posixpath.dirname(path.rstrip("/"))
+    while parent != "/":
+        suffix = parent.rstrip("/") + "/"
+        found = [p for p in paths if p.endswith(suffix)]
+        if len(found) == 1:
+            return found[0]
+        parent = posixpath.dirname(suffix.rstrip("/"))
+    return None
+
+
+def liteimg_children(options: Mapping[str, str]) -> dict[str, list[str]]:
+    """Parent -> the rows liteimg pairs with it, for parents with rows under them.
+
+    Rows are taken in ilitefile's order (sorted, litetree.pm:257); a row that is
+    already some row's parent is not looked at again (statelite.pm:731), so its own
+    parent is never checked.
+    """
+    pairs: dict[str, list[str]] = {}
+    for path in sorted(options):
+        if path in pairs:
+            continue
+        parent = liteimg_parent(path, options)
+        if parent is None:
+            pairs[path] = []
+        else:
+            pairs.setdefault(parent, []).append(path)
+    return {parent: children for parent, children in pairs.items() if children}
+
+
+def liteimg_refusal(parent: str, child: str) -> str:
+    """Why liteimg refuses `child` (an option) under `parent` (an option), or ''.
+
+    statelite.pm:332-341 would also refuse a link row under a directory that is not
+    link, but it compares the path with `!=` (numbers), so the rule never fires and is
+    not reproduced.
+    """
+    if parent.endswith(("ro", "con")):
+        return "liteimg refuses any row under a ro or con directory (statelite.pm:315)"
+    if "link" in parent and child == "link,ro":
+        return "liteimg refuses link,ro under a link directory (statelite.pm:323)"
+    if "link" in parent and "link" not in child:
+        return "under a link directory liteimg allows only link rows (statelite.pm:327)"
+    if "persistent" in parent and "persistent" not in child:
+        return "under a persistent directory liteimg allows only persistent rows (statelite.pm:343)"
+    return ""
+
+
+def check_litefile(rows: Mapping[str, Entry], image: str, pos: Pos) -> list[Problem]:
+    """Every check liteimg makes on an image's rows before it touches the root."""
+    options = liteimg_options(rows)
     problems = []
-    rows = merge.litefile
-    for parent in sorted(p for p in rows if p.endswith("/")):
-        popt = rows[parent].value
-        for child in sorted(p for p in rows if p != parent and p.startswith(parent)):
-            copt = rows[child].value
-            why = _nesting_violation(popt, copt)
+    if MTAB in rows and rows[MTAB].value not in ("tmpfs,rw", "link"):
+        problems.append(_mtab_ignored(rows[MTAB], image))
+    for path in sorted(rows):
+        if "con" in options[path] and path.endswith("/"):
+            problems.append(
+                Problem(
+                    rows[path].origin.pos,
+                    f"image '{image}': litefile '{path}' ({rows[path].value}) is a directory, and liteimg refuses con on a directory (statelite.pm:296); give it another option or list its files",
+                )
+            )
+    for parent, children in sorted(liteimg_children(options).items()):
+        for child in children:
+            why = liteimg_refusal(options[parent], options[child])
             if why:
+                where = rows[child] if child in rows else rows.get(parent)
                 problems.append(
                     Problem(
-                        rows[child].origin.pos,
-                        f"image '{image}': litefile '{child}' ({copt}) under '{parent}' ({popt}): {why}",
+                        where.origin.pos if where else pos,
+                        _nesting_message(image, rows, parent, child, why),
                     )
                 )
     return problems
+
+
+def _shown(rows: Mapping[str, Entry], path: str) -> str:
+    """A row's option as written, and what liteimg reads when that differs."""
+    if path == MTAB:
+        return "link, a row xCAT adds to every statelite image"
+    option = rows[path].value
+    return "tmpfs,rw, which liteimg reads as link" if option == "tmpfs,rw" else option
+
+
+def _nesting_message(
+    image: str, rows: Mapping[str, Entry], parent: str, child: str, why: str
+) -> str:
+    pairing = (
+        ""
+        if child != parent and child.startswith(parent)
+        else f" (liteimg takes '{parent}' for the parent of '{child}' because the path ends the same way, statelite.pm:739)"
+    )
+    fix = f"change '{parent}'" if child in (MTAB, parent) else f"change '{child}' or '{parent}'"
+    return (
+        f"image '{image}': litefile '{child}' ({_shown(rows, child)}) under '{parent}'"
+        f" ({_shown(rows, parent)}): {why}{pairing}; {fix}"
+    )
+
+
+def _mtab_ignored(entry: Entry, image: str) -> Problem:
+    return Problem(
+        entry.origin.pos,
+        f"image '{image}': litefile '{MTAB}' ({entry.value}): xCAT always lists /etc/mtab as tmpfs,rw, read as link (litetree.pm:395-401), whatever the option; write link",
+        "warning",
+    )
 
 
 def _rootimgdir_problems(rendered: RenderedDirector, rootimgdir: str) -> list[str]:
@@ -689,18 +804,6 @@ def _parents(path: str) -> list[str]:
     return found
 
 
-def _nesting_violation(parent: str, child: str) -> str:
-    popts = set(parent.split(","))
-    copts = set(child.split(","))
-    if popts & {"ro", "con"}:
-        return "nothing may be listed under a ro or con directory"
-    if "link" in popts and "link" not in copts:
-        return "children of a link directory must be link entries"
-    if "persistent" in popts and "persistent" not in copts:
-        return "children of a persistent directory must be persistent"
-    return ""
-
-
 def check_rendered(docs: SiteDocs, rendered: RenderedDirector) -> list[Problem]:
     """Checks that need final attributes: rootimgdir clashes, statelite consistency."""
     problems = _nested_image_dirs(docs, rendered)
@@ -724,7 +827,7 @@ def check_rendered(docs: SiteDocs, rendered: RenderedDirector) -> list[Problem]:
         ]
         merge = image.resolved.merge
         if image.statelite:
-            problems += check_litefile_nesting(merge, name)
+            problems += check_litefile(merge.litefile, name, pos)
             if merge.sync:
                 problems.append(
                     Problem(

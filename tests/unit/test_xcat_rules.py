@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import pytest
 
-from tests.unit.test_errors import IMAGES, lines, open_all, problem_lines, site
+from imagespec.validate import liteimg_children
+from tests.helpers import Files
+from tests.unit.test_errors import IMAGES, STATELITE, lines, open_all, problem_lines, site
 
 # ---------------------------------------------------------------- osimage attributes (item 11)
 
@@ -100,3 +102,140 @@ def test_plain_and_execute_entries_may_be_limited_to_nodes(mode: str) -> None:
     synclist = open_all(files, strict=True).render("main").files
     text = synclist["p/custom/netboot/rocky/img.synclist"].data.decode()
     assert "/install/p/custom/synclists/a.conf -> (n1) /etc/a.conf" in text.splitlines()
+
+
+# ---------------------------------------------------------------- litefile rows (item 9)
+#
+# liteimg (xCAT-server/lib/xcat/plugins/statelite.pm) checks the rows ilitefile gives it
+# only after genimage ran; validate refuses the same rows first.
+
+
+def lite(*rows: str) -> Files:
+    """The statelite image with these litefile rows ("path: option")."""
+    return site(lines("litefile:", *(f"  {row}" for row in rows)), images=STATELITE)
+
+
+def lite_problems(*rows: str) -> list[str]:
+    return problem_lines(lite(*rows))
+
+
+def accepted(*rows: str) -> None:
+    view = open_all(lite(*rows), strict=True)
+    assert view.render("main").images["img"].statelite
+
+
+def test_tmpfs_rw_directory_is_a_link_directory_for_its_children() -> None:
+    """statelite.pm:277-280 rewrites tmpfs,rw to link before checking, so the rows under a
+    tmpfs,rw directory must be link rows (statelite.pm:327)."""
+    assert lite_problems("/root/.ssh/: tmpfs,rw", "/root/.ssh/authorized_keys: tmpfs") == [
+        "profiles/p.yaml:3:3: image 'img': litefile '/root/.ssh/authorized_keys' (tmpfs) "
+        "under '/root/.ssh/' (tmpfs,rw, which liteimg reads as link): under a link directory "
+        "liteimg allows only link rows (statelite.pm:327); change '/root/.ssh/authorized_keys' "
+        "or '/root/.ssh/'"
+    ]
+
+
+def test_tmpfs_rw_row_counts_as_link_under_a_link_directory() -> None:
+    """After the rewrite (statelite.pm:277-280) a tmpfs,rw row is a link row, which a link
+    directory accepts."""
+    accepted("/var/spool/: link", "/var/spool/cron: tmpfs,rw")
+
+
+def test_link_ro_under_a_link_directory_is_refused() -> None:
+    """statelite.pm:322-326: a link directory refuses a link,ro row under it."""
+    assert lite_problems("/var/spool/: link", "/var/spool/motd: link,ro") == [
+        "profiles/p.yaml:3:3: image 'img': litefile '/var/spool/motd' (link,ro) under "
+        "'/var/spool/' (link): liteimg refuses link,ro under a link directory "
+        "(statelite.pm:323); change '/var/spool/motd' or '/var/spool/'"
+    ]
+
+
+@pytest.mark.parametrize("option", ["con", "link,con"])
+def test_con_on_a_directory_is_refused(option: str) -> None:
+    """statelite.pm:296-299: an option containing con on a path ending in '/' is refused."""
+    assert lite_problems(f"/etc/cfg/: '{option}'") == [
+        f"profiles/p.yaml:2:3: image 'img': litefile '/etc/cfg/' ({option}) is a directory, "
+        "and liteimg refuses con on a directory (statelite.pm:296); give it another option "
+        "or list its files"
+    ]
+
+
+@pytest.mark.parametrize("option", ["ro", "con", "link,ro", "link,con"])
+def test_a_ro_or_con_directory_may_have_no_rows_under_it(option: str) -> None:
+    """statelite.pm:314-318: a parent whose option ends in ro or con is refused when any row
+    is paired with it (link,ro and link,con included)."""
+    problems = lite_problems(f"/opt/app/: '{option}'", "/opt/app/x: link")
+    assert problems[-1] == (
+        f"profiles/p.yaml:3:3: image 'img': litefile '/opt/app/x' (link) under '/opt/app/' "
+        f"({option}): liteimg refuses any row under a ro or con directory (statelite.pm:315); "
+        "change '/opt/app/x' or '/opt/app/'"
+    )
+
+
+def test_rows_are_checked_against_the_nearest_listed_ancestor() -> None:
+    """parseLiteFiles (statelite.pm:735-743) walks up to the first listed directory: here
+    /var/, since /var/log/ is not listed; persistent rule at statelite.pm:343."""
+    assert lite_problems("/var/: persistent", "/var/log/messages: tmpfs") == [
+        "profiles/p.yaml:3:3: image 'img': litefile '/var/log/messages' (tmpfs) under '/var/' "
+        "(persistent): under a persistent directory liteimg allows only persistent rows "
+        "(statelite.pm:343); change '/var/log/messages' or '/var/'"
+    ]
+    # the nearest one only: /var/log/ (link,persistent) is the parent, not /var/
+    accepted(
+        "/var/: persistent", "/var/log/: link,persistent", "/var/log/messages: link,persistent"
+    )
+
+
+def test_a_row_whose_path_only_ends_like_a_listed_directory_is_paired_with_it() -> None:
+    """statelite.pm:739 matches each directory against the end of every row's path: for
+    /lib/firmware/x the directory /lib/firmware/ matches the row /usr/lib/firmware/ (and
+    nothing else), so liteimg checks the pair."""
+    assert lite_problems("/usr/lib/firmware/: persistent", "/lib/firmware/x: tmpfs") == [
+        "profiles/p.yaml:3:3: image 'img': litefile '/lib/firmware/x' (tmpfs) under "
+        "'/usr/lib/firmware/' (persistent): under a persistent directory liteimg allows only "
+        "persistent rows (statelite.pm:343) (liteimg takes '/usr/lib/firmware/' for the "
+        "parent of '/lib/firmware/x' because the path ends the same way, statelite.pm:739); "
+        "change '/lib/firmware/x' or '/usr/lib/firmware/'"
+    ]
+
+
+def test_suffix_match_of_two_rows_pairs_with_neither() -> None:
+    """statelite.pm:741 accepts a parent only when exactly one row matches; with two the
+    walk goes on up, here to nothing."""
+    accepted("/usr/lib/firmware/: persistent", "/lib/firmware/: tmpfs", "/lib/firmware/x: tmpfs")
+    rows = {"/a/b/": "ro", "/x/a/b/": "ro", "/a/b/c": "link", "/etc/mtab": "link"}
+    assert liteimg_children(rows) == {}
+
+
+def test_mtab_is_a_link_row_in_every_statelite_image() -> None:
+    """ilitefile adds /etc/mtab as tmpfs,rw to every Linux image's rows (litetree.pm:414-417),
+    which liteimg reads as link: under a persistent /etc/ it is refused (statelite.pm:343),
+    and it makes a ro /etc/ a directory with rows under it (statelite.pm:315)."""
+    assert lite_problems("/etc/: persistent") == [
+        "profiles/p.yaml:2:3: image 'img': litefile '/etc/mtab' (link, a row xCAT adds to "
+        "every statelite image) under '/etc/' (persistent): under a persistent directory "
+        "liteimg allows only persistent rows (statelite.pm:343); change '/etc/'"
+    ]
+    assert lite_problems("/etc/: ro")[0].startswith(
+        "profiles/p.yaml:2:3: image 'img': litefile '/etc/mtab' (link, a row xCAT adds to "
+        "every statelite image) under '/etc/' (ro): liteimg refuses any row under a ro or con "
+        "directory (statelite.pm:315)"
+    )
+    accepted("/etc/: link")
+
+
+def test_an_option_written_for_mtab_is_ignored_with_a_warning() -> None:
+    """litetree.pm:395-401 replaces any option given for /etc/mtab with tmpfs,rw."""
+    view = open_all(lite("/etc/mtab: persistent"))
+    assert [str(w) for w in view.warnings] == [
+        "profiles/p.yaml:2:3: warning: image 'img': litefile '/etc/mtab' (persistent): xCAT "
+        "always lists /etc/mtab as tmpfs,rw, read as link (litetree.pm:395-401), whatever the "
+        "option; write link"
+    ]
+
+
+def test_link_row_under_a_directory_that_is_not_link_is_accepted() -> None:
+    """statelite.pm:332-341 means to refuse link rows under a directory that is not link
+    (except /etc/mtab), but compares the paths with `!=`, numerically: both are 0, so
+    liteimg never refuses, and neither does validate."""
+    accepted("/var/: tmpfs", "/var/run/x: link")
