@@ -25,7 +25,7 @@ from .model import (
 from .render.kinds import COMPUTED_ATTRIBUTES, SCRIPTS
 from .render.layout import generation_home
 from .render.tree import RenderedDirector, builtin_postscripts
-from .resolve import Entry, is_directive
+from .resolve import Entry, SyncItem, is_directive
 
 PROVMETHODS = ("netboot", "statelite")
 # A stanza named default-<type> sets defaults for every later object of that type and
@@ -804,6 +804,44 @@ def _parents(path: str) -> list[str]:
     return found
 
 
+def _statelite_sync_problems(items: Iterable[SyncItem], image: str) -> list[Problem]:
+    """Sync entries that never take effect on a statelite image's nodes (warnings).
+
+    liteimg copies the plain entries without a noderange into the root
+    (statelite.pm:234-244 runs `xdcp -i`, whose rsync_to_image skips noderange lines
+    and stops at the first clause header, DSHCLI.pm:4999-5012).  At boot the syncfiles
+    postscript exits at once on a statelite node (xCAT/postscripts/syncfiles:16-21), so
+    entries limited to nodes and the APPEND:, MERGE: and EXECUTEALWAYS: clauses never
+    apply there; only an admin's `updatenode -F` would.
+    """
+    problems = []
+    for item in items:
+        what = _lost_at_boot(item)
+        if what:
+            problems.append(
+                Problem(
+                    item.origin.pos,
+                    f"image '{image}' is statelite: the sync entry for '{item.dest}' {what}:"
+                    " liteimg copies only plain entries without nodes into the root, and the"
+                    " syncfiles postscript does nothing on statelite nodes; drop it in the"
+                    " image's profile, or give those nodes a netboot image",
+                    "warning",
+                )
+            )
+    return problems
+
+
+def _lost_at_boot(item: SyncItem) -> str:
+    """What of a sync entry a statelite node never gets, or ''."""
+    if item.nodes is not None:
+        return f"(nodes {item.nodes}) never reaches its nodes"
+    if item.mode in ("append", "merge"):
+        return f"(mode {item.mode}) is never applied"
+    if item.mode == "executealways":
+        return "(mode executealways) is copied into the root but never run"
+    return ""
+
+
 def check_rendered(docs: SiteDocs, rendered: RenderedDirector) -> list[Problem]:
     """Checks that need final attributes: rootimgdir clashes, statelite consistency."""
     problems = _nested_image_dirs(docs, rendered)
@@ -828,14 +866,7 @@ def check_rendered(docs: SiteDocs, rendered: RenderedDirector) -> list[Problem]:
         merge = image.resolved.merge
         if image.statelite:
             problems += check_litefile(merge.litefile, name, pos)
-            if merge.sync:
-                problems.append(
-                    Problem(
-                        pos,
-                        f"image '{name}' is statelite: xCAT does not apply synclists to statelite images",
-                        "warning",
-                    )
-                )
+            problems += _statelite_sync_problems(merge.sync, name)
         elif merge.litefile:
             problems.append(
                 Problem(

@@ -239,3 +239,52 @@ def test_link_row_under_a_directory_that_is_not_link_is_accepted() -> None:
     (except /etc/mtab), but compares the paths with `!=`, numerically: both are 0, so
     liteimg never refuses, and neither does validate."""
     accepted("/var/: tmpfs", "/var/run/x: link")
+
+
+# ---------------------------------------------------------------- sync on statelite images (item 10)
+
+SYNC_SOURCES: Files = {
+    "synclists/motd": "welcome\n",
+    "synclists/hosts": "10.0.0.1 mn\n",
+    "synclists/node-info": "#!/bin/sh\nuname -n\n",
+}
+
+
+def statelite_sync(*entries: str) -> Files:
+    return site(
+        lines("sync:", *(f"  - {e}" for e in entries)), images=STATELITE, extra=SYNC_SOURCES
+    )
+
+
+def test_plain_sync_entries_of_a_statelite_image_are_copied_by_liteimg() -> None:
+    """liteimg runs `xdcp -i <rootimg> -F <synclist>` (statelite.pm:234-244), which copies
+    the plain lines without a noderange into the root (DSHCLI.pm:4999-5012): no warning."""
+    view = open_all(statelite_sync("{src: motd, dest: /etc/motd}"), strict=True)
+    image = view.render("main").images["img"]
+    synclist = view.render("main").files[image.attributes["synclists"].removeprefix("/install/")]
+    assert "/install/p/custom/synclists/motd -> /etc/motd" in synclist.data.decode().splitlines()
+
+
+@pytest.mark.parametrize(
+    ("entry", "what"),
+    [
+        ("{src: hosts, dest: /etc/hosts, mode: append}", "(mode append) is never applied"),
+        ("{src: motd, dest: /etc/motd, nodes: n1}", "(nodes n1) never reaches its nodes"),
+        (
+            "{src: node-info, dest: /usr/local/bin/node-info, mode: executealways}",
+            "(mode executealways) is copied into the root but never run",
+        ),
+    ],
+)
+def test_sync_entries_only_the_boot_time_sync_applies_are_a_warning(entry: str, what: str) -> None:
+    """Noderange lines and clauses are skipped by liteimg's copy (DSHCLI.pm:4999-5012), and
+    the boot-time syncfiles postscript exits on statelite nodes
+    (xCAT/postscripts/syncfiles:16-21)."""
+    view = open_all(statelite_sync(entry))
+    dest = entry.split("dest: ")[1].split(",")[0]
+    assert [str(w) for w in view.warnings] == [
+        f"profiles/p.yaml:2:5: warning: image 'img' is statelite: the sync entry for '{dest}' "
+        f"{what}: liteimg copies only plain entries without nodes into the root, and the "
+        "syncfiles postscript does nothing on statelite nodes; drop it in the image's profile, "
+        "or give those nodes a netboot image"
+    ]
