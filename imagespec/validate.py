@@ -25,7 +25,7 @@ from .model import (
 from .render.kinds import COMPUTED_ATTRIBUTES, SCRIPTS
 from .render.layout import generation_home
 from .render.tree import RenderedDirector, builtin_postscripts
-from .resolve import Entry, SyncItem, is_directive
+from .resolve import Entry, SyncItem, is_directive, sync_path
 
 PROVMETHODS = ("netboot", "statelite")
 # A stanza named default-<type> sets defaults for every later object of that type and
@@ -518,9 +518,11 @@ def _check_sync(docs: SiteDocs, loaded: LoadedProfile) -> list[Problem]:
     problems = []
     for index, entry in enumerate(loaded.model.sync):
         pos = loaded.pos("sync", index)
-        messages = _sync_dest_problems(entry.dest)
+        messages = _sync_dest_problems(entry.dest) + _sync_path_clashes(entry)
         if not entry.drop:
             messages += _sync_mode_problems(entry) + _sync_source_problems(docs, entry)
+        else:
+            messages += [m for src in entry.sources if (m := _src_path_problem(src))]
         problems += [Problem(pos, f"sync: {message}") for message in messages]
     return problems
 
@@ -574,6 +576,27 @@ _CLAUSE_WITH_NODES = {
 }
 
 
+def _src_path_problem(src: str) -> str:
+    if safe.is_rel_path(src):
+        return ""
+    return f"src '{src}' must be a path relative to synclists/ (no '..', no '-' first, only letters, digits and . _ + @ = : , ~ % -)"
+
+
+def _sync_path_clashes(entry: SyncEntry) -> list[str]:
+    """Two sources of one entry with the same file name write the same path of a
+    directory dest; the synclist could not say which one the image gets."""
+    seen: dict[str, str] = {}
+    problems = []
+    for src in entry.sources:
+        path = sync_path(entry.dest, src)
+        if path in seen and entry.dest.endswith("/"):
+            problems.append(
+                f"'{seen[path]}' and '{src}' would both be written to {path}; keep one of them, or sync one to a path of its own in another entry"
+            )
+        seen.setdefault(path, src)
+    return problems
+
+
 def _sync_source_problems(docs: SiteDocs, entry: SyncEntry) -> list[str]:
     """Every source (and an execute entry's .post script) must exist under synclists/."""
     needed = list(entry.sources)
@@ -581,10 +604,8 @@ def _sync_source_problems(docs: SiteDocs, entry: SyncEntry) -> list[str]:
         needed += [f"{s}.post" for s in entry.sources]
     problems = []
     for src in needed:
-        if not safe.is_rel_path(src):
-            problems.append(
-                f"src '{src}' must be a path relative to synclists/ (no '..', no '-' first, only letters, digits and . _ + @ = : , ~ % -)"
-            )
+        if _src_path_problem(src):
+            problems.append(_src_path_problem(src))
         elif not docs.source.is_file(f"synclists/{src}"):
             why = ""
             if src.endswith(".post") and entry.mode == "execute":

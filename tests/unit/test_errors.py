@@ -553,7 +553,10 @@ ERROR_CASES = [
     ),
     pytest.param(
         site(lines("sync:", "  - {src: a, dest: /a, drop: true}"), extra={"synclists/a": "x"}),
-        ["profiles/p.yaml:2:5: sync.0: a 'drop' entry names only 'dest'; remove 'src'"],
+        [
+            "profiles/p.yaml:2:5: sync.0: a 'drop' of a file dest names only 'dest'; remove "
+            "'src' ('src' with 'drop' picks files of a directory dest ending in '/')"
+        ],
         id="drop-with-src",
     ),
     # ------------------------------------------------ litefile
