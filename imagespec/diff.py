@@ -15,6 +15,7 @@ from .actions import ALL_ACTIONS, HEAVIEST_FIRST, Action, Stage, Status, heavies
 from .load import SiteDocs
 from .render import RenderedDirector, RenderedImage
 from .render.kinds import PLAIN_LISTS, SCRIPTS, SYNC_SOURCES, ScriptKind
+from .resolve import SyncItem
 from .site import SiteView
 
 
@@ -225,26 +226,30 @@ def _script_change(
     return entry
 
 
+def _sync_paths(image: RenderedImage) -> dict[str, tuple[str, SyncItem]]:
+    """Image path -> (the source that writes it, its synclist line): what SPEC §4 keys on."""
+    return {
+        path: (src, item)
+        for item in image.resolved.merge.sync
+        for path, src in zip(item.paths, item.sources)
+    }
+
+
 def _sync_changes(
     old: RenderedImage, new: RenderedImage, old_tree: RenderedDirector, new_tree: RenderedDirector
 ) -> dict[str, Any]:
-    a = {i.dest: i for i in old.resolved.merge.sync}
-    b = {i.dest: i for i in new.resolved.merge.sync}
+    """Paths added and removed, paths written from another source, mode or nodes, and
+    sources whose content changed."""
+    a, b = _sync_paths(old), _sync_paths(new)
     out: dict[str, Any] = {}
-    added = [d for d in b if d not in a]
-    removed = [d for d in a if d not in b]
+    added = [p for p in b if p not in a]
+    removed = [p for p in a if p not in b]
     retargeted = [
-        {
-            "dest": d,
-            "old": {"src": list(a[d].sources), "mode": a[d].mode, "nodes": a[d].nodes},
-            "new": {"src": list(b[d].sources), "mode": b[d].mode, "nodes": b[d].nodes},
-        }
-        for d in b
-        if d in a and (a[d].sources, a[d].mode, a[d].nodes) != (b[d].sources, b[d].mode, b[d].nodes)
+        {"dest": p, "old": _sync_how(*a[p]), "new": _sync_how(*b[p])}
+        for p in b
+        if p in a and _sync_how(*a[p]) != _sync_how(*b[p])
     ]
-    sources = {
-        s: SYNC_SOURCES.place(new_tree.layout, s) for item in b.values() for s in item.sources
-    }
+    sources = {src: SYNC_SOURCES.place(new_tree.layout, src) for src, _ in b.values()}
     content = _content_changed(sources, old_tree, new_tree)
     for key, value in (("added", added), ("removed", removed), ("retargeted", retargeted)):
         if value:
@@ -252,6 +257,10 @@ def _sync_changes(
     if content:
         out["content"] = content
     return out
+
+
+def _sync_how(src: str, item: SyncItem) -> dict[str, Any]:
+    return {"src": [src], "mode": item.mode, "nodes": item.nodes}
 
 
 def _litefile_changes(old: RenderedImage, new: RenderedImage) -> dict[str, Any]:

@@ -96,7 +96,7 @@ class Site(Strict):
 
 
 class SyncEntry(Strict):
-    """One synclist entry; keyed by dest when profiles are merged."""
+    """One synclist entry; merged by the image paths it writes (resolve.sync_path)."""
 
     src: Optional[Union[StrictStr, StrList]] = None
     dest: StrictStr
@@ -106,8 +106,11 @@ class SyncEntry(Strict):
 
     @model_validator(mode="after")
     def _src_unless_drop(self) -> SyncEntry:
-        if self.drop and self.src is not None:
-            raise ValueError("a 'drop' entry names only 'dest'; remove 'src'")
+        if self.drop and self.src is not None and not self.dest.endswith("/"):
+            raise ValueError(
+                "a 'drop' of a file dest names only 'dest'; remove 'src'"
+                " ('src' with 'drop' picks files of a directory dest ending in '/')"
+            )
         if not self.drop and not self.sources:
             raise ValueError("'src' is required (or 'drop: true' to remove an inherited entry)")
         return self

@@ -8,7 +8,9 @@ depend on the image, its distro and the director, so they are merged per
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import posixpath
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Optional
 
 from .errors import Pos, Problem
@@ -35,11 +37,24 @@ class Entry:
 
 @dataclass(frozen=True)
 class SyncItem:
+    """One synclist line: sources copied to dest (a file, or a directory ending in '/')."""
+
     dest: str
     sources: tuple[str, ...]
     mode: str
     nodes: Optional[str]
     origin: Origin
+
+    @property
+    def paths(self) -> tuple[str, ...]:
+        """The image paths the line writes, one per source."""
+        return tuple(sync_path(self.dest, src) for src in self.sources)
+
+
+def sync_path(dest: str, src: str) -> str:
+    """The image path one source writes: dest, or dest + the source's file name when
+    dest is a directory (rsync copies `a b -> dir/` to dir/a and dir/b)."""
+    return dest + posixpath.basename(src) if dest.endswith("/") else dest
 
 
 @dataclass(frozen=True)
@@ -153,30 +168,67 @@ def merge_list(
 
 
 def merge_sync(levels: list[LoadedProfile], merge: ChainMerge) -> list[SyncItem]:
-    """Keyed by dest in order of first appearance; later replaces in place; drop removes."""
+    """SPEC §4: keyed by the image path each source writes, in order of first appearance;
+    a later entry writing a path replaces it in place; drop removes by path.
+
+    The merge works on one source per path; the result joins neighbouring sources of
+    the same entry back into one line, so an entry nobody overrides is rendered as
+    written, and one whose path a later level took over is split around it: the
+    synclist writes exactly the merged paths.
+    """
     merged: dict[str, SyncItem] = {}
     for loaded in levels:
         for index, entry in enumerate(loaded.model.sync):
             origin = Origin(loaded.name, loaded.pos("sync", index))
-            _merge_sync_entry(merged, entry, origin, merge)
-    return list(merged.values())
+            if entry.drop:
+                _drop_sync(merged, entry, origin, merge)
+            else:
+                _add_sync(merged, entry, origin, merge)
+    return join_sync(merged.values())
 
 
-def _merge_sync_entry(
+def _add_sync(
     merged: dict[str, SyncItem], entry: SyncEntry, origin: Origin, merge: ChainMerge
 ) -> None:
-    if entry.drop:
-        merge.removal(
-            origin.pos,
-            merged.pop(entry.dest, None) is not None,
-            f"drop of '{entry.dest}' removes nothing: no earlier level of the chain syncs to it",
-        )
-        merge.events.append(Event("sync", entry.dest, "dropped", None, origin))
-        return
-    item = SyncItem(entry.dest, tuple(entry.sources), entry.mode, entry.nodes, origin)
-    action = "replaced" if entry.dest in merged else "added"
-    merged[entry.dest] = item
-    merge.events.append(Event("sync", entry.dest, action, " ".join(item.sources), origin))
+    for src in entry.sources:
+        path = sync_path(entry.dest, src)
+        action = "replaced" if path in merged else "added"
+        merged[path] = SyncItem(entry.dest, (src,), entry.mode, entry.nodes, origin)
+        merge.events.append(Event("sync", path, action, src, origin))
+
+
+def _drop_sync(
+    merged: dict[str, SyncItem], entry: SyncEntry, origin: Origin, merge: ChainMerge
+) -> None:
+    """Drop the paths the entry names: dest, dest + each src's name, or (a directory dest
+    without src) every path directly in that directory."""
+    if entry.sources:
+        targets = [sync_path(entry.dest, src) for src in entry.sources]
+    elif entry.dest.endswith("/"):
+        targets = [p for p in merged if posixpath.dirname(p) + "/" == entry.dest]
+    else:
+        targets = [entry.dest]
+    dropped = [path for path in targets if merged.pop(path, None) is not None]
+    what = ", ".join(f"'{t}'" for t in targets) if targets else f"'{entry.dest}'"
+    merge.removal(
+        origin.pos,
+        bool(dropped),
+        f"drop of {what} removes nothing: no earlier level of the chain syncs to it",
+    )
+    for path in dropped or [entry.dest]:
+        merge.events.append(Event("sync", path, "dropped", None, origin))
+
+
+def join_sync(items: Iterable[SyncItem]) -> list[SyncItem]:
+    """Neighbouring one-source items of the same entry as one line, in order."""
+    lines: list[SyncItem] = []
+    for item in items:
+        last = lines[-1] if lines else None
+        if last is not None and (last.origin, last.dest) == (item.origin, item.dest):
+            lines[-1] = replace(last, sources=last.sources + item.sources)
+        else:
+            lines.append(item)
+    return lines
 
 
 def merge_litefile(levels: list[LoadedProfile], merge: ChainMerge) -> dict[str, Entry]:

@@ -9,8 +9,8 @@ from __future__ import annotations
 import fnmatch
 import posixpath
 import re
-from collections.abc import Iterable, Mapping
-from typing import Callable
+from collections.abc import Collection, Iterable, Mapping
+from typing import Callable, Optional
 
 from . import safe
 from .errors import Pos, Problem, suggest
@@ -25,18 +25,27 @@ from .model import (
 from .render.kinds import COMPUTED_ATTRIBUTES, SCRIPTS
 from .render.layout import generation_home
 from .render.tree import RenderedDirector, builtin_postscripts
-from .resolve import ChainMerge, is_directive
+from .resolve import Entry, SyncItem, is_directive, sync_path
 
 PROVMETHODS = ("netboot", "statelite")
+# A stanza named default-<type> sets defaults for every later object of that type and
+# is never created itself (perl-xCAT/xCAT/DBobjUtils.pm:1739-1745, readFileInput).
+# Other names containing "default" are ordinary objects since xCAT 2.14.
+DEFAULTS_STANZA_RE = re.compile(r"^default-([^-]+)$")
 ATTRIBUTE_NAME_RE = re.compile(r"^[a-z][A-Za-z0-9_]*$")
 # Attributes holding free text, never passed to a shell by xCAT.
-FREE_TEXT_ATTRIBUTES = frozenset({"description", "usercomment", "comments"})
+FREE_TEXT_ATTRIBUTES = frozenset({"description", "usercomment"})
 # Paths of an image root that every image has; an exclude pattern matching all
 # of them empties the packed image.
 ESSENTIAL_PATHS = ("./etc/passwd", "./usr/bin/sh", "./usr/lib/systemd/systemd", "./etc", "./usr")
 WHY_SHELL = "xCAT passes it to a shell unquoted"
 
-# osimage (and linuximage) attributes xCAT knows; mkdef rejects others.
+# The attributes of an osimage object of imagetype linux in xCAT 2.19: the osimage
+# and linuximage parts of `defspec{osimage}` (perl-xCAT/xCAT/Schema.pm:3183-3378, and
+# environvar at 3515).  These are object attributes, not table columns: the tables'
+# `comments` and `disable` columns are not attributes (linuximage.comments is
+# reached as `usercomment`, Schema.pm:3374-3376).  mkdef skips any other name with
+# an error (DBobjectdefs.pm:1658-1665).
 OSIMAGE_ATTRIBUTES = frozenset(
     [
         "imagename",
@@ -46,6 +55,7 @@ OSIMAGE_ATTRIBUTES = frozenset(
         "description",
         "provmethod",
         "rootfstype",
+        "nfsrootopts",
         "osdistroname",
         "osupdatename",
         "cfmdir",
@@ -60,8 +70,6 @@ OSIMAGE_ATTRIBUTES = frozenset(
         "kitcomponents",
         "environvar",
         "usercomment",
-        "comments",
-        "disable",
         "template",
         "boottarget",
         "addkcmdline",
@@ -114,11 +122,12 @@ def _check_image_names(docs: SiteDocs) -> list[Problem]:
     problems = []
     for name in site.model.images:
         pos = site.pos("images", name)
-        if "default" in name:
+        special = DEFAULTS_STANZA_RE.match(name)
+        if special:
             problems.append(
                 Problem(
                     pos,
-                    f"image name '{name}' contains 'default': xCAT's stanza reader treats such objects as defaults and never creates them; rename it",
+                    f"image name '{name}' is read by xCAT's stanza reader as the defaults for objects of type '{special.group(1)}', not as an osimage, so mkdef never creates it; rename it",
                 )
             )
         if not safe.OBJECT_NAME_RE.match(name):
@@ -509,9 +518,11 @@ def _check_sync(docs: SiteDocs, loaded: LoadedProfile) -> list[Problem]:
     problems = []
     for index, entry in enumerate(loaded.model.sync):
         pos = loaded.pos("sync", index)
-        messages = _sync_dest_problems(entry.dest)
+        messages = _sync_dest_problems(entry.dest) + _sync_path_clashes(entry)
         if not entry.drop:
             messages += _sync_mode_problems(entry) + _sync_source_problems(docs, entry)
+        else:
+            messages += [m for src in entry.sources if (m := _src_path_problem(src))]
         problems += [Problem(pos, f"sync: {message}") for message in messages]
     return problems
 
@@ -544,8 +555,45 @@ def _sync_mode_problems(entry: SyncEntry) -> list[str]:
         )
     if mode in ("append", "merge") and dest.endswith("/"):
         problems.append(f"mode {mode} needs a file dest, not a directory")
+    if mode in ("append", "merge") and entry.nodes is not None:
+        problems.append(_CLAUSE_WITH_NODES[mode])
     if entry.nodes is not None and not safe.NODERANGE_RE.match(entry.nodes):
         problems.append(f"nodes '{entry.nodes}' is not a noderange (no spaces or parentheses)")
+    return problems
+
+
+# xCAT's APPEND: and MERGE: clause lines take no noderange: the whole line is queued
+# for every node of the sync (perl-xCAT/xCAT/DSHCLI.pm:5188-5195 and 5211-5218, with
+# build_append_rsync/build_merge_rsync at 5429-5445 and 5546-5563 looping over all
+# nodes), and the text after '->', noderange included, becomes the target.
+_CLAUSE_WITH_NODES = {
+    "append": "mode append cannot be limited with 'nodes': xCAT appends on every node of"
+    " the image and passes '(nodes) dest' to its append script as the file to append to"
+    " (DSHCLI.pm:6060-6095); remove 'nodes', or give those nodes an image of their own",
+    "merge": "mode merge cannot be limited with 'nodes': xCAT takes '(nodes) dest' for the"
+    " file to merge and refuses it for every node (DSHCLI.pm:6201-6212); remove 'nodes',"
+    " or give those nodes an image of their own",
+}
+
+
+def _src_path_problem(src: str) -> str:
+    if safe.is_rel_path(src):
+        return ""
+    return f"src '{src}' must be a path relative to synclists/ (no '..', no '-' first, only letters, digits and . _ + @ = : , ~ % -)"
+
+
+def _sync_path_clashes(entry: SyncEntry) -> list[str]:
+    """Two sources of one entry with the same file name write the same path of a
+    directory dest; the synclist could not say which one the image gets."""
+    seen: dict[str, str] = {}
+    problems = []
+    for src in entry.sources:
+        path = sync_path(entry.dest, src)
+        if path in seen and entry.dest.endswith("/"):
+            problems.append(
+                f"'{seen[path]}' and '{src}' would both be written to {path}; keep one of them, or sync one to a path of its own in another entry"
+            )
+        seen.setdefault(path, src)
     return problems
 
 
@@ -556,10 +604,8 @@ def _sync_source_problems(docs: SiteDocs, entry: SyncEntry) -> list[str]:
         needed += [f"{s}.post" for s in entry.sources]
     problems = []
     for src in needed:
-        if not safe.is_rel_path(src):
-            problems.append(
-                f"src '{src}' must be a path relative to synclists/ (no '..', no '-' first, only letters, digits and . _ + @ = : , ~ % -)"
-            )
+        if _src_path_problem(src):
+            problems.append(_src_path_problem(src))
         elif not docs.source.is_file(f"synclists/{src}"):
             why = ""
             if src.endswith(".post") and entry.mode == "execute":
@@ -591,23 +637,138 @@ def _check_litefile_entries(loaded: LoadedProfile) -> list[Problem]:
     return problems
 
 
-def check_litefile_nesting(merge: ChainMerge, image: str) -> list[Problem]:
-    """xCAT's nesting rules on an image's merged litefile rows."""
+# ---------------------------------------------------------------- litefile rows as liteimg sees them
+#
+# liteimg checks an image's rows before it changes the root (statelite.pm, process_request
+# of liteimg, lines 269-352), but only after genimage has run: everything it refuses is
+# checked here first, on the rows it really gets.
+
+MTAB = "/etc/mtab"
+
+
+def liteimg_options(rows: Mapping[str, Entry]) -> dict[str, str]:
+    """The image's rows as liteimg checks them.
+
+    ilitefile always lists /etc/mtab as tmpfs,rw, whatever the table says, and adds it
+    when absent (xCAT-server/lib/xcat/plugins/litetree.pm:395-401, 414-417); liteimg then
+    rewrites tmpfs,rw to link before any check (statelite.pm:277-280).
+    """
+    options = {path: entry.value for path, entry in rows.items()}
+    options[MTAB] = "tmpfs,rw"
+    return {path: "link" if o == "tmpfs,rw" else o for path, o in options.items()}
+
+
+def liteimg_parent(path: str, paths: Collection[str]) -> Optional[str]:
+    """The row liteimg pairs with `path` as its parent (parseLiteFiles, statelite.pm:729-744).
+
+    It walks up the path's directories and stops at the first one that exactly one
+    listed row ends with: the nearest listed ancestor, or a row that only ends the
+    same way ('/var/lib/' for '/lib/x'; itself for '/a/a/').  None: no parent.
+    """
+    parent = posixpath.dirname(path.rstrip("/"))
+    while parent != "/":
+        suffix = parent.rstrip("/") + "/"
+        found = [p for p in paths if p.endswith(suffix)]
+        if len(found) == 1:
+            return found[0]
+        parent = posixpath.dirname(suffix.rstrip("/"))
+    return None
+
+
+def liteimg_children(options: Mapping[str, str]) -> dict[str, list[str]]:
+    """Parent -> the rows liteimg pairs with it, for parents with rows under them.
+
+    Rows are taken in ilitefile's order (sorted, litetree.pm:257); a row that is
+    already some row's parent is not looked at again (statelite.pm:731), so its own
+    parent is never checked.
+    """
+    pairs: dict[str, list[str]] = {}
+    for path in sorted(options):
+        if path in pairs:
+            continue
+        parent = liteimg_parent(path, options)
+        if parent is None:
+            pairs[path] = []
+        else:
+            pairs.setdefault(parent, []).append(path)
+    return {parent: children for parent, children in pairs.items() if children}
+
+
+def liteimg_refusal(parent: str, child: str) -> str:
+    """Why liteimg refuses `child` (an option) under `parent` (an option), or ''.
+
+    statelite.pm:332-341 would also refuse a link row under a directory that is not
+    link, but it compares the path with `!=` (numbers), so the rule never fires and is
+    not reproduced.
+    """
+    if parent.endswith(("ro", "con")):
+        return "liteimg refuses any row under a ro or con directory (statelite.pm:315)"
+    if "link" in parent and child == "link,ro":
+        return "liteimg refuses link,ro under a link directory (statelite.pm:323)"
+    if "link" in parent and "link" not in child:
+        return "under a link directory liteimg allows only link rows (statelite.pm:327)"
+    if "persistent" in parent and "persistent" not in child:
+        return "under a persistent directory liteimg allows only persistent rows (statelite.pm:343)"
+    return ""
+
+
+def check_litefile(rows: Mapping[str, Entry], image: str, pos: Pos) -> list[Problem]:
+    """Every check liteimg makes on an image's rows before it touches the root."""
+    options = liteimg_options(rows)
     problems = []
-    rows = merge.litefile
-    for parent in sorted(p for p in rows if p.endswith("/")):
-        popt = rows[parent].value
-        for child in sorted(p for p in rows if p != parent and p.startswith(parent)):
-            copt = rows[child].value
-            why = _nesting_violation(popt, copt)
+    if MTAB in rows and rows[MTAB].value not in ("tmpfs,rw", "link"):
+        problems.append(_mtab_ignored(rows[MTAB], image))
+    for path in sorted(rows):
+        if "con" in options[path] and path.endswith("/"):
+            problems.append(
+                Problem(
+                    rows[path].origin.pos,
+                    f"image '{image}': litefile '{path}' ({rows[path].value}) is a directory, and liteimg refuses con on a directory (statelite.pm:296); give it another option or list its files",
+                )
+            )
+    for parent, children in sorted(liteimg_children(options).items()):
+        for child in children:
+            why = liteimg_refusal(options[parent], options[child])
             if why:
+                where = rows[child] if child in rows else rows.get(parent)
                 problems.append(
                     Problem(
-                        rows[child].origin.pos,
-                        f"image '{image}': litefile '{child}' ({copt}) under '{parent}' ({popt}): {why}",
+                        where.origin.pos if where else pos,
+                        _nesting_message(image, rows, parent, child, why),
                     )
                 )
     return problems
+
+
+def _shown(rows: Mapping[str, Entry], path: str) -> str:
+    """A row's option as written, and what liteimg reads when that differs."""
+    if path == MTAB:
+        return "link, a row xCAT adds to every statelite image"
+    option = rows[path].value
+    return "tmpfs,rw, which liteimg reads as link" if option == "tmpfs,rw" else option
+
+
+def _nesting_message(
+    image: str, rows: Mapping[str, Entry], parent: str, child: str, why: str
+) -> str:
+    pairing = (
+        ""
+        if child != parent and child.startswith(parent)
+        else f" (liteimg takes '{parent}' for the parent of '{child}' because the path ends the same way, statelite.pm:739)"
+    )
+    fix = f"change '{parent}'" if child in (MTAB, parent) else f"change '{child}' or '{parent}'"
+    return (
+        f"image '{image}': litefile '{child}' ({_shown(rows, child)}) under '{parent}'"
+        f" ({_shown(rows, parent)}): {why}{pairing}; {fix}"
+    )
+
+
+def _mtab_ignored(entry: Entry, image: str) -> Problem:
+    return Problem(
+        entry.origin.pos,
+        f"image '{image}': litefile '{MTAB}' ({entry.value}): xCAT always lists /etc/mtab as tmpfs,rw, read as link (litetree.pm:395-401), whatever the option; write link",
+        "warning",
+    )
 
 
 def _rootimgdir_problems(rendered: RenderedDirector, rootimgdir: str) -> list[str]:
@@ -664,15 +825,41 @@ def _parents(path: str) -> list[str]:
     return found
 
 
-def _nesting_violation(parent: str, child: str) -> str:
-    popts = set(parent.split(","))
-    copts = set(child.split(","))
-    if popts & {"ro", "con"}:
-        return "nothing may be listed under a ro or con directory"
-    if "link" in popts and "link" not in copts:
-        return "children of a link directory must be link entries"
-    if "persistent" in popts and "persistent" not in copts:
-        return "children of a persistent directory must be persistent"
+def _statelite_sync_problems(items: Iterable[SyncItem], image: str) -> list[Problem]:
+    """Sync entries that never take effect on a statelite image's nodes (warnings).
+
+    liteimg copies the plain entries without a noderange into the root
+    (statelite.pm:234-244 runs `xdcp -i`, whose rsync_to_image skips noderange lines
+    and stops at the first clause header, DSHCLI.pm:4999-5012).  At boot the syncfiles
+    postscript exits at once on a statelite node (xCAT/postscripts/syncfiles:16-21), so
+    entries limited to nodes and the APPEND:, MERGE: and EXECUTEALWAYS: clauses never
+    apply there; only an admin's `updatenode -F` would.
+    """
+    problems = []
+    for item in items:
+        what = _lost_at_boot(item)
+        if what:
+            problems.append(
+                Problem(
+                    item.origin.pos,
+                    f"image '{image}' is statelite: the sync entry for '{item.dest}' {what}:"
+                    " liteimg copies only plain entries without nodes into the root, and the"
+                    " syncfiles postscript does nothing on statelite nodes; drop it in the"
+                    " image's profile, or give those nodes a netboot image",
+                    "warning",
+                )
+            )
+    return problems
+
+
+def _lost_at_boot(item: SyncItem) -> str:
+    """What of a sync entry a statelite node never gets, or ''."""
+    if item.nodes is not None:
+        return f"(nodes {item.nodes}) never reaches its nodes"
+    if item.mode in ("append", "merge"):
+        return f"(mode {item.mode}) is never applied"
+    if item.mode == "executealways":
+        return "(mode executealways) is copied into the root but never run"
     return ""
 
 
@@ -699,15 +886,8 @@ def check_rendered(docs: SiteDocs, rendered: RenderedDirector) -> list[Problem]:
         ]
         merge = image.resolved.merge
         if image.statelite:
-            problems += check_litefile_nesting(merge, name)
-            if merge.sync:
-                problems.append(
-                    Problem(
-                        pos,
-                        f"image '{name}' is statelite: xCAT does not apply synclists to statelite images",
-                        "warning",
-                    )
-                )
+            problems += check_litefile(merge.litefile, name, pos)
+            problems += _statelite_sync_problems(merge.sync, name)
         elif merge.litefile:
             problems.append(
                 Problem(

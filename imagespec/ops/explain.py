@@ -58,7 +58,14 @@ def _matches(event: Event, entry: str) -> bool:
         return True
     if event.field in SCRIPT_FIELDS and script_name(key) == entry:
         return True
-    return event.field == "sync" and entry in (event.value or "").split()
+    return event.field == "sync" and (
+        entry in (event.value or "").split() or _in_directory(key, entry)
+    )
+
+
+def _in_directory(path: str, entry: str) -> bool:
+    """A sync path written directly into the directory `entry` (ending in '/')."""
+    return entry.endswith("/") and posixpath.dirname(path) + "/" == entry
 
 
 def explain(
@@ -95,7 +102,10 @@ def _final(image: RenderedImage, entry: str) -> list[str]:
             if _matches(probe, entry):
                 found.append(f"{KEY_OF_FIELD[list_field]}: {e.value} (from {e.origin.level})")
     for item in resolved.merge.sync:
-        if item.dest == entry or entry in item.sources:
+        paths = item.paths
+        if entry in (item.dest, *item.sources, *paths) or any(
+            _in_directory(p, entry) for p in paths
+        ):
             found.append(
                 f"synclist: {' '.join(item.sources)} -> {item.dest} (from {item.origin.level})"
             )

@@ -109,10 +109,9 @@ def list_file(
 
 
 def _synclist(image: ResolvedImage, layout: Layout, attributes: dict[str, str]) -> Written:
-    """The pack digest reads the lines packimage copies, not the whole file."""
+    """Written for every image, entries or not, so that the synclists attribute is always
+    set; the pack digest reads the lines packimage copies, not the whole file."""
     build_time = formats.build_time_sync(image.merge.sync, layout)
-    if not image.merge.sync:
-        return Written(None, b"", build_time)
     data, canonical = formats.synclist(image.name, image.chain, image.merge.sync, layout)
     return Written(data, canonical, build_time)
 

@@ -220,6 +220,29 @@ def test_a_sync_entry_pointed_at_another_source_is_retargeted() -> None:
     }
 
 
+def test_sync_changes_are_reported_by_the_image_path_they_write() -> None:
+    """SPEC §4 keys sync entries by image path: one more source into a directory is one
+    added path, and a path now written from another source is retargeted, not the
+    whole directory entry."""
+    one = [{"src": ["etc/motd"], "dest": "/etc/site/"}]
+    two = [{"src": ["etc/motd", "etc/issue"], "dest": "/etc/site/"}]
+    report = diff(site(with_profile("base", sync=one)), site(with_profile("base", sync=two)))
+    assert images_doc(report)["img-base"]["changes"] == {"synclist": {"added": ["/etc/site/issue"]}}
+    other = [*two, {"src": "etc/issue", "dest": "/etc/site/motd"}]
+    report = diff(site(with_profile("base", sync=two)), site(with_profile("base", sync=other)))
+    assert images_doc(report)["img-base"]["changes"] == {
+        "synclist": {
+            "retargeted": [
+                {
+                    "dest": "/etc/site/motd",
+                    "old": {"src": ["etc/motd"], "mode": "copy", "nodes": None},
+                    "new": {"src": ["etc/issue"], "mode": "copy", "nodes": None},
+                }
+            ]
+        }
+    }
+
+
 def test_a_litefile_change_on_a_statelite_image_packs() -> None:
     litefile = {"/etc/ntp.conf": "tmpfs,rw", "/var/log/": "persistent"}
     report = diff(site(), site(with_profile("lite", litefile=litefile)))

@@ -553,7 +553,10 @@ ERROR_CASES = [
     ),
     pytest.param(
         site(lines("sync:", "  - {src: a, dest: /a, drop: true}"), extra={"synclists/a": "x"}),
-        ["profiles/p.yaml:2:5: sync.0: a 'drop' entry names only 'dest'; remove 'src'"],
+        [
+            "profiles/p.yaml:2:5: sync.0: a 'drop' of a file dest names only 'dest'; remove "
+            "'src' ('src' with 'drop' picks files of a directory dest ending in '/')"
+        ],
         id="drop-with-src",
     ),
     # ------------------------------------------------ litefile
@@ -572,10 +575,11 @@ ERROR_CASES = [
         id="litefile-relative-path",
     ),
     pytest.param(
-        site(lines("litefile:", "  /etc/: ro", "  /etc/ntp.conf: tmpfs"), images=STATELITE),
+        site(lines("litefile:", "  /opt/: ro", "  /opt/x.conf: tmpfs"), images=STATELITE),
         [
-            "profiles/p.yaml:3:3: image 'img': litefile '/etc/ntp.conf' (tmpfs) under '/etc/' "
-            "(ro): nothing may be listed under a ro or con directory"
+            "profiles/p.yaml:3:3: image 'img': litefile '/opt/x.conf' (tmpfs) under '/opt/' "
+            "(ro): liteimg refuses any row under a ro or con directory (statelite.pm:315); "
+            "change '/opt/x.conf' or '/opt/'"
         ],
         id="litefile-child-of-ro-dir",
     ),
@@ -583,7 +587,8 @@ ERROR_CASES = [
         site(lines("litefile:", "  /var/spool/: link", "  /var/spool/x: tmpfs"), images=STATELITE),
         [
             "profiles/p.yaml:3:3: image 'img': litefile '/var/spool/x' (tmpfs) under "
-            "'/var/spool/' (link): children of a link directory must be link entries"
+            "'/var/spool/' (link): under a link directory liteimg allows only link rows "
+            "(statelite.pm:327); change '/var/spool/x' or '/var/spool/'"
         ],
         id="litefile-non-link-under-link-dir",
     ),
@@ -593,7 +598,8 @@ ERROR_CASES = [
         ),
         [
             "profiles/p.yaml:3:3: image 'img': litefile '/var/log/x' (tmpfs) under '/var/log/' "
-            "(persistent): children of a persistent directory must be persistent"
+            "(persistent): under a persistent directory liteimg allows only persistent rows "
+            "(statelite.pm:343); change '/var/log/x' or '/var/log/'"
         ],
         id="litefile-non-persistent-under-persistent-dir",
     ),

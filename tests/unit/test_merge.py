@@ -8,6 +8,7 @@ from typing import Any, Optional
 import pytest
 
 from imagespec.errors import ConfigError, Pos
+from imagespec.ops.explain import explain
 from imagespec.resolve import Entry, ResolvedImage, SyncItem
 from imagespec.site import SiteView
 from tests.helpers import BASE_SITE, Files, memory_site, site_files
@@ -18,7 +19,10 @@ SCRIPT_FILES: Files = {
     **{f"postinstall/{name}": f"#!/bin/sh\necho {name}\n" for name in SCRIPTS},
     **{f"postscripts/{name}": f"#!/bin/sh\necho {name}\n" for name in SCRIPTS},
 }
-SYNC_FILES: Files = {f"synclists/etc/{name}": f"{name}\n" for name in ("a", "b", "c", "d", "b2")}
+SYNC_FILES: Files = {
+    **{f"synclists/etc/{name}": f"{name}\n" for name in ("a", "b", "c", "d", "b2")},
+    "synclists/alt/b": "another b\n",
+}
 
 
 def open_profiles(
@@ -368,6 +372,153 @@ def test_sync_drop_then_re_add_appends_with_new_provenance() -> None:
     assert [i.dest for i in items] == ["/etc/b", "/etc/c", "/etc/a"]
     assert items[-1].sources == ("etc/d",)
     assert items[-1].origin.level == "top"
+
+
+# ---------------------------------------------------------------- sync keyed by image path
+
+
+def lines_of(view: SiteView, profile: str) -> list[tuple[tuple[str, ...], str, str]]:
+    """(sources, dest, level) of each merged synclist line."""
+    return [(i.sources, i.dest, i.origin.level) for i in sync_of(view, profile)]
+
+
+def written(view: SiteView, profile: str) -> list[tuple[str, str]]:
+    """(image path, source) in synclist order: what the image gets."""
+    return [(p, s) for i in sync_of(view, profile) for p, s in zip(i.paths, i.sources)]
+
+
+def synclist_body(view: SiteView, image: str) -> list[str]:
+    """The rendered synclist's entry lines, sources relative to synclists/."""
+    tree = view.render("main")
+    path = tree.images[image].attributes["synclists"].removeprefix("/install/")
+    text = tree.files[path].data.decode().replace("/install/p/custom/synclists/", "")
+    return [line for line in text.splitlines() if not line.startswith("#")]
+
+
+def test_two_files_into_one_directory_in_one_profile_are_both_synced() -> None:
+    """SPEC §4: a directory dest is keyed by dest + each source's file name, so entries
+    into /etc/profile.d/ no longer collapse to the last one."""
+    view = open_profiles({"base": {"sync": [_sync("/etc/x/", "etc/a"), _sync("/etc/x/", "etc/b")]}})
+    assert written(view, "base") == [("/etc/x/a", "etc/a"), ("/etc/x/b", "etc/b")]
+    assert synclist_body(view, "img-base") == ["etc/a -> /etc/x/", "etc/b -> /etc/x/"]
+
+
+DIR_BASE = {"sync": [{"src": ["etc/a", "etc/b", "etc/c"], "dest": "/d/"}]}
+
+
+def test_a_later_source_with_the_same_name_replaces_one_path_in_place() -> None:
+    view = open_profiles(
+        {"base": DIR_BASE, "child": {"inherits": ["base"], "sync": [_sync("/d/", "alt/b")]}}
+    )
+    assert lines_of(view, "child") == [
+        (("etc/a",), "/d/", "base"),
+        (("alt/b",), "/d/", "child"),
+        (("etc/c",), "/d/", "base"),
+    ]
+    assert written(view, "child") == [("/d/a", "etc/a"), ("/d/b", "alt/b"), ("/d/c", "etc/c")]
+    assert synclist_body(view, "img-child") == [
+        "etc/a -> /d/",
+        "alt/b -> /d/",
+        "etc/c -> /d/",
+    ]
+    events = [(e.key, e.action, e.value) for e in view.merges["child"].events if e.field == "sync"]
+    assert events[-1] == ("/d/b", "replaced", "alt/b")
+
+
+def test_an_untouched_multi_source_entry_stays_one_line() -> None:
+    view = open_profiles(
+        {"base": DIR_BASE, "child": {"inherits": ["base"], "sync": [_sync("/etc/x", "etc/d")]}}
+    )
+    assert lines_of(view, "child") == [
+        (("etc/a", "etc/b", "etc/c"), "/d/", "base"),
+        (("etc/d",), "/etc/x", "child"),
+    ]
+
+
+def test_a_file_dest_replaces_the_path_a_directory_entry_writes() -> None:
+    view = open_profiles(
+        {"base": DIR_BASE, "child": {"inherits": ["base"], "sync": [_sync("/d/b", "etc/d")]}}
+    )
+    assert written(view, "child") == [("/d/a", "etc/a"), ("/d/b", "etc/d"), ("/d/c", "etc/c")]
+    assert synclist_body(view, "img-child") == ["etc/a -> /d/", "etc/d -> /d/b", "etc/c -> /d/"]
+
+
+def test_drop_with_src_removes_those_paths_of_a_directory_entry() -> None:
+    view = open_profiles(
+        {
+            "base": DIR_BASE,
+            "child": {
+                "inherits": ["base"],
+                "sync": [{"src": ["b"], "dest": "/d/", "drop": True}],
+            },
+        }
+    )
+    assert lines_of(view, "child") == [(("etc/a", "etc/c"), "/d/", "base")]
+    assert view.warnings == []
+
+
+def test_drop_of_a_directory_without_src_drops_every_path_directly_in_it() -> None:
+    base = {
+        "sync": [
+            *DIR_BASE["sync"],
+            _sync("/d/extra", "etc/d"),
+            _sync("/d/sub/", "etc/b2"),
+            _sync("/e/", "etc/a"),
+        ]
+    }
+    view = open_profiles(
+        {"base": base, "child": {"inherits": ["base"], "sync": [{"dest": "/d/", "drop": True}]}}
+    )
+    assert written(view, "child") == [("/d/sub/b2", "etc/b2"), ("/e/a", "etc/a")]
+    dropped = [e.key for e in view.merges["child"].events if e.action == "dropped"]
+    assert dropped == ["/d/a", "/d/b", "/d/c", "/d/extra"]
+
+
+def test_drop_of_paths_that_nothing_writes_is_a_warning() -> None:
+    view = open_profiles(
+        {
+            "base": DIR_BASE,
+            "child": {
+                "inherits": ["base"],
+                "sync": [{"src": ["x", "y"], "dest": "/d/", "drop": True}],
+            },
+        }
+    )
+    assert [p.message for p in view.warnings] == [
+        "drop of '/d/x', '/d/y' removes nothing: no earlier level of the chain syncs to it"
+    ]
+    assert written(view, "child") == written(view, "base")
+
+
+def test_explain_follows_one_path_or_a_whole_directory() -> None:
+    view = open_profiles(
+        {"base": DIR_BASE, "child": {"inherits": ["base"], "sync": [_sync("/d/", "alt/b")]}}
+    )
+    image = view.render("main").images["img-child"]
+    one = explain(image, "/d/b")
+    assert one is not None
+    assert [(e.key, e.action, e.value, e.origin.level) for e in one.events] == [
+        ("/d/b", "added", "etc/b", "base"),
+        ("/d/b", "replaced", "alt/b", "child"),
+    ]
+    assert one.final == ["synclist: alt/b -> /d/ (from child)"]
+    whole = explain(image, "/d/")
+    assert whole is not None
+    assert [e.key for e in whole.events] == ["/d/a", "/d/b", "/d/c", "/d/b"]
+    assert len(whole.final) == 3
+
+
+def test_two_sources_with_one_file_name_in_one_entry_are_an_error() -> None:
+    files = site_files(
+        {"base": {"sync": [{"src": ["etc/b", "alt/b"], "dest": "/d/"}]}},
+        extra=SYNC_FILES,
+    )
+    with pytest.raises(ConfigError) as caught:
+        memory_site(files)
+    assert [str(p) for p in caught.value.problems] == [
+        "profiles/base.yaml:2:3: sync: 'etc/b' and 'alt/b' would both be written to /d/b; "
+        "keep one of them, or sync one to a path of its own in another entry"
+    ]
 
 
 # ---------------------------------------------------------------- litefile

@@ -23,8 +23,10 @@ OLD_COMMIT = "b" * 40
 FAMILY = "p/custom/netboot/rocky"
 PKG_A, STANZA_A = f"{FAMILY}/img-a.pkglist", f"{FAMILY}/img-a.stanza"
 PKG_B, STANZA_B = f"{FAMILY}/img-b.pkglist", f"{FAMILY}/img-b.stanza"
+# Every image has a synclist, entries or not (the synclists attribute is always set).
+SYNC_A, SYNC_B = f"{FAMILY}/img-a.synclist", f"{FAMILY}/img-b.synclist"
 POSTSCRIPT = "postscripts/p/50-site"
-EVERY_FILE = sorted([PKG_A, STANZA_A, PKG_B, STANZA_B, POSTSCRIPT])
+EVERY_FILE = sorted([PKG_A, STANZA_A, SYNC_A, PKG_B, STANZA_B, SYNC_B, POSTSCRIPT])
 ALL_STAGES = ["sync", "define", "genimage", "pack"]
 OTHER = "0" * 64  # a hash no rendered file has
 
@@ -309,7 +311,7 @@ def test_a_frozen_image_is_never_touched_and_keeps_its_own_files() -> None:
     assert actions(plan) == {"img-a": ALL_STAGES, "img-b": []}
     assert reasons(plan)["img-b"] == ["frozen: never touched by imagespec"]
     # the postscript is shared with img-a, so it is still written
-    assert sorted(plan.files.write) == [PKG_A, STANZA_A, POSTSCRIPT]
+    assert sorted(plan.files.write) == [PKG_A, STANZA_A, SYNC_A, POSTSCRIPT]
     assert plan.as_json()["images"]["img-b"]["frozen"] is True
 
 
@@ -334,7 +336,7 @@ def test_only_limits_actions_and_files_to_the_named_images() -> None:
     plan = make_plan(tree, State("main"), {}, "xcat", COMMIT, only={"img-b"})
     # img-a is not built, but the postscript it shares with img-b is written
     assert actions(plan) == {"img-a": ["sync"], "img-b": ALL_STAGES}
-    assert sorted(plan.files.write) == [PKG_B, STANZA_B, POSTSCRIPT]
+    assert sorted(plan.files.write) == [PKG_B, STANZA_B, SYNC_B, POSTSCRIPT]
 
 
 def test_an_image_gone_from_the_site_is_an_orphan() -> None:

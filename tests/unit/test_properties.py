@@ -38,8 +38,10 @@ PACKAGES = ("pa", "pb", "pc", "pd")
 EXCLUDES = ("./usr/share/doc*", "+./usr/share/doc/bash*", "./boot*")
 POSTINSTALL = ("s1", "s2 fast", "s3")
 POSTSCRIPTS = ("confignetwork", "ps1", "ps2 arg")
-SYNC_DESTS = ("/etc/motd", "/etc/hosts", "/etc/site/", "/etc/passwd")
+SYNC_DESTS = ("/etc/motd", "/etc/hosts", "/etc/site/", "/etc/passwd", "/etc/site/motd")
 SYNC_SOURCES = ("etc/motd", "etc/motd.alt", "etc/hosts.site", "etc/passwd.site")
+# Sources into the directory dest /etc/site/: alt/motd and etc/motd write the same path.
+DIR_SOURCES = ("etc/motd", "etc/hosts.site", "alt/motd", "etc/motd.alt")
 LITE_PATHS = ("/etc/ntp.conf", "/var/log/", "/etc/adjtime")
 ATTRIBUTES = {
     "addkcmdline": ("quiet", "console=ttyS0"),
@@ -57,6 +59,7 @@ SUPPORT_FILES: Files = {
     "synclists/etc/motd.alt": "welcome, alt\n",
     "synclists/etc/hosts.site": "10.0.0.1 mn\n",
     "synclists/etc/passwd.site": "svc:x:900:900::/:/sbin/nologin\n",
+    "synclists/alt/motd": "welcome, from alt\n",
 }
 
 
@@ -68,19 +71,30 @@ def ops(entries: tuple[str, ...]) -> st.SearchStrategy[list[str]]:
     return st.lists(one, max_size=6)
 
 
+def dir_sources(min_size: int) -> st.SearchStrategy[list[str]]:
+    """Sources into a directory, no two with the same file name (validate refuses that)."""
+    return st.lists(
+        st.sampled_from(DIR_SOURCES),
+        min_size=min_size,
+        max_size=3,
+        unique_by=lambda src: src.rsplit("/", 1)[-1],
+    )
+
+
 @st.composite
 def sync_entry(draw: st.DrawFn) -> dict[str, Any]:
     dest = draw(st.sampled_from(SYNC_DESTS))
     if draw(st.booleans()) and draw(st.booleans()):
-        return {"dest": dest, "drop": True}
+        names = draw(dir_sources(0)) if dest.endswith("/") else []
+        return {"dest": dest, "drop": True, **({"src": names} if names else {})}
     if dest == "/etc/passwd":
         return {"src": "etc/passwd.site", "dest": dest, "mode": "merge"}
     if dest == "/etc/site/":
-        return {"src": ["etc/motd", "etc/hosts.site"], "dest": dest}
+        return {"src": draw(dir_sources(1)), "dest": dest}
     src = draw(st.sampled_from(SYNC_SOURCES[:3]))
     mode = draw(st.sampled_from(("copy", "append", "executealways")))
     entry: dict[str, Any] = {"src": src, "dest": dest, "mode": mode}
-    if draw(st.booleans()):
+    if mode != "append" and draw(st.booleans()):  # append/merge take no noderange
         entry["nodes"] = "login01,login02"
     return entry
 
@@ -293,3 +307,60 @@ def test_comments_and_key_order_never_change_digests(
     for name in profiles:  # same data, only positions and key order differ
         assert edited_view.docs.profiles[name].model == plain_view.docs.profiles[name].model
     assert digests(edited_view) == digests(plain_view)
+
+
+# ---------------------------------------------------------------- (5) sync paths
+
+
+def expected_sync(profiles: dict[str, Any], chain: tuple[str, ...]) -> list[tuple[str, str]]:
+    """SPEC §4 read literally: (image path, source) in order of first appearance."""
+    paths: dict[str, str] = {}
+    for level in chain:
+        for entry in profiles[level].get("sync", []):
+            src = entry.get("src", [])
+            sources = [src] if isinstance(src, str) else src
+            dest = entry["dest"]
+            named = [dest + s.rsplit("/", 1)[-1] if dest.endswith("/") else dest for s in sources]
+            if not entry.get("drop"):
+                paths.update(zip(named, sources))
+                continue
+            if not named:
+                named = [p for p in paths if p.rsplit("/", 1)[0] + "/" == dest]
+            for path in named or [dest]:
+                paths.pop(path, None)
+    return list(paths.items())
+
+
+def rendered_sync(view: SiteView, image: str) -> list[tuple[str, str]]:
+    """(image path, source) of every line of the rendered synclist that writes a file."""
+    tree = view.render("main")
+    path = tree.images[image].attributes.get("synclists", "").removeprefix("/install/")
+    if path not in tree.files:
+        return []
+    prefix = "/install/p/custom/synclists/"
+    found = []
+    for line in tree.files[path].data.decode().splitlines():
+        if " -> " not in line or line.startswith("#"):
+            continue
+        left, right = line.split(" -> ")
+        dest = right.split(") ")[-1]
+        for src in (s.removeprefix(prefix) for s in left.split()):
+            found.append((dest + src.rsplit("/", 1)[-1] if dest.endswith("/") else dest, src))
+    return found
+
+
+@SETTINGS
+@given(profiles=profile_dags())
+def test_the_synclist_writes_exactly_the_merged_paths(profiles: dict[str, Any]) -> None:
+    """Each path the chain writes last is in the merge once, from its last writer, in order
+    of first appearance; the rendered synclist writes exactly those (path, source) pairs."""
+    view = open_files(files_of(profiles))
+    for name in profiles:
+        expected = expected_sync(profiles, view.graph.chains[name])
+        merged = [
+            (path, src)
+            for item in view.merges[name].sync
+            for path, src in zip(item.paths, item.sources)
+        ]
+        assert merged == expected, name
+        assert sorted(rendered_sync(view, f"img-{name}")) == sorted(expected), name

@@ -252,7 +252,7 @@ def test_paths_and_modes_of_scripts_and_sources(
             for image in IMAGES
             for kind in ("pkglist", "otherpkgs.pkglist", "exlist", "stanza")
         },
-        f"{netboot}rocky8-compute.synclist": 0o644,
+        **{f"{netboot}{image}.synclist": 0o644 for image in IMAGES},
         f"{netboot}rocky8-lite.litefile.csv": 0o644,
         f"{netboot}postinstall/10-selinux-off": 0o755,
         f"{netboot}postinstall/20-tune": 0o755,
