@@ -32,6 +32,8 @@ PROVMETHODS = ("netboot", "statelite")
 # is never created itself (perl-xCAT/xCAT/DBobjUtils.pm:1739-1745, readFileInput).
 # Other names containing "default" are ordinary objects since xCAT 2.14.
 DEFAULTS_STANZA_RE = re.compile(r"^default-([^-]+)$")
+# The xcat builder builds image X through a temporary osimage X-imagespec-staging.
+STAGING_SUFFIX = "-imagespec-staging"
 ATTRIBUTE_NAME_RE = re.compile(r"^[a-z][A-Za-z0-9_]*$")
 # Attributes holding free text, never passed to a shell by xCAT.
 FREE_TEXT_ATTRIBUTES = frozenset({"description", "usercomment"})
@@ -135,6 +137,13 @@ def _check_image_names(docs: SiteDocs) -> list[Problem]:
                 Problem(
                     pos,
                     f"image name '{name}' would be rejected by xCAT; use letters, digits, '_', '.', '-'",
+                )
+            )
+        if name.endswith(STAGING_SUFFIX):
+            problems.append(
+                Problem(
+                    pos,
+                    f"image name '{name}' ends in '{STAGING_SUFFIX}', which the xcat builder uses for the temporary osimage each build goes through; rename it",
                 )
             )
     return problems

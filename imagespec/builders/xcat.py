@@ -37,6 +37,7 @@ from ..render.formats import litefile_csv_rows, stanza
 from ..render.readers import parse_litefile
 from ..runner import CommandError, Effect, Result
 from ..state import ImageState, now
+from ..validate import STAGING_SUFFIX
 from ..transport.base import Transport
 from . import Log, run_logged
 from .generations import (
@@ -54,7 +55,6 @@ from .generations import (
     write_text,
 )
 
-STAGING_SUFFIX = "-imagespec-staging"
 # The kernel and initrds genimage leaves in rootimgdir, which a re-pack keeps.
 BOOT_FILES = ("kernel", "initrd-stateless.gz", "initrd-statelite.gz", "initrd.gz")
 

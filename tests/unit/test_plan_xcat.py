@@ -30,9 +30,7 @@ def plan_with(
     defs: Optional[dict[str, dict[str, str]]],
     nodes: Optional[dict[str, list[str]]] = None,
 ) -> tuple[dict[str, list[str]], dict[str, Optional[int]], dict[str, list[str]]]:
-    plan = make_plan(
-        tree, state, on_disk(tree), "xcat", COMMIT, observed=Observed(defs, nodes)
-    )
+    plan = make_plan(tree, state, on_disk(tree), "xcat", COMMIT, observed=Observed(defs, nodes))
     acts = {name: list(d.actions) for name, d in plan.report.images.items()}
     reasons = {name: list(d.reasons) for name, d in plan.report.images.items()}
     return acts, plan.nodeset, reasons

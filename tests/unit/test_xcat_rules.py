@@ -50,6 +50,17 @@ def test_image_named_default_dash_type_is_refused(name: str) -> None:
     ]
 
 
+def test_image_names_ending_in_the_staging_suffix_are_reserved() -> None:
+    """The xcat builder builds image X through the osimage X-imagespec-staging
+    (builders/xcat.py); an image of that name would be replaced by a build."""
+    name = "img-imagespec-staging"
+    images = lines("images:", f"  {name}:", "    profile: p", "    distro: rocky8")
+    assert problem_lines(site(images=images)) == [
+        f"imagespec.yaml:13:3: image name '{name}' ends in '-imagespec-staging', which the xcat"
+        " builder uses for the temporary osimage each build goes through; rename it"
+    ]
+
+
 @pytest.mark.parametrize("name", ["rocky8-default", "default-compute-x86", "mydefault", "default"])
 def test_other_names_containing_default_are_ordinary_images(name: str) -> None:
     """Only ^default-([^-]+)$ is special (DBobjUtils.pm:1739); the rule that any name
