@@ -37,8 +37,8 @@ from ..render.formats import litefile_csv_rows, stanza
 from ..render.readers import parse_litefile
 from ..runner import CommandError, Effect, Result
 from ..state import ImageState, now
-from ..validate import STAGING_SUFFIX
 from ..transport.base import Transport
+from ..validate import STAGING_SUFFIX
 from . import Log, run_logged
 from .generations import (
     BUILD_FILE,
