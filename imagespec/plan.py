@@ -226,11 +226,10 @@ def make_plan(
         if owed:
             nodeset[name] = _node_count(name, observed)
             count = nodeset[name]
-            images[name].reasons.append(
-                f"nodeset owed: {count} node{'s' * (count != 1)}"
-                if count is not None
-                else "nodeset owed (nodes could not be listed)"
-            )
+            if count is None and observed is not None:
+                images[name].reasons.append("nodeset owed (nodes could not be listed)")
+            elif count:
+                images[name].reasons.append(f"nodeset owed: {count} node{'s' * (count != 1)}")
     orphans = sorted(set(state.images) - set(rendered.images))
     images.update({name: _orphan(name) for name in orphans})
     report = DiffReport(

@@ -101,6 +101,7 @@ def test_a_new_director_gets_every_file_and_every_stage() -> None:
                 "changes": {},
                 "reasons": ["never built"],
                 "frozen": False,
+                "nodeset": {"owed": True, "nodes": None},
             }
             for name in ("img-a", "img-b")
         },
@@ -114,6 +115,7 @@ def test_a_new_director_gets_every_file_and_every_stage() -> None:
         },
         "drift": [],
         "orphans": [],
+        "notes": [],
         "files": {"write": EVERY_FILE, "delete": [], "kept": []},
     }
     assert plan.work

@@ -103,6 +103,7 @@ def test_state_json_is_sorted_indented_and_ends_with_a_newline() -> None:
         '      "error": null,\n'
         '      "failed_stage": null,\n'
         '      "generation": 2,\n'
+        '      "nodeset_owed": false,\n'
         '      "rolled_back_from": null,\n'
         '      "status": "ok",\n'
         '      "time": null\n'
@@ -172,7 +173,7 @@ DAMAGED = [
     (
         "unknown failed stage",
         b'{"version": 1, "images": {"a": {"failed_stage": "build"}}}',
-        "images.a.failed_stage: Input should be 'define', 'genimage' or 'pack'",
+        "images.a.failed_stage: Input should be 'define', 'genimage', 'pack' or 'nodeset'",
     ),
     (
         "image name",
