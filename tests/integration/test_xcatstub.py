@@ -26,6 +26,8 @@ from tests.xcatstub import (
     read_calls,
     read_litefile,
     read_osimages,
+    read_packages,
+    read_transactions,
 )
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -398,16 +400,183 @@ def test_genimage_runs_postinstall_scripts_with_args_and_env(stub: Stub) -> None
 
 
 def test_genimage_fails_with_a_failing_or_unrunnable_postinstall(stub: Stub) -> None:
+    """rh/genimage lines 862-871: a postinstall script that is not executable or exits
+    non-zero stops genimage with 1 (printed on stdout); genimage.pm line 404 reports it."""
     bad = write(stub.root / "bad", "#!/bin/sh\necho about to fail\nexit 3\n", mode=0o755)
     define(stub, "img", postinstall=str(bad))
     proc = stub.run("genimage", "img")
     assert proc.returncode == 1
-    assert "about to fail" in proc.stdout
-    assert f"postinstall script {bad} failed with exit code 3" in proc.stderr
+    assert f"about to fail\npostinstall script {bad} failed\n" in proc.stdout
+    assert proc.stderr == "Error: genimage command failed with rc 1.\n"
     bad.chmod(0o644)  # rendered without mode 0755
     proc = stub.run("genimage", "img")
-    assert proc.returncode == 126
-    assert "Permission denied" in proc.stderr
+    assert proc.returncode == 1
+    assert f"postinstall script {bad} is not executable\n" in proc.stdout
+    assert "about to fail" not in proc.stdout
+
+
+def test_genimage_installs_into_the_existing_root_and_never_clears_it(stub: Stub) -> None:
+    """rh/genimage only creates the root (line 366, `mkpath "$rootimg_dir"`) and installs
+    into it (line 504 for the pkglist, lines 611/634/657 for the otherpkglist): nothing of
+    an earlier build is removed unless an otherpkglist '-name'/'--name' line erases it."""
+    attrs = define(stub, "img")
+    stub.ok("genimage", "img")
+    rootimg = Path(attrs["rootimgdir"]) / "rootimg"
+    first = read_packages(rootimg)
+    assert set(first) == {
+        "bash",
+        "chrony",
+        "vim-minimal",
+        "kernel",
+        "openssh-server",
+        "@core",
+        "slurm",
+        "xCATsn",
+    }
+    base = stub.root / "custom" / "base.pkglist"
+    assert first["chrony"] == f"pkglist {base}:4 chrony"  # the included file's own line
+    assert first["@core"] == f"pkglist {attrs['pkglist']}:8 @core"
+    assert first["xCATsn"] == f"otherpkglist {attrs['otherpkglist']}:2 xcat/xcat-core/xCATsn"
+    (rootimg / "etc" / "left-by-hand").write_text("x\n")
+    write(base, "bash\nhtop\n")  # chrony and vim-minimal no longer listed
+    write(Path(attrs["otherpkglist"]), "-slurm\nmunge\n--xCATsn\n")
+    stub.ok("genimage", "img")
+    second = read_packages(rootimg)
+    assert set(second) == {
+        "bash",
+        "chrony",
+        "vim-minimal",
+        "htop",
+        "kernel",
+        "openssh-server",
+        "@core",
+        "munge",
+    }
+    assert second["chrony"] == first["chrony"]  # still there, still from the first build
+    assert (rootimg / "etc" / "left-by-hand").read_text() == "x\n"
+    # this run's base list only
+    assert (rootimg / "etc" / "imagespec-stub-build").read_text() == (
+        "bash\nhtop\nkernel\nopenssh-server\n@core\n"
+    )
+    assert (rootimg / "etc" / "fstab").read_text().count("#Dummy fstab") == 2  # appended
+
+
+def test_genimage_passes_package_names_through_the_shell(stub: Stub) -> None:
+    """rh/genimage line 504 runs `system("$envlist $yumcmd install $pkgnames")`: names are
+    unquoted shell words, so $VAR/${VAR} expand and globs match files of genimage's working
+    directory (genimage.pm line 311: `cd $profDir; ./genimage`, the netboot/<family> dir
+    holding the file `genimage`).  A glob matching nothing stays literal and dnf finds no
+    such package, so genimage fails (lines 505-508)."""
+    attrs = define(stub, "img", environvar="PKGVAR=htop")
+    write(Path(attrs["pkglist"]), "$PKGVAR\n${PKGVAR}-devel\ngen*\n$UNSET_VAR\n")
+    stub.ok("genimage", "img")
+    rootimg = Path(attrs["rootimgdir"]) / "rootimg"
+    packages = read_packages(rootimg)
+    assert {"htop", "htop-devel", "genimage"} <= set(packages)
+    assert packages["genimage"] == f"pkglist {attrs['pkglist']}:3 gen*"
+    write(Path(attrs["pkglist"]), "bash\nnomatch-*\n")
+    proc = stub.run("genimage", "img")
+    assert proc.returncode == 1
+    assert "No match for argument: nomatch-*" in proc.stdout
+    assert "RPM package manager invocation failed" in proc.stdout
+    assert "bash" not in read_packages(rootimg)  # the whole transaction failed
+
+
+def test_env_directives_reach_their_pass_and_environvar_reaches_everything(stub: Stub) -> None:
+    """imgutils.pm lines 174-182 collect `#ENV:NAME=value#` per install pass (ENVLIST);
+    rh/genimage lines 499-504 and 599-611 put them before that pass's package manager
+    command only, so they neither reach other passes nor the postinstall scripts, and a
+    name in the same command is expanded before the assignment takes effect.
+    osimage.environvar is set in genimage's own environment (lines 438-442), so it reaches
+    every package command and the postinstall scripts (lines 846-866)."""
+    log = stub.root / "post.env"
+    script = write(
+        stub.root / "post",
+        f'#!/bin/sh\necho "FOO=${{FOO-unset}} BAR=${{BAR-unset}} BAZ=$BAZ" > {log}\n',
+        mode=0o755,
+    )
+    attrs = define(stub, "img", environvar="BAZ=three", postinstall=str(script))
+    write(Path(attrs["pkglist"]), "#ENV:FOO=one#\nbash\n$FOO\n#NEW_INSTALL_LIST#\nvim\n")
+    write(Path(attrs["otherpkglist"]), "#ENV:BAR=two#\n-old\nslurm\n")
+    stub.ok("genimage", "img")
+    runs = [
+        (t["list"], t["pass"], t["action"], t["packages"], t["env"])
+        for t in read_transactions(stub.state)
+    ]
+    assert runs == [
+        ("pkglist", 1, "install", ["bash"], {"BAZ": "three", "FOO": "one"}),
+        ("pkglist", 2, "install", ["vim"], {"BAZ": "three"}),
+        ("otherpkglist", 1, "erase", ["old"], {"BAR": "two", "BAZ": "three"}),
+        ("otherpkglist", 1, "install", ["slurm"], {"BAR": "two", "BAZ": "three"}),
+    ]
+    assert log.read_text() == "FOO=unset BAR=unset BAZ=three\n"
+
+
+def test_genimage_writes_attributes_back_into_the_definition(stub: Stub) -> None:
+    """rh/genimage collects %updates (permission defaulting to 755 at lines 238-239,
+    pkgdir defaulting to /install/<osver>/<arch> at lines 247-248, rootimgdir 254, pkglist
+    425, otherpkglist 519, postinstall 844, netdrivers 308-309) and prints them to the
+    --tempfile (lines 886-896) after the postinstall scripts ran; genimage.pm
+    save_image_data (lines 438-510) writes them into the linuximage table."""
+    script = write(stub.root / "post", "#!/bin/sh\nexit 0\n", mode=0o755)
+    attrs = define(stub, "img", postinstall=str(script), netdrivers="igb,ixgbe")
+    del attrs["pkgdir"]
+    stub.ok("chdef", "-t", "osimage", "-o", "img", "pkgdir=")
+    before = read_osimages(stub.state)["img"]
+    assert "permission" not in before and "pkgdir" not in before
+    stub.ok("genimage", "img")
+    after = read_osimages(stub.state)["img"]
+    assert {k: v for k, v in after.items() if before.get(k) != v} == {
+        "permission": "755",
+        "pkgdir": "/install/rocky8/x86_64",
+    }
+    for attr in ("rootimgdir", "pkglist", "otherpkglist", "postinstall", "netdrivers"):
+        assert after[attr] == attrs[attr]
+    stanza_text = stub.ok("lsdef", "-t", "osimage", "-o", "img", "-z")
+    assert "    permission=755\n" in stanza_text
+    # a genimage that fails before the end writes nothing back
+    define(stub, "bad", postinstall=str(write(stub.root / "fail", "#!/bin/sh\nexit 1\n", 0o755)))
+    stub.ok("chdef", "-t", "osimage", "-o", "bad", "pkgdir=")
+    assert stub.run("genimage", "bad").returncode == 1
+    assert "permission" not in read_osimages(stub.state)["bad"]
+
+
+def test_kernel_and_initrds_follow_the_kernel_of_the_image(stub: Stub) -> None:
+    """rh/genimage lines 712-744: kernelver when set (the pkglist's `kernel` entry then
+    becomes kernel-<kernelver>, lines 462-482), else the last boot/vmlinuz-* of the root
+    in glob order, is copied to <rootimgdir>/kernel; the initrds are built for it and
+    IMG_KERNELVERSION names it (line 851).  genimage.pm lines 407-431 then copy kernel and
+    initrds to <tftpdir>/xcat/osimage/<image>/.  The stand-in's kernel file is
+    b"xcatstub kernel <version>\\n" ("default" where genimage would use `uname -r`)."""
+    attrs = define(stub, "img")
+    destdir = Path(attrs["rootimgdir"])
+    tftp = stub.state / "tftpboot" / "xcat" / "osimage" / "img"
+
+    def kernel_after_genimage() -> bytes:
+        stub.ok("genimage", "img")
+        for name in ("kernel", "initrd-stateless.gz", "initrd-statelite.gz"):
+            assert (tftp / name).read_bytes() == (destdir / name).read_bytes()
+        return (destdir / "kernel").read_bytes()
+
+    write(Path(attrs["pkglist"]), "bash\nkernel-5.14.0-1\n")
+    assert kernel_after_genimage() == b"xcatstub kernel 5.14.0-1\n"
+    initrd = gzip.decompress((destdir / "initrd-stateless.gz").read_bytes())
+    assert initrd == b"xcatstub stateless initrd 5.14.0-1\n"
+    write(Path(attrs["pkglist"]), "bash\nkernel-5.14.0-2\n")
+    assert kernel_after_genimage() == b"xcatstub kernel 5.14.0-2\n"
+    # the root keeps both kernels, and glob order picks the newer one again
+    write(Path(attrs["pkglist"]), "bash\nkernel-5.14.0-1\n")
+    assert kernel_after_genimage() == b"xcatstub kernel 5.14.0-2\n"
+    stub.ok("chdef", "-t", "osimage", "-o", "img", "kernelver=6.1.0", "netdrivers=igb")
+    write(Path(attrs["pkglist"]), "bash\nkernel\n")
+    assert kernel_after_genimage() == b"xcatstub kernel 6.1.0\n"
+    assert "kernel-6.1.0" in read_packages(destdir / "rootimg")
+    initrd = gzip.decompress((destdir / "initrd-statelite.gz").read_bytes())
+    assert initrd == b"xcatstub statelite initrd 6.1.0\nnetdrivers igb\n"
+    other = define(stub, "nokernel")
+    write(Path(other["pkglist"]), "bash\n")
+    stub.ok("genimage", "nokernel")
+    assert (Path(other["rootimgdir"]) / "kernel").read_bytes() == b"xcatstub kernel default\n"
 
 
 def test_genimage_include_cycle_is_bounded(stub: Stub) -> None:
@@ -435,6 +604,7 @@ def test_packimage_writes_the_archive_named_by_method_and_compression(stub: Stub
     assert f"synclist={attrs['synclists']} sha256=" in manifest
     assert "sync /etc/motd sha256=" in manifest
     assert "(n1)" not in manifest and "/etc/a" not in manifest  # noderange lines skipped
+    assert "\npackage bash\npackage chrony\n" in manifest  # what genimage left in the root
     stub.ok("packimage", "-m", "tar", "-c", "xz", "img")
     assert "method=tar" in lzma.decompress((destdir / "rootimg.tar.xz").read_bytes()).decode()
     assert not (destdir / "rootimg.cpio.gz").exists()  # packimage removes the other archives

@@ -1,8 +1,9 @@
 """A stand-in for xCAT's commands, for tests that cannot install xCAT.
 
 `install_stub(bin_dir, state_dir)` writes one small sh wrapper per xCAT command into
-bin_dir; each runs xcatstub.py with XCATSTUB_STATE baked in, so the stub works over ssh
-without passing environment.  The helpers below read and seed the stub's state.
+bin_dir; each runs xcatstub.py with XCATSTUB_STATE (and the fake tftp and install
+directories) baked in, so the stub works over ssh without passing environment.  The
+helpers below read and seed the stub's state.
 """
 
 from __future__ import annotations
@@ -28,25 +29,41 @@ STUB_COMMANDS = (
 )
 
 
-def install_stub(bin_dir: Path, state_dir: Path, python: Optional[str] = None) -> Path:
+def install_stub(
+    bin_dir: Path,
+    state_dir: Path,
+    python: Optional[str] = None,
+    tftpdir: Optional[Path] = None,
+    installdir: Optional[Path] = None,
+) -> Path:
     """Create bin_dir with executable wrappers for every stubbed xCAT command.
 
-    state_dir receives the stub's database (osimage.json, litefile.json) and calls.jsonl.
-    `python` is the interpreter baked into the wrappers (default: the one running the
-    tests, an absolute path, so the wrappers do not depend on the remote PATH); it runs
-    with -I -S (isolated, no site packages: the stub is stdlib only, and starts faster).
-    Returns bin_dir.
+    state_dir receives the stub's database (osimage.json, litefile.json, node.json,
+    bootparams.json) and its logs (calls.jsonl, transactions.jsonl).  `tftpdir` stands for
+    xCAT's site.tftpdir (/tftpboot), where genimage and nodeset copy kernels and initrds
+    (default: state_dir/tftpboot).  `installdir` stands for site.installdir (/install),
+    where packimage and liteimg look for fallback synclists and liteimg copies postscripts
+    from; without it the stub skips both with a warning.  `python` is the interpreter
+    baked into the wrappers (default: the one running the tests, an absolute path, so the
+    wrappers do not depend on the remote PATH); it runs with -I -S (isolated, no site
+    packages: the stub is stdlib only, and starts faster).  Returns bin_dir.
     """
     bin_dir.mkdir(parents=True, exist_ok=True)
     state_dir.mkdir(parents=True, exist_ok=True)
     interpreter = python or sys.executable or "python3"
+    env = {
+        "XCATSTUB_STATE": state_dir.resolve(),
+        "XCATSTUB_TFTPDIR": (tftpdir or state_dir / "tftpboot").resolve(),
+    }
+    if installdir is not None:
+        env["XCATSTUB_INSTALLDIR"] = installdir.resolve()
+    exports = "".join(f"{k}={shlex.quote(str(v))}\nexport {k}\n" for k, v in env.items())
     for name in STUB_COMMANDS:
         wrapper = bin_dir / name
         wrapper.write_text(
             "#!/bin/sh\n"
             f"# xcatstub wrapper for {name}: see {STUB_SCRIPT}\n"
-            f"XCATSTUB_STATE={shlex.quote(str(state_dir.resolve()))}\n"
-            "export XCATSTUB_STATE\n"
+            f"{exports}"
             f'exec {shlex.quote(interpreter)} -I -S {shlex.quote(str(STUB_SCRIPT))} {name} "$@"\n',
             encoding="utf-8",
         )
@@ -60,6 +77,31 @@ def read_calls(state_dir: Path) -> list[dict[str, Any]]:
     if not path.exists():
         return []
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
+
+
+def read_transactions(state_dir: Path) -> list[dict[str, Any]]:
+    """Every package manager run of genimage, oldest first.
+
+    {"image", "list" ("pkglist"|"otherpkglist"), "pass", "action" ("install"|"erase"),
+    "packages" (the names after shell expansion), "env" ({name: value or None} for the
+    environvar names and the pass's #ENV: names), "rc"}.
+    """
+    path = state_dir / "transactions.jsonl"
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
+
+
+def read_packages(rootimg: Path) -> dict[str, str]:
+    """The packages installed in an image root: {name: "LIST FILE:LINE ENTRY"}.
+
+    genimage records each installed package as rootimg/var/lib/xcatstub/packages/<name>,
+    whose content names the list, file, line and entry that installed it first.
+    """
+    marker_dir = rootimg / "var" / "lib" / "xcatstub" / "packages"
+    if not marker_dir.is_dir():
+        return {}
+    return {p.name: p.read_text(encoding="utf-8").rstrip("\n") for p in marker_dir.iterdir()}
 
 
 def read_osimages(state_dir: Path) -> dict[str, dict[str, str]]:

@@ -9,7 +9,13 @@ tabrestore, tabch, tabdump.  The state directory holds the stub's database:
     osimage.json   {name: {attr: value}}   (objtype is implied: only osimage is kept)
     litefile.json  [{image, file, options, comments, disable}]   (null for unset cells)
     calls.jsonl    one line per call: {"cmd", "args", "stdin" (when read), "rc"}
+    transactions.jsonl  one line per package manager run of genimage
     fail           optional failure injection: lines "COMMAND [NAME|*] [once]"
+    tftpboot/      the fake tftp directory unless XCATSTUB_TFTPDIR names another
+    xcatroot/      genimage's working directory (share/xcat/netboot/<family>)
+
+genimage installs into the existing <rootimgdir>/rootimg: each package becomes a marker
+file rootimg/var/lib/xcatstub/packages/<name> naming the list line that installed it.
 
 Arguments are checked the way xCAT 2.x checks them (DBobjectdefs.pm, genimage.pm,
 packimage.pm, statelite.pm, tabutils.pm and the xCAT-client front ends); where the
@@ -30,6 +36,7 @@ import lzma
 import os
 import re
 import select
+import shlex
 import stat
 import subprocess
 import sys
@@ -37,7 +44,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Callable, Optional, Union
+from typing import Any, Callable, Optional
 
 COMMANDS = (
     "mkdef",
@@ -51,6 +58,7 @@ COMMANDS = (
     "tabch",
     "tabdump",
 )
+INTERNAL_COMMANDS = ("_pkgmgr",)
 
 # osimage attributes known to xCAT's schema (linuximage, osimage and the AIX/NIM ones),
 # so that a typo in a rendered stanza is refused as xCAT refuses it.
@@ -271,8 +279,12 @@ class State:
         self._save("litefile.json", rows)
 
     def record(self, entry: dict[str, Any]) -> None:
+        self.record_to("calls.jsonl", entry)
+
+    def record_to(self, name: str, entry: dict[str, Any]) -> None:
+        """Append one JSON line to a log file of the state directory."""
         line = json.dumps(entry, sort_keys=True) + "\n"
-        with open(self.root / "calls.jsonl", "a", encoding="utf-8") as handle:
+        with open(self.root / name, "a", encoding="utf-8") as handle:
             fcntl.flock(handle, fcntl.LOCK_EX)
             handle.write(line)
             fcntl.flock(handle, fcntl.LOCK_UN)
@@ -844,6 +856,189 @@ def cmd_rmdef(state: State, args: list[str], stdin: Optional[str]) -> int:
     return 0
 
 
+# ---------------------------------------------------------------------------- package lists
+
+# The special keys of imgutils::get_package_names; every other key is a directory part.
+SPECIAL_KEYS = ("PRE_REMOVE", "POST_REMOVE", "ENVLIST", "INCLUDEBAD")
+DIRECTIVE_LINE = re.compile(r"^\s*#(INCLUDE:[^#^\n]+#|NEW_INSTALL_LIST#|ENV:[^#^\n]+#)")
+
+
+class PkgEntry:
+    """One package name of a list, with the list line it came from."""
+
+    def __init__(self, name: str, origin: str, raw: str) -> None:
+        self.name = name  # after the '-'/'--' prefix and the directory part are dropped
+        self.origin = origin  # "path:line"
+        self.raw = raw  # the item as split from the joined list text
+
+
+# {pass: {key: [PkgEntry]}} for package keys, plus ENVLIST/INCLUDEBAD as lists of str
+PassTable = dict[int, dict[str, list[Any]]]
+
+
+def perl_basename(path: str) -> str:
+    """File::Basename::basename: trailing slashes are ignored ('a/b/' -> 'b')."""
+    stripped = path.rstrip("/")
+    if not stripped:
+        return "/" if path else ""
+    return stripped.rsplit("/", 1)[-1]
+
+
+def perl_dirname(path: str) -> str:
+    """File::Basename::dirname on Unix, which behaves like dirname(1)."""
+    stripped = path.rstrip("/")
+    if not stripped:
+        return "/" if path.startswith("/") else "."
+    if "/" not in stripped:
+        return "."
+    return stripped.rsplit("/", 1)[0].rstrip("/") or "/"
+
+
+def varsubinline(line: str, env: dict[str, str]) -> str:
+    """imgutils.pm varsubinline (lines 14-30): $VAR and ${VAR} replaced when VAR is set."""
+    for var in re.findall(r"\$\{?(\w+)\}?", line):
+        if var in env:
+            line = line.replace("${" + var + "}", env[var]).replace("$" + var, env[var])
+    return line
+
+
+def list_lines(path: str) -> list[tuple[str, int]]:
+    """The lines imgutils.pm keeps (lines 135-143): no blanks, no comments but directives."""
+    kept = []
+    text = Path(path).read_text(encoding="utf-8", errors="replace")
+    for number, line in enumerate(text.split("\n"), 1):
+        line = line.rstrip()
+        if not line.strip():
+            continue
+        if re.match(r"^\s*#", line) and not DIRECTIVE_LINE.match(line):
+            continue
+        kept.append((line, number))
+    return kept
+
+
+class Traced:
+    """Text with the origin ("path:line") of every character, so includes keep provenance."""
+
+    def __init__(self) -> None:
+        self.chars: list[str] = []
+        self.origins: list[str] = []
+
+    def add(self, text: str, origin: str) -> None:
+        self.chars.extend(text)
+        self.origins.extend([origin] * len(text))
+
+    def extend(self, other: Traced) -> None:
+        self.chars.extend(other.chars)
+        self.origins.extend(other.origins)
+
+    def text(self) -> str:
+        return "".join(self.chars)
+
+    def slice(self, start: int, end: int) -> Traced:
+        part = Traced()
+        part.chars, part.origins = self.chars[start:end], self.origins[start:end]
+        return part
+
+
+def join_lines(lines: list[tuple[str, str]]) -> Traced:
+    """The lines joined with ',' as imgutils.pm does (line 147 and include_file)."""
+    out = Traced()
+    for index, (line, origin) in enumerate(lines):
+        if index:
+            out.add(",", origin)
+        out.add(line, origin)
+    return out
+
+
+def include_text(target: str, idir: str, origin: str, env: dict[str, str]) -> Traced:
+    """imgutils.pm include_file (lines 90-118): variables expanded, relative to idir."""
+    target = varsubinline(target, env)
+    if not target.startswith("/"):
+        target = idir + "/" + target
+    try:
+        lines = list_lines(target)
+    except OSError:
+        bad = Traced()
+        bad.add(f"#INCLUDEBAD:cannot open {target}#", origin)
+        return bad
+    return join_lines([(line, f"{target}:{number}") for line, number in lines])
+
+
+def expand_includes(text: Traced, idir: str, top: str, env: dict[str, str]) -> Traced:
+    """The #INCLUDE: loop of imgutils.pm (lines 150-158); xCAT never stops on a cycle."""
+    pattern = re.compile(r"#INCLUDE:([^#^\n]+)#")
+    for _ in range(MAX_INCLUDE_DEPTH):
+        plain = text.text()
+        if not pattern.search(plain):
+            return text
+        out, last = Traced(), 0
+        for match in pattern.finditer(plain):
+            out.extend(text.slice(last, match.start()))
+            out.extend(include_text(match.group(1), idir, text.origins[match.start()], env))
+            last = match.end()
+        out.extend(text.slice(last, len(plain)))
+        text = out
+    raise stub_error(
+        f"#INCLUDE# nesting deeper than {MAX_INCLUDE_DEPTH} from {top} "
+        "(xCAT loops forever on an include cycle)"
+    )
+
+
+def split_items(text: Traced) -> list[tuple[str, str]]:
+    """split(',', ...) of the joined text: (item, origin of its first character)."""
+    items, start = [], 0
+    plain = text.text()
+    for index, char in enumerate([*plain, ","]):
+        if char == ",":
+            if index > start:
+                items.append((plain[start:index], text.origins[start]))
+            start = index + 1
+    return items
+
+
+def classify(items: list[tuple[str, str]], table: PassTable) -> None:
+    """imgutils.pm get_package_names (lines 160-205): passes, erase prefixes, directives."""
+    number = 1
+    for raw, origin in items:
+        item = raw
+        if item.startswith("--"):
+            key, item = "POST_REMOVE", item[2:]
+        elif item.startswith("-"):
+            key, item = "PRE_REMOVE", item[1:]
+        elif item.startswith("#NEW_INSTALL_LIST#"):
+            number += 1
+            continue
+        elif re.match(r"^#(ENV|INCLUDEBAD):([^#^\n]+)#", item):
+            match = re.match(r"^#(ENV|INCLUDEBAD):([^#^\n]+)#", item)
+            assert match is not None
+            kind = "ENVLIST" if match.group(1) == "ENV" else "INCLUDEBAD"
+            table.setdefault(number, {}).setdefault(kind, []).append(match.group(2))
+            continue
+        elif item.startswith("#"):
+            continue
+        else:
+            key = perl_dirname(item)
+        entry = PkgEntry(perl_basename(item), origin, raw)
+        table.setdefault(number, {}).setdefault(key, []).append(entry)
+
+
+def package_table(value: str, env: dict[str, str]) -> PassTable:
+    """All list files of a pkglist/otherpkglist attribute, as genimage receives them."""
+    table: PassTable = {}
+    for top in value.split(","):
+        if not top or not os.access(top, os.R_OK):
+            continue  # imgutils.pm line 131: unreadable files are skipped silently
+        lines = [(line, f"{top}:{number}") for line, number in list_lines(top)]
+        if lines:
+            text = expand_includes(join_lines(lines), perl_dirname(top), top, env)
+            classify(split_items(text), table)
+    return table
+
+
+def package_keys(passes: dict[str, list[Any]]) -> list[str]:
+    return [key for key in passes if key not in SPECIAL_KEYS]
+
+
 # ---------------------------------------------------------------------------- image helpers
 
 
@@ -878,56 +1073,6 @@ def image_dir(name: str, image: dict[str, str]) -> Path:
 
 def split_files(value: str) -> list[str]:
     return [f for f in value.split(",") if f.strip()]
-
-
-def read_list_file(
-    top: str, kind: str, include_base: Path, depth: int, path: str
-) -> list[Union[str, None]]:
-    """Entries of a pkglist/otherpkglist file; None marks #NEW_INSTALL_LIST#."""
-    if depth > MAX_INCLUDE_DEPTH:
-        raise stub_error(
-            f"#INCLUDE# nesting deeper than {MAX_INCLUDE_DEPTH} from {top} "
-            "(xCAT loops forever on an include cycle)"
-        )
-    try:
-        text = Path(path).read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        raise XcatError(f"The {kind} include file '{path}' (from {top}) does not exist!") from None
-    entries: list[Union[str, None]] = []
-    for line in text.splitlines():
-        include = re.match(r"^#INCLUDE:([^#\s][^#]*)#", line)
-        if include:
-            target = include.group(1).strip()
-            resolved = target if os.path.isabs(target) else str(include_base / target)
-            entries.extend(read_list_file(top, kind, include_base, depth + 1, resolved))
-            continue
-        if line.startswith("#NEW_INSTALL_LIST#"):
-            entries.append(None)
-            continue
-        if not line.strip() or line.lstrip().startswith("#"):
-            continue
-        for item in line.split(","):
-            item = item.strip()
-            if item:
-                entries.append(item)
-    return entries
-
-
-def read_package_lists(value: str, kind: str) -> list[Union[str, None]]:
-    entries: list[Union[str, None]] = []
-    for top in split_files(value):
-        entries.extend(read_list_file(top, kind, Path(top).parent, 0, top))
-    return entries
-
-
-def base_packages(entries: list[Union[str, None]]) -> list[str]:
-    """The base pkglist as rh genimage uses it: '-name' lines ignored, paths dropped."""
-    out = []
-    for entry in entries:
-        if entry is None or entry.startswith("-"):
-            continue
-        out.append(entry if entry.startswith("@") else entry.rsplit("/", 1)[-1])
-    return out
 
 
 def sha256_file(path: str) -> str:
@@ -977,29 +1122,6 @@ def parse_synclist_for_pack(path: str) -> list[tuple[str, str]]:
         dest = re.sub(r"[\s;]", "", dest)
         entries.extend((s, dest) for s in src.split())
     return entries
-
-
-def image_env(name: str, image: dict[str, str], rootimg: Path) -> dict[str, str]:
-    env = dict(os.environ)
-    for item in split_files(image.get("environvar", "")):
-        key, eq, value = item.partition("=")
-        if eq and key.strip():
-            env[key.strip()] = value
-    env.update(
-        {
-            "IMG_NAME": name,
-            "IMG_ARCH": image.get("osarch", ""),
-            "IMG_OSVER": image.get("osvers", ""),
-            "IMG_PROFILE": image.get("profile", ""),
-            "IMG_KERNELVERSION": image.get("kernelver", ""),
-            "IMG_PKGLIST": image.get("pkglist", ""),
-            "IMG_PKGDIR": image.get("pkgdir", ""),
-            "IMG_OTHERPKGLIST": image.get("otherpkglist", ""),
-            "IMG_OTHERPKGDIR": image.get("otherpkgdir", ""),
-            "IMG_ROOTIMGDIR": str(rootimg),
-        }
-    )
-    return env
 
 
 def gzip_bytes(data: bytes) -> bytes:
@@ -1057,13 +1179,368 @@ GENIMAGE_WRITEBACK = {
 }
 
 POSTINSTALL_TIMEOUT = float(os.environ.get("XCATSTUB_POSTINSTALL_TIMEOUT", "300"))
+PACKAGES_DIR = "var/lib/xcatstub/packages"
+# Names of files in xCAT's share/xcat/netboot/<family> directory, genimage's working
+# directory, so that a glob in a package name can match them as it would on a director.
+NETBOOT_DIR_FILES = ("genimage", "compute.pkglist", "compute.exlist", "service.pkglist")
+SHELL_SPECIALS = re.compile(r"[\s'\"\\$`;&|<>(){}*?\[\]~]")
 
 
-def cmd_genimage(state: State, args: list[str]) -> int:
+class Genimage:
+    """One genimage run: the image, its directories and the environment genimage builds."""
+
+    def __init__(self, state: State, name: str, image: dict[str, str]) -> None:
+        self.state = state
+        self.name = name
+        self.image = image
+        self.destdir = image_dir(name, image)
+        self.rootimg = self.destdir / "rootimg"
+        self.osvers, self.osarch = image["osvers"], image["osarch"]
+        self.profile = image["profile"]
+        # rh/genimage line 51 hard-codes /install; lines 247-248 default pkgdir from it
+        self.pkgdir = image.get("pkgdir") or f"/install/{self.osvers}/{self.osarch}"
+        self.otherpkgdir = (
+            image.get("otherpkgdir") or f"/install/post/otherpkgs/{self.osvers}/{self.osarch}"
+        )
+        self.environvar = environvar_pairs(name, image.get("environvar", ""))
+        self.env = dict(os.environ, **self.environvar)
+        self.kernelver = image.get("kernelver", "")
+
+    def family(self) -> str:
+        """genimage.pm lines 276-281: the netboot/<family> directory genimage runs in."""
+        family = re.sub(r"[\d.]", "", self.osvers)
+        return "rh" if "rh" in family else family
+
+    def workdir(self) -> Path:
+        """genimage's working directory (genimage.pm line 311 `cd $profDir`), in the state."""
+        path = self.state.root / "xcatroot" / "share" / "xcat" / "netboot" / self.family()
+        path.mkdir(parents=True, exist_ok=True)
+        for name in NETBOOT_DIR_FILES:
+            (path / name).touch()
+        return path
+
+
+def environvar_pairs(name: str, value: str) -> dict[str, str]:
+    """osimage.environvar as rh/genimage parses `--env` (lines 438-442): KEY=VALUE,...
+
+    genimage.pm line 328 passes the value unquoted through a shell; the stub refuses what
+    that shell would change instead of guessing.
+    """
+    if SHELL_SPECIALS.search(value):
+        raise stub_error(
+            f"environvar of '{name}' is {value!r}: genimage.pm passes it unquoted through a "
+            "shell (`--env $envar`), which would split or expand it"
+        )
+    pairs = {}
+    for entry in value.split(","):
+        fields = entry.split("=")
+        key, val = fields[0].strip(), (fields[1].strip() if len(fields) > 1 else "")
+        if key:
+            pairs[key] = val  # split('=') keeps only the first two fields: A=b=c is A=b
+    return pairs
+
+
+def el_major(osvers: str) -> Optional[int]:
+    """rh/genimage el_major_version (lines 95-105)."""
+    match = re.match(r"^(?:rhels?|centos|rocky|alma(?:linux)?|ol)\D*(\d+)", osvers)
+    return int(match.group(1)) if match else None
+
+
+def pkgmgr_command(run: Genimage, internal: bool) -> str:
+    """rh/genimage rpm_installroot_command (lines 107-125) plus the --enablerepo options.
+
+    The internal form runs the stub's package manager; the other is what genimage prints.
+    """
+    major = el_major(run.osvers)
+    manager = "dnf" if major is not None and major > 7 else "yum"
+    if internal:
+        interpreter = shlex.quote(sys.executable or "python3")
+        manager = f"{interpreter} -I -S {shlex.quote(str(Path(__file__).resolve()))} _pkgmgr"
+    # the root path is not quoted, as in genimage
+    cmd = (
+        f"{manager} -y -c /tmp/genimage.{os.getpid()}.yum.conf --installroot={run.rootimg}/ "
+        "--disablerepo=* "
+    )
+    if major is not None and major > 7:
+        cmd += f"--releasever={major} --setopt=module_platform_id=platform:el{major} "
+    return cmd + f"--enablerepo={run.osvers}-{run.osarch}-0 "
+
+
+def run_pkgmgr(
+    run: Genimage,
+    kind: str,
+    number: int,
+    action: str,
+    words: list[tuple[str, PkgEntry]],
+    envlist: list[str],
+    extra: str = "",
+) -> int:
+    """Run one package manager transaction through sh, exactly as genimage builds it.
+
+    genimage joins the names unquoted into a shell command (rh/genimage line 504 for the
+    pkglist, lines 611, 634 and 657 for the otherpkglist), so names go through word
+    splitting, $VAR expansion and globbing in genimage's working directory, and the
+    `#ENV:` assignments of the pass prefix the command: they reach that command only.
+    Each entry is preceded by an origin token so the stand-in can tell which line put a
+    package there; the printed command leaves the tokens out.
+    """
+    env_prefix = " ".join(envlist)
+    shown = " ".join(word for word, _ in words)
+    print(f"{env_prefix} {pkgmgr_command(run, False)}{extra}{action} {shown}", flush=True)
+    origins, tokens = [], []
+    for word, entry in words:
+        tokens += [f"--xcatstub-origin={len(origins)}", word]
+        origins.append(f"{kind} {entry.origin} {entry.raw.strip()}")
+    context = run.state.root / f".pkgctx.{os.getpid()}.json"
+    report = sorted(set(run.environvar) | {e.split("=", 1)[0] for e in envlist})
+    body = {
+        "image": run.name,
+        "kind": kind,
+        "pass": number,
+        "origins": origins,
+        "report_env": report,
+    }
+    write_atomic(context, json.dumps(body).encode("utf-8"))
+    cmd = f"{env_prefix} {pkgmgr_command(run, True)}{extra}{action} {' '.join(tokens)}"
+    env = dict(run.env, XCATSTUB_PKGCTX=str(context))
     try:
-        opts, operands = getopts(args, GENIMAGE_SPEC, bundling=False)
-    except XcatError:
-        raise Usage(GENIMAGE_USAGE, 1) from None
+        proc = subprocess.run(
+            ["/bin/sh", "-c", cmd],
+            cwd=str(run.workdir()),
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            timeout=POSTINSTALL_TIMEOUT,
+        )
+    finally:
+        context.unlink(missing_ok=True)
+    sys.stdout.write(proc.stdout.decode("utf-8", errors="replace"))
+    sys.stdout.flush()
+    return proc.returncode
+
+
+def install_words(run: Genimage, passes: dict[str, list[Any]], base: bool) -> list[Any]:
+    """The words genimage puts after `install` for one pass (rh/genimage lines 452-497)."""
+    words = []
+    krpmver = run.image.get("krpmver", "")
+    for key in package_keys(passes):
+        for entry in passes[key]:
+            word = entry.name
+            if (
+                base
+                and run.kernelver
+                and re.fullmatch(r"kernel(-headers|-devel|-bootwrapper|-tools)?", word)
+            ):
+                word = f"{word}-{krpmver or run.kernelver}"  # line 466-470
+            elif base and word.startswith("@"):
+                word = f'"{word}"'  # line 490: groups are quoted in the base pkglist only
+            words.append((word, entry))
+    return words
+
+
+def fail_includebad(passes: dict[str, list[Any]]) -> None:
+    if "INCLUDEBAD" in passes:
+        print("Unable to open the following pkglist files:\n" + "\n".join(passes["INCLUDEBAD"]))
+        raise XcatError("genimage command failed with rc 1.")
+
+
+def install_pkglist(run: Genimage) -> list[str]:
+    """The base pkglist passes (rh/genimage lines 446-510); '-name' entries are ignored."""
+    table = package_table(run.image["pkglist"], run.env)
+    names = []
+    for number in sorted(table):
+        passes = table[number]
+        fail_includebad(passes)
+        words = install_words(run, passes, base=True)
+        names += [entry.name for _, entry in words]
+        if run_pkgmgr(run, "pkglist", number, "install", words, passes.get("ENVLIST", [])):
+            print("RPM package manager invocation failed")
+            raise XcatError("genimage command failed with rc 1.")
+    return names
+
+
+def install_otherpkglist(run: Genimage) -> list[str]:
+    """The otherpkglist passes (rh/genimage lines 513-680): erase, install, erase."""
+    table = package_table(run.image.get("otherpkglist", ""), run.env)
+    if not table:
+        return []
+    local = [d for d in run.otherpkgdir.split(",") if not re.match(r"^(https?|ftp):", d)]
+    if len(local) > 1:
+        print("genimage: at most only 1 local dir in otherpkgdir is supported.")
+        raise XcatError("genimage command failed with rc 1.")
+    for number in sorted(table):
+        fail_includebad(table[number])  # checked for every pass before anything runs
+    raw = []
+    for number in sorted(table):
+        passes = table[number]
+        envlist = passes.get("ENVLIST", [])
+        for key, action in (
+            ("PRE_REMOVE", "erase"),
+            ("install", "install"),
+            ("POST_REMOVE", "erase"),
+        ):
+            if key == "install":
+                words = install_words(run, passes, base=False)
+                raw += [entry.raw for _, entry in words]
+                if not words:
+                    print("No Packages marked for install")
+                    continue
+                if run_pkgmgr(run, "otherpkglist", number, action, words, envlist):
+                    print("RPM package manager invocation failed")
+                    raise XcatError("genimage command failed with rc 1.")
+            elif passes.get(key):
+                words = [(entry.name, entry) for entry in passes[key]]
+                raw += [entry.raw for entry in passes[key]]
+                run_pkgmgr(run, "otherpkglist", number, action, words, envlist)  # rc ignored
+    return raw
+
+
+def detect_kernel(run: Genimage) -> str:
+    """The kernel version genimage uses (rh/genimage lines 712-729).
+
+    kernelver if set, else the last `boot/vmlinuz-*` of the root in glob order, else the
+    last `lib/modules/*`; where genimage falls back to `uname -r` the stand-in says
+    "default".  The root is never cleared, so kernels of earlier builds count too.
+    """
+    if run.kernelver:
+        return run.kernelver
+    boot = [p.name[len("vmlinuz-") :] for p in (run.rootimg / "boot").glob("vmlinuz-*")]
+    if not boot and (run.rootimg / "lib" / "modules").is_dir():
+        boot = [p.name for p in (run.rootimg / "lib" / "modules").iterdir()]
+    return sorted(boot, key=lambda s: (s.lower(), s))[-1] if boot else "default"
+
+
+def kernel_bytes(version: str) -> bytes:
+    return f"xcatstub kernel {version}\n".encode()
+
+
+def copy_kernel(run: Genimage, version: str) -> None:
+    """rh/genimage lines 733-744: the root's kernel file becomes <rootimgdir>/kernel."""
+    for candidate in (
+        f"boot/vmlinux-{version}",
+        f"boot/vmlinuz-{version}",
+        f"boot/image-{version}",
+        f"lib/modules/{version}/vmlinuz",
+    ):
+        if (run.rootimg / candidate).is_file():
+            write_atomic(run.destdir / "kernel", (run.rootimg / candidate).read_bytes())
+            return
+    # xCAT dies here ("couldn't find the kernel file matched"); the stand-in writes one
+    write_atomic(run.destdir / "kernel", kernel_bytes(version))
+
+
+def postinstall_env(run: Genimage, version: str) -> dict[str, str]:
+    """rh/genimage lines 846-857: IMG_* variables, each only when not empty."""
+    env = dict(run.env)
+    values = {
+        "IMG_NAME": run.name,
+        "IMG_ARCH": run.osarch,
+        "IMG_OSVER": run.osvers,
+        "IMG_KERNELVERSION": version,
+        "IMG_PROFILE": run.profile,
+        "IMG_PKGLIST": run.image.get("pkglist", ""),
+        "IMG_PKGDIR": run.pkgdir,
+        "IMG_OTHERPKGLIST": run.image.get("otherpkglist", ""),
+        "IMG_OTHERPKGDIR": run.otherpkgdir,
+        "IMG_ROOTIMGDIR": str(run.rootimg),
+    }
+    env.update({k: v for k, v in values.items() if v})
+    return env
+
+
+def run_postinstall(run: Genimage, version: str) -> None:
+    """rh/genimage lines 860-874: each script must be executable; a failure stops genimage."""
+    env = postinstall_env(run, version)
+    for raw in run.image.get("postinstall", "").split(","):
+        words = raw.split()
+        if not words:
+            continue
+        if not os.access(words[0], os.X_OK):
+            print(f"postinstall script {words[0]} is not executable", flush=True)
+            raise XcatError("genimage command failed with rc 1.")
+        argv = [words[0], str(run.rootimg), run.osvers, run.osarch, run.profile, *words[1:]]
+        try:
+            proc = subprocess.run(
+                argv,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                timeout=POSTINSTALL_TIMEOUT,
+            )
+        except subprocess.TimeoutExpired:
+            raise stub_error(
+                f"postinstall script {words[0]} did not finish within {POSTINSTALL_TIMEOUT:.0f} s"
+            ) from None
+        sys.stdout.write(proc.stdout.decode("utf-8", errors="replace"))
+        if proc.returncode != 0:
+            print(f"postinstall script {words[0]} failed", flush=True)
+            raise XcatError("genimage command failed with rc 1.")
+    sys.stdout.flush()
+
+
+def writeback_values(run: Genimage) -> dict[str, str]:
+    """What rh/genimage reports for the linuximage table (%updates, lines 234-309, 425,
+    519, 844) and genimage.pm save_image_data (lines 438-510) writes back."""
+    updates = {
+        "permission": run.image.get("permission") or "755",  # lines 238-239
+        "pkgdir": run.pkgdir,  # line 248
+        "rootimgdir": str(run.destdir),  # line 254
+        "pkglist": run.image["pkglist"],  # line 425
+    }
+    for attr in ("otherpkglist", "postinstall", "netdrivers"):  # lines 519, 844, 308-309
+        if run.image.get(attr):
+            updates[attr] = run.image[attr]
+    # the values travel as one 'k::v::k::v' line (lines 886-896) and are split on '::'
+    line = "::".join(part for pair in updates.items() for part in pair)
+    fields = line.split("::")
+    return {fields[i]: fields[i + 1] for i in range(0, len(fields) - 1, 2)}
+
+
+def save_writeback(run: Genimage) -> None:
+    updates = writeback_values(run)
+    with run.state.locked():
+        db = run.state.osimages()
+        entry = db.setdefault(run.name, {})
+        entry.update({k: v for k, v in updates.items() if v})
+        run.state.save_osimages(db)
+
+
+def write_statelite_dirs(rootimg: Path) -> None:
+    """rh/genimage lines 945-962: statelite mount points and the rc scripts."""
+    for sub in (".statelite", ".sllocal/localmnt", ".sllocal/log", "etc/init.d"):
+        (rootimg / sub).mkdir(parents=True, exist_ok=True)
+    for script in ("statelite", "localdisk"):
+        (rootimg / "etc" / "init.d" / script).write_text(f"# xcatstub rc.{script}\n")
+
+
+def write_boot_files(run: Genimage, version: str) -> None:
+    """The initrds genimage builds (rh/genimage lines 1013-1018), from the kernel version."""
+    drivers = run.image.get("netdrivers", "")
+    for flavour in ("stateless", "statelite"):
+        body = f"xcatstub {flavour} initrd {version}\n"
+        if drivers:
+            body += f"netdrivers {drivers}\n"
+        write_atomic(run.destdir / f"initrd-{flavour}.gz", gzip_bytes(body.encode()))
+
+
+def tftp_dir(state: State) -> Path:
+    return Path(os.environ.get("XCATSTUB_TFTPDIR") or state.root / "tftpboot")
+
+
+def copy_to_tftp(run: Genimage) -> None:
+    """genimage.pm lines 407-431: after a good genimage the initrds and the kernel go to
+    <tftpdir>/xcat/osimage/<image>/, so nodes booting that image get them."""
+    target = tftp_dir(run.state) / "xcat" / "osimage" / run.name
+    target.mkdir(parents=True, exist_ok=True)
+    for name in ("initrd-stateless.gz", "initrd-statelite.gz", "kernel"):
+        if (run.destdir / name).is_file():
+            write_atomic(target / name, (run.destdir / name).read_bytes())
+
+
+def check_genimage_args(opts: dict[str, Any], operands: list[str]) -> str:
+    """genimage's refusals before the image is read; returns the image name."""
     if opts.get("help"):
         raise Usage(GENIMAGE_USAGE, 0)
     if opts.get("version"):
@@ -1082,7 +1559,6 @@ def cmd_genimage(state: State, args: list[str]) -> int:
             f"genimage takes one image name, got {' '.join(operands)} (xCAT would silently "
             "ignore all but the first)"
         )
-    name = operands[0]
     if any(opts.get(k) for k in ("o", "p", "a")):
         raise XcatError("-o, -p and -a options are not allowed when a image name is specified.")
     for flag, attr in GENIMAGE_WRITEBACK.items():
@@ -1094,7 +1570,11 @@ def cmd_genimage(state: State, args: list[str]) -> int:
             )
     if opts.get("interactive"):
         raise stub_error("genimage --interactive would wait on a terminal")
-    image = lookup_image(state, name)
+    return operands[0]
+
+
+def check_genimage_image(name: str, image: dict[str, str]) -> None:
+    """genimage.pm lines 142-206: the definition checks made before genimage runs."""
     require_basics(name, image)
     if image["provmethod"] not in ("netboot", "statelite"):
         raise XcatError(
@@ -1105,80 +1585,186 @@ def cmd_genimage(state: State, args: list[str]) -> int:
         raise XcatError(
             f"A .pkglist file must be specified for image '{name}' in the linuximage table."
         )
-    for attr, label in (("pkglist", "pkglist"), ("otherpkglist", "otherpkglist")):
+    for attr in ("pkglist", "otherpkglist"):
         for path in split_files(image.get(attr, "")):
             if not os.access(path, os.R_OK):
-                raise XcatError(f"The {label} specified '{path}' does not exist!")
-    scripts = [e.split() for e in image.get("postinstall", "").split(",") if e.strip()]
-    for words in scripts:
-        if not os.access(words[0], os.R_OK):
+                raise XcatError(f"The {attr} specified '{path}' does not exist!")
+    for raw in image.get("postinstall", "").split(","):
+        words = raw.split()
+        if words and not os.access(words[0], os.R_OK):
             raise XcatError(f"The postinstall_filename specified '{words[0]}' does not exist!")
-    destdir = image_dir(name, image)
-    rootimg = destdir / "rootimg"
-    osvers, osarch, profile = image["osvers"], image["osarch"], image["profile"]
+
+
+def install_packages(run: Genimage) -> None:
+    """The package part of genimage (rh/genimage lines 366-690): into the existing root.
+
+    genimage only creates the root (mkpath, line 366) and never empties it, so packages
+    of earlier runs stay whether or not they are still listed.
+    """
+    run.rootimg.mkdir(parents=True, exist_ok=True)
+    (run.rootimg / "etc").mkdir(exist_ok=True)
+    with open(run.rootimg / "etc" / "fstab", "a", encoding="utf-8") as handle:
+        handle.write("#Dummy fstab for rpm postscripts to see\n")  # lines 401-404
+    (run.rootimg / "var" / "lib" / "yum").mkdir(parents=True, exist_ok=True)
+    names = install_pkglist(run)
+    others = install_otherpkglist(run)
+    # this run's lists, for tests that want them (the packages are in PACKAGES_DIR)
+    (run.rootimg / "etc" / "imagespec-stub-build").write_text("".join(n + "\n" for n in names))
+    (run.rootimg / "etc" / "imagespec-stub-otherpkgs").write_text(
+        "".join(r.strip() + "\n" for r in others)
+    )
+
+
+def cmd_genimage(state: State, args: list[str]) -> int:
+    try:
+        opts, operands = getopts(args, GENIMAGE_SPEC, bundling=False)
+    except XcatError:
+        raise Usage(GENIMAGE_USAGE, 1) from None
+    name = check_genimage_args(opts, operands)
+    image = lookup_image(state, name)
+    check_genimage_image(name, image)
+    run = Genimage(state, name, image)
     print(
-        f"cd /opt/xcat/share/xcat/netboot/rh; ./genimage -a {osarch} -o {osvers} -p {profile} "
-        f"--pkglist {image['pkglist']} --rootimgdir {destdir} {name}",
+        f"cd /opt/xcat/share/xcat/netboot/{run.family()}; ./genimage -a {run.osarch} "
+        f"-o {run.osvers} -p {run.profile} --pkglist {image['pkglist']} "
+        f"--rootimgdir {run.destdir} {name}",
         flush=True,
     )
     if opts.get("dryrun"):
         return 0
     state.injected("genimage", [name])
     if opts.get("onlyinitrd"):
-        if not rootimg.is_dir():
-            raise XcatError(f"{rootimg} does not exist; run genimage {name} first")
-        write_boot_files(destdir, name)
-        return 0
-    packages = base_packages(read_package_lists(image["pkglist"], "pkglist"))
-    others = [e for e in read_package_lists(image.get("otherpkglist", ""), "otherpkglist") if e]
-    for sub in ("etc", "usr/bin", "var/lib", "opt/xcat", "tmp"):
-        (rootimg / sub).mkdir(parents=True, exist_ok=True)
-    (rootimg / "etc" / "imagespec-stub-build").write_text(
-        "".join(p + "\n" for p in packages), encoding="utf-8"
-    )
-    (rootimg / "etc" / "imagespec-stub-otherpkgs").write_text(
-        "".join(p + "\n" for p in others), encoding="utf-8"
-    )
-    env = image_env(name, image, rootimg)
-    for words in scripts:
-        argv = [words[0], str(rootimg), osvers, osarch, profile, *words[1:]]
-        try:
-            proc = subprocess.run(
-                argv,
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-                timeout=POSTINSTALL_TIMEOUT,
+        if not run.rootimg.is_dir():
+            print(
+                f'the root image directory "{run.rootimg}"does not exist, please run '
+                f'"genimage {name}" to generate the root image directory first!'
             )
-        except subprocess.TimeoutExpired:
-            raise XcatError(
-                f"postinstall script {words[0]} did not finish within {POSTINSTALL_TIMEOUT:.0f} s",
-                "genimage command failed with rc 1.",
-            ) from None
-        except OSError as exc:
-            raise XcatError(
-                f"cannot run postinstall script {words[0]}: {exc.strerror}",
-                "genimage command failed with rc 126.",
-                rc=126,
-            ) from None
-        sys.stdout.write(proc.stdout.decode("utf-8", errors="replace"))
-        sys.stdout.flush()
-        if proc.returncode != 0:
-            raise XcatError(
-                f"postinstall script {' '.join(words)} failed with exit code {proc.returncode}",
-                "genimage command failed with rc 1.",
-            )
-    write_boot_files(destdir, name)
-    print(f"the image is generated in {rootimg} ({len(packages)} packages)")
+            raise XcatError("genimage command failed with rc 1.")
+    else:
+        install_packages(run)
+    version = detect_kernel(run)
+    copy_kernel(run, version)
+    run_postinstall(run, version)
+    save_writeback(run)
+    write_statelite_dirs(run.rootimg)
+    write_boot_files(run, version)
+    copy_to_tftp(run)
+    print(f"the image is generated in {run.rootimg} (kernel {version})")
     return 0
 
 
-def write_boot_files(destdir: Path, name: str) -> None:
-    write_atomic(destdir / "kernel", f"xcatstub kernel for {name}\n".encode())
-    for flavour in ("stateless", "statelite"):
-        body = f"xcatstub {flavour} initrd for {name}\n".encode()
-        write_atomic(destdir / f"initrd-{flavour}.gz", gzip_bytes(body))
+# ---------------------------------------------------------------------------- package manager
+
+
+def pkgmgr_args(args: list[str]) -> tuple[dict[str, str], str, list[tuple[str, int]]]:
+    """Split the stand-in package manager's command line: options, action, names+origin."""
+    options: dict[str, str] = {}
+    action, names, origin, i = "", [], -1, 0
+    while i < len(args):
+        arg = args[i]
+        i += 1
+        if arg.startswith("--xcatstub-origin="):
+            origin = int(arg.split("=", 1)[1])
+        elif arg == "-c":
+            i += 1
+        elif arg.startswith("-"):
+            known = (
+                "-y",
+                "--installroot=",
+                "--disablerepo=",
+                "--enablerepo=",
+                "--releasever=",
+                "--setopt=",
+                "--exclude=",
+            )
+            if not any(arg == k or (k.endswith("=") and arg.startswith(k)) for k in known):
+                raise XcatError(f"dnf: error: unrecognized arguments: {arg}")
+            key, _, value = arg.partition("=")
+            options[key] = value
+        elif not action:
+            action = arg
+        else:
+            names.append((arg, origin))
+    return options, action, names
+
+
+PACKAGE_SPEC = re.compile(r"^@?[A-Za-z0-9_+][A-Za-z0-9_.+:~^-]*$")
+KERNEL_PACKAGE = re.compile(r"^kernel(?:-(\d[A-Za-z0-9_.+~^-]*))?$")
+
+
+def installed_packages(rootimg: Path) -> list[str]:
+    """The packages genimage left in a root (its marker files), sorted."""
+    marker_dir = rootimg / PACKAGES_DIR
+    return sorted(p.name for p in marker_dir.iterdir()) if marker_dir.is_dir() else []
+
+
+def kernel_version(name: str) -> Optional[str]:
+    match = KERNEL_PACKAGE.match(name)
+    if not match:
+        return None
+    return match.group(1) or "default"
+
+
+def pkg_install(root: Path, names: list[tuple[str, str]]) -> int:
+    """Install = a marker file per package (what put it there), added to those present."""
+    bad = [name for name, _ in names if not PACKAGE_SPEC.match(name)]
+    if not names:
+        print("Error: Need to pass a list of pkgs to install")
+        return 1
+    if bad:
+        for name in bad:
+            print(f"No match for argument: {name}")
+        print(f"Error: Unable to find a match: {' '.join(bad)}")
+        return 1
+    for name, origin in names:
+        marker = root / PACKAGES_DIR / name
+        if marker.exists():
+            continue  # dnf leaves an installed package alone
+        write_atomic(marker, (origin + "\n").encode("utf-8"))
+        version = kernel_version(name)
+        if version is not None:
+            write_atomic(root / "boot" / f"vmlinuz-{version}", kernel_bytes(version))
+            (root / "lib" / "modules" / version).mkdir(parents=True, exist_ok=True)
+        print(f"Installed: {name}")
+    return 0
+
+
+def pkg_erase(root: Path, names: list[tuple[str, str]]) -> int:
+    for name, _ in names:
+        marker = root / PACKAGES_DIR / name
+        if not marker.is_file():
+            print(f"No match for argument: {name}")
+            continue
+        marker.unlink()
+        version = kernel_version(name)
+        if version is not None:
+            (root / "boot" / f"vmlinuz-{version}").unlink(missing_ok=True)
+        print(f"Removed: {name}")
+    return 0
+
+
+def cmd_pkgmgr(state: State, args: list[str]) -> int:
+    """The package manager genimage runs: `install`/`erase` on marker files in the root."""
+    context = json.loads(Path(os.environ["XCATSTUB_PKGCTX"]).read_text(encoding="utf-8"))
+    options, action, raw = pkgmgr_args(args)
+    root = Path(options.get("--installroot", "")).resolve()
+    names = [(n, context["origins"][o] if o >= 0 else "unknown") for n, o in raw]
+    record = {
+        "image": context["image"],
+        "list": context["kind"],
+        "pass": context["pass"],
+        "action": action,
+        "packages": [n for n, _ in names],
+        "env": {k: os.environ.get(k) for k in context["report_env"]},
+    }
+    if action == "install":
+        rc = pkg_install(root, names)
+    elif action == "erase":
+        rc = pkg_erase(root, names)
+    else:
+        raise stub_error(f"the stand-in package manager does not implement '{action}'")
+    state.record_to("transactions.jsonl", dict(record, rc=rc))
+    return rc
 
 
 # ---------------------------------------------------------------------------- packimage
@@ -1280,6 +1866,7 @@ def cmd_packimage(state: State, args: list[str]) -> int:
     build = rootimg / "etc" / "imagespec-stub-build"
     if build.is_file():
         manifest.append(f"build sha256={sha256_file(str(build))}")
+    manifest.extend(f"package {name}" for name in installed_packages(rootimg))
     body = ("\n".join(manifest) + "\n").encode("utf-8")
     if method == "squashfs":
         target, data = "rootimg.sfs", body
@@ -1696,7 +2283,19 @@ def run(command: str, args: list[str], state: State, record: dict[str, Any]) -> 
         return err.rc
 
 
+def run_internal(command: str, args: list[str], state: State) -> int:
+    """Helpers the stub runs itself (never on PATH, never recorded in calls.jsonl)."""
+    try:
+        return {"_pkgmgr": cmd_pkgmgr}[command](state, args)
+    except XcatError as err:
+        for line in err.lines:
+            print(line)
+        return err.rc
+
+
 def main(argv: list[str]) -> int:
+    if len(argv) >= 2 and argv[1] in INTERNAL_COMMANDS and os.environ.get("XCATSTUB_STATE"):
+        return run_internal(argv[1], argv[2:], State(Path(os.environ["XCATSTUB_STATE"])))
     if len(argv) < 2 or argv[1] not in COMMANDS:
         print(f"xcatstub: usage: xcatstub.py {{{'|'.join(COMMANDS)}}} [ARGS...]", file=sys.stderr)
         return 127
