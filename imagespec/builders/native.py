@@ -284,10 +284,7 @@ class NativeBuilder:
         argv = build.command(
             section.env, build.base_ids(), "install", *names, hide_kernel=not pinned
         )
-        try:
-            self._run(argv, build.log)
-        except CommandError as exc:
-            raise _kernel_hint(exc, build, pinned) from exc
+        self._install(build, argv, pinned)
 
     def _other_pass(self, build: Build, other: OtherPass) -> None:
         """-name erases before, then the install, then --name erases (erase failures ignored)."""
@@ -301,12 +298,19 @@ class NativeBuilder:
         names = [n for d in sorted(other.install) for n in other.install[d]]
         if names:
             argv = build.command(other.env, ids, "install", *names, hide_kernel=True)
-            try:
-                self._run(argv, build.log)
-            except CommandError as exc:
-                raise _kernel_hint(exc, build, []) from exc
+            self._install(build, argv, [])
         if other.post_remove:
             self._erase(build.command(other.env, ids, "remove", *other.post_remove), build.log)
+
+    def _install(self, build: Build, argv: list[str], pinned: list[str]) -> None:
+        """An install transaction; its failure explained when kernelver's pin is why."""
+        try:
+            self._run(argv, build.log)
+        except CommandError as exc:
+            hint = _kernel_hint(exc, build, pinned)
+            if hint is None:
+                raise
+            raise hint from exc
 
     def _erase(self, argv: list[str], log: Log) -> None:
         result = run_logged(self.transport, argv, log, check=False)
@@ -717,8 +721,8 @@ def _environ(image: RenderedImage) -> list[str]:
     return pairs
 
 
-def _kernel_hint(exc: CommandError, build: Build, pinned: list[str]) -> ImagespecError:
-    """A failed transaction, explained when kernelver's pin is why."""
+def _kernel_hint(exc: CommandError, build: Build, pinned: list[str]) -> Optional[BuildError]:
+    """Why a transaction failed, when kernelver's pin is the reason."""
     missing = [n for n in pinned if f"No match for argument: {n}" in exc.output]
     if missing:
         return BuildError(
@@ -726,12 +730,14 @@ def _kernel_hint(exc: CommandError, build: Build, pinned: list[str]) -> Imagespe
             f" {build.kerneldir}; put that kernel's RPMs in a repository there"
             " (createrepo_c) or correct kernelver"
         )
-    if build.kernelver and "filtered out by exclude filtering" in exc.output:
+    hidden = [line for line in exc.output.splitlines() if "by exclude filtering" in line]
+    if build.kernelver and hidden:
         return BuildError(
-            f"{exc}; kernelver {build.kernelver} hides kernel* packages from this transaction:"
-            " list kernel packages in the pkglist, where they are pinned to that version"
+            f"kernelver {build.kernelver} hides kernel* from every transaction but the"
+            f" pkglist's pinned ones ({hidden[0].strip()}); list kernel packages in the"
+            " pkglist, where they get that version"
         )
-    return exc
+    return None
 
 
 def _url(path: str) -> str:

@@ -264,6 +264,27 @@ def test_kernelver_pins_the_kernel_and_uname_inside_reports_it(
     assert "'--exclude=kernel*' install kmod-probe\n" in log
 
 
+def test_a_kernel_package_outside_the_pkglist_is_refused_with_kernelver(
+    native: NativeSite, parity_repos: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """With kernelver, kernel* is hidden from the otherpkglist (pinning is the pkglist's,
+    line 464): the image fails with the reason instead of getting kernel-tools 1.0."""
+    shutil.copytree(parity_repos / "kernels", native.install / "kernels")
+    profile = {
+        "packages": ["core", "kernel"],
+        "otherpkgs": ["hpc/kernel-tools"],
+        "attributes": {"kernelver": PINNED},
+    }
+    use_images(native, parity_repos, {"tools": profile})
+    assert run_main(capsys, "apply", "--yes")[0] == 3
+    error = native.state()["images"]["img-tools"]["error"]
+    assert error == (
+        f"kernelver {PINNED} hides kernel* from every transaction but the pkglist's pinned"
+        " ones (All matches were filtered out by exclude filtering for argument:"
+        " kernel-tools); list kernel packages in the pkglist, where they get that version"
+    )
+
+
 def test_root_edits_and_the_installed_kernel_without_kernelver(
     native: NativeSite, parity_repos: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
