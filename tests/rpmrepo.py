@@ -1,9 +1,10 @@
 """Tiny real RPMs and repositories for the native builder's tests.
 
 `build_repo(dir, packages)` writes one spec file with a subpackage per
-package, builds it with rpmbuild (noarch, no scriptlets) and runs
-createrepo_c in `dir`.  Packages carry real files, so a test can check a
-built root or a packed archive byte for byte.
+package, builds it with rpmbuild (noarch) and runs createrepo_c in `dir`.
+Packages carry real files (text, or copies of this machine's binaries), so a
+test can check a built root or a packed archive byte for byte; a package may
+carry scriptlets (`%post`, shell or `-p <lua>`), which rpm runs in the root.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ class Pkg:
     recommends: Sequence[str] = ()
     version: str = "1.0"
     executables: Sequence[str] = ()  # paths installed with mode 0755
+    host_files: dict[str, str] = field(default_factory=dict)  # path -> a file here, mode 0755
+    scriptlets: dict[str, str] = field(default_factory=dict)  # "post" or "post -p <lua>" -> body
 
 
 def _subpackage(pkg: Pkg) -> str:
@@ -36,6 +39,9 @@ def _subpackage(pkg: Pkg) -> str:
     lines += [f"Requires: {r}" for r in pkg.requires]
     lines += [f"Recommends: {r}" for r in pkg.recommends]
     lines += [f"%description -n {pkg.name}", f"Test package {pkg.name} for imagespec.", ""]
+    for header, body in pkg.scriptlets.items():
+        word, _, rest = header.partition(" ")
+        lines += [f"%{word} -n {pkg.name} {rest}".rstrip(), body.rstrip("\n"), ""]
     return "\n".join(lines)
 
 
@@ -46,6 +52,10 @@ def _install(pkg: Pkg, sources: Path) -> list[str]:
         src.write_text(content)
         mode = "0755" if path in pkg.executables else "0644"
         lines.append(f"install -D -m {mode} {src} %{{buildroot}}{path}")
+    for index, (path, host) in enumerate(sorted(pkg.host_files.items())):
+        src = sources / f"{pkg.name}-host-{index}"
+        shutil.copyfile(host, src)  # follows symlinks: the real bytes
+        lines.append(f"install -D -m 0755 {src} %{{buildroot}}{path}")
     return lines
 
 
@@ -60,6 +70,8 @@ def spec_text(packages: Sequence[Pkg], sources: Path) -> str:
         "AutoReq: no",
         "%define _build_id_links none",
         "%define debug_package %{nil}",
+        "%define _binaries_in_noarch_packages_terminate_build 0",
+        "%define __strip /bin/true",
         "%description",
         "Test packages.",
         "",
@@ -69,7 +81,7 @@ def spec_text(packages: Sequence[Pkg], sources: Path) -> str:
     files = []
     for pkg in packages:
         files.append(f"%files -n {pkg.name}")
-        files += sorted(pkg.files)
+        files += sorted([*pkg.files, *pkg.host_files])
     return "\n".join(head + body + install + [""] + files) + "\n"
 
 

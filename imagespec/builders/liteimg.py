@@ -7,9 +7,12 @@ For each litefile row (options: blank and `tmpfs,rw` mean `link`):
 - a `link*` child of a listed directory only needs `.default/<path>`;
 - every other option keeps the original in place and copies it to
   `.default/` for the node's boot-time script to copy or bind-mount.
-The rows are recorded in `.statelite/litefile.save`.  A root that already has
-the structure (re-packing an earlier generation) is first restored from that
-record, so the result depends only on the current rows.  Pure: rows in, text out.
+The rows are recorded in `.statelite/litefile.save`, and every path liteimg
+had to create (the image lacked it) in `.statelite/imagespec-created`.  A root
+that already has the structure (re-packing an earlier generation) is first
+restored from these records: originals back from `.default/`, created paths
+removed.  So the result depends only on the current rows, never on earlier
+ones, and no file of the image is deleted or emptied.  Pure: rows in, text out.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import shlex
 from ..safe import inside
 
 LINK_PREFIX = "link"
+CREATED = ".statelite/imagespec-created"
 
 
 def normal_options(options: str) -> str:
@@ -50,6 +54,11 @@ def _create(rel: str, is_dir: bool) -> str:
     return f"mkdir -p {_q(posixpath.dirname(rel) or '.')} && touch {_q(rel)}"
 
 
+def _record(path: str) -> str:
+    """Remember that liteimg created `path`, so undoing the structure removes it again."""
+    return f"printf '%s\\n' {_q(path)} >> {CREATED}"
+
+
 def _link_entry(path: str, is_dir: bool) -> list[str]:
     here, default = "." + path, ".default" + path
     parent = posixpath.dirname(path)
@@ -59,7 +68,7 @@ def _link_entry(path: str, is_dir: bool) -> list[str]:
         f"if [ -e {_q(here)} ] && [ ! -L {_q(here)} ]; then"
         f" mkdir -p {_q('.default' + parent)} && cp -a {_q(here)} {_q('.default' + parent + '/')}"
         f" && rm -rf {_q(here)}; elif [ ! -e {_q(here)} ] && [ ! -L {_q(here)} ]; then"
-        f" {_create(default, is_dir)}; fi",
+        f" {_create(default, is_dir)} && {_record(path)}; fi",
         f"mkdir -p {_q('.' + parent)} {_q('.statelite/tmpfs' + parent)}",
         f"ln -sfn {_q(up + '/' + tmpfs)} {_q(here)}",
         f"ln -sfn {_q('../../' + up + '/' + '.default' + path)} {_q(tmpfs)}",
@@ -69,21 +78,33 @@ def _link_entry(path: str, is_dir: bool) -> list[str]:
 def _copy_entry(path: str, is_dir: bool) -> list[str]:
     here, parent = "." + path, posixpath.dirname(path)
     return [
-        f"[ -e {_q(here)} ] || {{ {_create(here, is_dir)}; }}",
+        f"[ -e {_q(here)} ] || {{ {_create(here, is_dir)} && {_record(path)}; }}",
         f"mkdir -p {_q('.default' + parent)} && cp -a {_q(here)} {_q('.default' + parent + '/')}",
     ]
 
 
-UNDO = """\
+# Undo an earlier liteimg (needs `confined`): link rows back from .default, created
+# paths removed.  The records live in the root, so each path is checked again.
+UNDO = f"""\
+usable() {{ case "$1" in /?*) ;; *) return 1 ;; esac; case "$1/" in */../*) return 1 ;; esac; }}
 if [ -f .statelite/litefile.save ]; then
   while read -r _img opts f; do
     case $opts in link*) ;; *) continue ;; esac
-    p=${f%/}
+    p=${{f%/}}
+    usable "$p" || continue
+    confined "$(dirname ".$p")"
     if [ -L ".$p" ] && readlink ".$p" | grep -q '\\.statelite/tmpfs'; then
       rm -f ".$p"
       if [ -e ".default$p" ] || [ -L ".default$p" ]; then cp -a ".default$p" "$(dirname ".$p")/"; fi
     fi
   done < .statelite/litefile.save
+fi
+if [ -f {CREATED} ]; then
+  while read -r p; do
+    usable "$p" || continue
+    confined "$(dirname ".$p")"
+    rm -rf ".$p"
+  done < {CREATED}
 fi
 rm -rf .statelite .default .statebackup
 mkdir -p .statelite/tmpfs"""
@@ -109,6 +130,15 @@ def confine_script(root: str) -> str:
     )
 
 
+def restore_script(root: str) -> str:
+    """The commands giving a root with the statelite structure its own files back.
+
+    packimage.pm (lines 240-288) does the same before it packs a stateless
+    archive from a root liteimg has been run on.
+    """
+    return "\n".join([f"cd {_q(root)}", confine_script(root), UNDO])
+
+
 def liteimg_script(root: str, rows: list[tuple[str, str]], image: str = "") -> str:
     """The commands (run with `sh -e`) that give `root` the statelite structure for `rows`.
 
@@ -127,8 +157,9 @@ def liteimg_script(root: str, rows: list[tuple[str, str]], image: str = "") -> s
         if not options.startswith(LINK_PREFIX):
             lines += _copy_entry(path, is_dir)
         elif _is_child(file, directories):
+            default = ".default" + path
             lines.append(
-                f"[ -e {_q('.default' + path)} ] || {{ {_create('.default' + path, is_dir)}; }}"
+                f"[ -e {_q(default)} ] || {{ {_create(default, is_dir)} && {_record(path)}; }}"
             )
         else:
             lines += _link_entry(path, is_dir)

@@ -12,9 +12,31 @@ import io
 import posixpath
 import re
 from dataclasses import dataclass, field
+from typing import Optional
 
 NEW_INSTALL_LIST = "#NEW_INSTALL_LIST#"
 CLAUSE_HEADERS = ("EXECUTE:", "EXECUTEALWAYS:", "APPEND:", "MERGE:")
+# imgutils.pm get_package_names (line 174): `#ENV:NAME=value#` at the start of an
+# entry sets NAME for the transactions of its own #NEW_INSTALL_LIST# section.
+ENV_DIRECTIVE = re.compile(r"^#ENV:([^#^\n]+)#")
+# rh/genimage el_major_version (lines 95-105): the osvers names genimage treats as EL.
+EL_OSVERS = re.compile(r"^(?:rhels?|centos|rocky|alma(?:linux)?|ol)\D*(\d+)")
+
+
+@dataclass
+class Section:
+    """One #NEW_INSTALL_LIST# section of a list file: its entries and its #ENV: pairs."""
+
+    entries: list[str] = field(default_factory=list)
+    env: list[str] = field(default_factory=list)
+
+
+@dataclass
+class PkgPass:
+    """One install transaction of a base pkglist."""
+
+    names: list[str]
+    env: list[str] = field(default_factory=list)  # NAME=value from #ENV: directives
 
 
 @dataclass
@@ -24,46 +46,57 @@ class OtherPass:
     pre_remove: list[str] = field(default_factory=list)  # -name: erased before install
     install: dict[str, list[str]] = field(default_factory=dict)  # repo subdir -> names
     post_remove: list[str] = field(default_factory=list)  # --name: erased after install
+    env: list[str] = field(default_factory=list)  # NAME=value from #ENV: directives
 
     @property
     def empty(self) -> bool:
         return not (self.pre_remove or self.install or self.post_remove)
 
 
-def _sections(text: str) -> list[list[str]]:
+def _sections(text: str) -> list[Section]:
     """Entries per install section: comments and blanks dropped, commas split (imgutils)."""
-    sections: list[list[str]] = [[]]
+    sections = [Section()]
     for line in text.splitlines():
         if line.startswith(NEW_INSTALL_LIST):
-            sections.append([])
+            sections.append(Section())
+            continue
+        env = ENV_DIRECTIVE.match(line)
+        if env:
+            sections[-1].env.append(env.group(1))
             continue
         if line.startswith("#") or not line.strip():
-            continue  # comments, #ENV: and other directives
-        sections[-1] += [part.strip() for part in line.split(",") if part.strip()]
-    return [s for s in sections if s]
+            continue  # comments and other directives
+        sections[-1].entries += [part.strip() for part in line.split(",") if part.strip()]
+    return [s for s in sections if s.entries]
 
 
-def parse_pkglist(text: str) -> list[list[str]]:
-    """Install transactions of a base pkglist.
+def pkglist_passes(text: str) -> list[PkgPass]:
+    """Install transactions of a base pkglist, each with its #ENV: pairs.
 
     Directory parts are dropped and -/-- entries are ignored, as rh genimage
     does for the base list (erasing only works in the otherpkglist).
     """
     passes = []
-    for entries in _sections(text):
+    for section in _sections(text):
+        entries = section.entries
         names = [posixpath.basename(e) if not e.startswith("@") else e for e in entries]
         names = [n for n in names if n and not n.startswith("-")]
         if names:
-            passes.append(names)
+            passes.append(PkgPass(names, list(section.env)))
     return passes
+
+
+def parse_pkglist(text: str) -> list[list[str]]:
+    """The package names of each install transaction of a base pkglist."""
+    return [p.names for p in pkglist_passes(text)]
 
 
 def parse_otherpkglist(text: str) -> list[OtherPass]:
     """Transactions of an otherpkglist: `dir/name` installs name from <otherpkgdir>/dir."""
     passes = []
-    for entries in _sections(text):
-        current = OtherPass()
-        for entry in entries:
+    for section in _sections(text):
+        current = OtherPass(env=list(section.env))
+        for entry in section.entries:
             if entry.startswith("--"):
                 current.post_remove.append(posixpath.basename(entry[2:]))
             elif entry.startswith("-"):
@@ -150,3 +183,25 @@ def releasever(osvers: str) -> str:
     """dnf's $releasever from an xCAT osvers: the major version (rocky8 -> 8, rhels8.6.0 -> 8)."""
     match = re.search(r"(\d+)", osvers)
     return match.group(1) if match else osvers
+
+
+def parse_environvar(value: str) -> list[tuple[str, str]]:
+    """The osimage's environvar as (name, value) pairs, read the way rh/genimage does.
+
+    genimage (lines 438-442) splits on ',' and then on '=', keeping the first
+    two fields, both trimmed: `A=b=c` sets A to `b`.  Entries without a name
+    are skipped.
+    """
+    pairs = []
+    for entry in value.split(","):
+        fields = entry.split("=")
+        name = fields[0].strip()
+        if name:
+            pairs.append((name, fields[1].strip() if len(fields) > 1 else ""))
+    return pairs
+
+
+def el_major(osvers: str) -> Optional[int]:
+    """The EL major release of an osvers genimage treats as EL (rocky8 -> 8), else None."""
+    match = EL_OSVERS.match(osvers)
+    return int(match.group(1)) if match else None

@@ -16,7 +16,6 @@ import pytest
 
 from tests.helpers import dump_yaml
 from tests.integration.sites import (
-    KERNEL,
     NATIVE_PROFILES,
     RECORD,
     VMLINUZ,
@@ -243,6 +242,8 @@ def test_statelite_image_gets_the_litefile_structure(
     assert not (root / "etc/core.conf").is_symlink(), "a dropped row is restored"
     assert (root / "etc/core.conf").read_text() == "core=1\n"
     assert not (root / ".default/etc/core.conf").exists()
+    assert not (root / "etc/lite").exists(), "what liteimg created for a dropped row is gone"
+    assert (root / "var/log").is_dir(), "a row kept keeps its path"
     old = native.generation_dir("img-lite", 1) / "rootimg/etc/core.conf"
     assert old.is_symlink(), "the previous generation keeps its own structure"
 
@@ -262,17 +263,35 @@ def table_cell(out: str, row: str, column: str, next_column: str) -> str:
     return " ".join(" ".join(parts).split())
 
 
-def test_kernelver_that_is_not_installed_fails_clearly(
+def test_kernelver_without_its_kernel_fails_clearly(
     native: NativeSite, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    """A pinned kernel* entry that no repository holds fails the transaction with the reason
+    (rh/genimage lines 471-486 refuse it too); a kernelver that nothing installed fails
+    before postinstall (lines 734-744)."""
     base = {**NATIVE_PROFILES["base"], "attributes": {"kernelver": "9.9.9"}}
     native.profile("base", base)
     native.commit("pin a kernel")
     code, out, _ = run_main(capsys, "apply", "--yes", "--only", "img-base")
     assert code == 3
     error = native.state()["images"]["img-base"]["error"]
-    assert f"kernelver 9.9.9 is not installed in the image (found: {KERNEL})" in error
-    assert table_cell(out, "img-base", "result", "actions") == f"failed: genimage: {error}"
+    kernels = native.install / "kernels"
+    assert error == (
+        f"kernelver 9.9.9: no kernel-9.9.9 in pkgdir or kerneldir {kernels}; put that"
+        " kernel's RPMs in a repository there (createrepo_c) or correct kernelver"
+    )
+    cell = table_cell(out, "img-base", "result", "actions")
+    assert cell.replace(" ", "") == f"failed: genimage: {error}".replace(" ", ""), (
+        "the table may fold the long path anywhere"
+    )
+    assert "install core kernel-9.9.9\n" in native.log("img-base")
+
+    native.profile("base", {**base, "packages": ["core"]})
+    native.commit("the kernel is not in the pkglist")
+    assert run_main(capsys, "apply", "--yes", "--only", "img-base")[0] == 3
+    error = native.state()["images"]["img-base"]["error"]
+    assert error == "kernelver 9.9.9 is not installed in the image (found: none)"
+    assert "postinstall ran" not in native.log("img-base")
 
 
 def test_missing_repository_and_package_fail_with_the_reason(
