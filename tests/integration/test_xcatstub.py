@@ -10,6 +10,7 @@ from __future__ import annotations
 import gzip
 import lzma
 import os
+import socket
 import stat
 import subprocess
 from dataclasses import dataclass
@@ -20,11 +21,14 @@ import pytest
 
 from tests.xcatstub import (
     STUB_COMMANDS,
+    add_nodes,
     clear_failures,
     inject_failure,
     install_stub,
+    read_bootparams,
     read_calls,
     read_litefile,
+    read_nodes,
     read_osimages,
     read_packages,
     read_transactions,
@@ -159,18 +163,27 @@ def test_mkdef_stanza_round_trips_through_lsdef(stub: Stub) -> None:
     assert "objtype" not in osimages["rocky8-compute"]
 
 
-def test_mkdef_refuses_an_existing_definition_without_f(stub: Stub) -> None:
+def test_mkdef_of_an_existing_definition_warns_and_changes_nothing(stub: Stub) -> None:
+    """DBobjectdefs.pm lines 1816-1823: without -f an existing object only gets a warning
+    and the other objects are still created.  The summary (lines 2200-2214) is reported
+    as an error, exit code 1, only when nothing at all was created or modified."""
     stub.ok("mkdef", "-z", input=stanza("img", {"profile": "a", "osvers": "rocky8"}))
     both = stanza("img", {"profile": "b"}) + stanza("other", {"profile": "c"}).split("\n", 1)[1]
+    warning = (
+        "Warning: A definition for 'img' already exists. No changes will be made.  "
+        "Run again with '-f' option to force replace.\n"
+    )
     proc = stub.run("mkdef", "-z", input=both)
-    assert proc.returncode == 1
-    assert "A definition for 'img' already exists." in proc.stderr
-    assert "use the force '-f' option" in proc.stderr
-    # like xCAT, the other objects of the stanza file are still created
+    assert (proc.returncode, proc.stderr) == (0, warning)
+    assert proc.stdout == "1 object definitions have been created or modified.\n"
     assert read_osimages(stub.state) == {
         "img": {"profile": "a", "osvers": "rocky8"},
         "other": {"profile": "c"},
     }
+    proc = stub.run("mkdef", "-z", input=stanza("img", {"profile": "b"}))
+    assert proc.returncode == 1
+    assert proc.stderr == warning + "Error: 0 object definitions have been created or modified.\n"
+    assert read_osimages(stub.state)["img"] == {"profile": "a", "osvers": "rocky8"}
 
 
 def test_mkdef_f_replaces_the_whole_definition(stub: Stub) -> None:
@@ -193,7 +206,7 @@ def test_mkdef_command_line_form(stub: Stub) -> None:
         (["-z", "-t", "osimage"], "Cannot combine '-t' and '-a', '-z', or '-x' options."),
         (["-z", "-p"], "The '-p' and '-m' options are not valid for the mkdef command."),
         (["--bogus"], "Invalid option.."),
-        (["-t", "nodez", "-o", "x"], "Type 'nodez' is not a valid xCAT object type."),
+        (["-t", "nodez", "-o", "x"], "\nType 'nodez' is not a valid xCAT object type."),
     ],
 )
 def test_mkdef_refuses_bad_usage(stub: Stub, args: list[str], message: str) -> None:
@@ -205,29 +218,56 @@ def test_mkdef_refuses_bad_usage(stub: Stub, args: list[str], message: str) -> N
 
 
 def test_mkdef_refuses_unknown_attributes_and_missing_objtype(stub: Stub) -> None:
-    proc = stub.run("mkdef", "-z", input=stanza("img", {"pkglsit": "/x"}))
+    """DBobjectdefs.pm lines 1690-1697: an unknown attribute or a stanza without objtype
+    (setFINALattrs, lines 3181-3218) makes mkdef write nothing at all, exit code 1.  chdef
+    writes the valid attributes and reports the error (lines 2466-2470, 3075-3081)."""
+    proc = stub.run("mkdef", "-z", input=stanza("img", {"pkglsit": "/x", "profile": "p"}))
     assert proc.returncode == 1
-    # xCAT names the type from -t, empty with -z; the object is still written, rc is 1
-    assert "'pkglsit' is not a valid attribute name for an object type of ''." in proc.stderr
-    assert "One or more errors occured" in proc.stderr
-    assert read_osimages(stub.state) == {"img": {}}
-    proc = stub.run("mkdef", "-t", "osimage", "-o", "x", "pkglsit=/x")
-    assert "'pkglsit' is not a valid attribute name for an object type of 'osimage'." in proc.stderr
+    # xCAT names the type from -t, which is empty for stanza input
+    assert proc.stderr == (
+        "Error: 'pkglsit' is not a valid attribute name for an object type of ''.\n"
+    )
+    assert read_osimages(stub.state) == {}
+    proc = stub.run("mkdef", "-t", "osimage", "-o", "x", "pkglsit=/x", "profile=p")
+    assert proc.returncode == 1
+    assert proc.stderr == (
+        "Error: 'pkglsit' is not a valid attribute name for an object type of 'osimage'.\n"
+        "Error: Skipping to the next attribute.\n"
+    )
+    assert read_osimages(stub.state) == {}
     proc = stub.run("mkdef", "-z", input="new:\n    profile=a\n")
     assert proc.returncode == 1
     assert "No objtype value was specified for 'new'. Cannot create object" in proc.stderr
+    proc = stub.run("mkdef", "-t", "osimage", "-o", "x")
+    assert proc.returncode == 1
+    assert "no attributes were specified" in proc.stderr
+    assert read_osimages(stub.state) == {}
+    proc = stub.run("chdef", "-t", "osimage", "-o", "x", "pkglsit=/x", "profile=p")
+    assert proc.returncode == 1
+    assert "One or more errors occured when attempting to create or modify" in proc.stderr
+    assert read_osimages(stub.state) == {"x": {"imagetype": "NIM", "profile": "p"}}
 
 
 def test_stanza_parser_keeps_xcat_quirks(stub: Stub) -> None:
-    # A value ending in ':' makes the line a (bad) header; xCAT then ignores the rest
-    # of that stanza.  A name containing 'default' is a defaults stanza, never an object.
+    """DBobjUtils.pm readFileInput (lines 1684-1780): a value ending in ':' makes the line
+    a (bad) header and the rest of that stanza is ignored; only `default-<type>:` is a
+    defaults stanza (line 1739; before 2.14 any name containing 'default' was); values
+    lose their quotes.  An object left with no attribute is not created (DBobjUtils.pm
+    setobjdefs marks only objects with attributes as updated)."""
     text = (
+        "default-osimage:\n    osname=Linux\n"
         "img:\n    objtype=osimage\n    usercomment=see:\n    profile=lost\n"
         'other:\n    objtype=osimage\n    profile= "quoted" \n'
         "rocky8-default:\n    objtype=osimage\n    profile=x\n"
     )
-    stub.ok("mkdef", "-z", input=text)
-    assert read_osimages(stub.state) == {"img": {}, "other": {"profile": "quoted"}}
+    assert stub.ok("mkdef", "-z", input=text) == (
+        "3 object definitions have been created or modified.\n"
+    )
+    assert read_osimages(stub.state) == {
+        "img": {"osname": "Linux"},
+        "other": {"osname": "Linux", "profile": "quoted"},
+        "rocky8-default": {"osname": "Linux", "profile": "x"},
+    }
 
 
 def test_mkdef_reads_stdin_only_as_xcat_does(stub: Stub) -> None:
@@ -252,18 +292,30 @@ def test_mkdef_reads_stdin_only_as_xcat_does(stub: Stub) -> None:
 
 
 def test_chdef_updates_and_creates(stub: Stub) -> None:
+    """DBobjectdefs.pm defch: chdef creates a missing object (an osimage without imagetype
+    gets imagetype=NIM, lines 3011-3015); `attr=` unsets; DBobjUtils.pm setobjdefs lines
+    1151-1230: -p adds only items not there yet, -m refuses items that are not there."""
     stub.ok("mkdef", "-z", input=stanza("img", {"profile": "a", "osvers": "rocky8"}))
-    # xCAT's chdef creates a definition that does not exist yet
     out = stub.ok("chdef", "-z", input=stanza("img", {"profile": "b"}) + "new:\n objtype=osimage\n")
     assert out == (
         "2 object definitions have been created or modified.\n"
         "New object definitions 'new' have been created.\n"
     )
-    assert read_osimages(stub.state) == {"img": {"profile": "b", "osvers": "rocky8"}, "new": {}}
+    assert read_osimages(stub.state) == {
+        "img": {"profile": "b", "osvers": "rocky8"},
+        "new": {"imagetype": "NIM"},
+    }
     stub.ok("chdef", "-t", "osimage", "-o", "img", "osvers=", "postscripts=a,b")
-    stub.ok("chdef", "-t", "osimage", "-o", "img", "-p", "postscripts=b,c")
+    stub.ok("chdef", "-t", "osimage", "-o", "img", "-p", "postscripts=b,c,c")
+    assert read_osimages(stub.state)["img"]["postscripts"] == "a,b,c"
     stub.ok("chdef", "-t", "osimage", "img", "-m", "postscripts=a")
     assert read_osimages(stub.state)["img"] == {"profile": "b", "postscripts": "b,c"}
+    proc = stub.run("chdef", "-t", "osimage", "-o", "img", "-m", "postscripts=x")
+    assert proc.returncode == 1
+    assert "Error: x is not in the attribute of 'postscripts' for the 'img' definition." in (
+        proc.stderr
+    )
+    assert read_osimages(stub.state)["img"]["postscripts"] == "b,c"
     proc = stub.run("chdef", "-f", "-z", input=stanza("img", {"profile": "c"}))
     assert proc.returncode == 1
     assert "The '-f' option is not valid for the chdef command." in proc.stderr
@@ -279,15 +331,16 @@ def test_lsdef_listing_and_errors(stub: Stub) -> None:
     assert stub.ok("lsdef", "-t", "osimage", "-o", "a-img") == (
         "Object name: a-img\n    osvers=rocky8\n    profile=p\n"
     )
+    # defls line 4129 sorts the -i attributes; asked-for attributes show even when unset
     assert stub.ok("lsdef", "-t", "osimage", "a-img", "-i", "profile,pkglist") == (
-        "Object name: a-img\n    profile=p\n    pkglist=\n"
+        "Object name: a-img\n    pkglist=\n    profile=p\n"
     )
-    # like xCAT, without names attributes come only with -l (or -i), also for -z
-    assert stub.ok("lsdef", "-t", "osimage", "-z") == (
+    # defls line 3405: -z lists every attribute (since xCAT 2.14, #5241), -s only names
+    full = stub.ok("lsdef", "-t", "osimage", "-z")
+    assert full.count("    profile=p\n") == 2 and full.startswith("# <xCAT data object stanza")
+    assert stub.ok("lsdef", "-t", "osimage", "-z", "-s") == (
         "# <xCAT data object stanza file>\n\na-img:\n\nb-img:\n"
     )
-    full = stub.ok("lsdef", "-t", "osimage", "-l", "-z")
-    assert full.count("    profile=p\n") == 2 and full.startswith("# <xCAT data object stanza")
     proc = stub.run("lsdef", "-t", "osimage", "-o", "nope,a-img", "-z")
     assert proc.returncode == 1
     assert "Error: Could not find an object named 'nope' of type 'osimage'." in proc.stderr
@@ -306,6 +359,208 @@ def test_rmdef(stub: Stub) -> None:
     proc = stub.run("rmdef", "-t", "osimage", "-o", "img")
     assert proc.returncode == 1
     assert "Could not find an object named 'img' of type 'osimage'." in proc.stderr
+
+
+def test_mkdef_f_removes_attributes_set_outside_the_new_definition(stub: Stub) -> None:
+    """DBobjectdefs.pm lines 1908-1920: with -f the old object is removed (rmobjdefs)
+    before the new definition is written, so an attribute set by someone else (groups,
+    used by litefile group rows) is lost; chdef -z changes only the attributes of the
+    stanza (DBobjUtils.pm setobjdefs)."""
+    stub.ok("mkdef", "-t", "osimage", "-o", "img", "profile=a", "groups=lite-rows")
+    stub.ok("chdef", "-z", input=stanza("img", {"profile": "b"}))
+    assert read_osimages(stub.state)["img"] == {"profile": "b", "groups": "lite-rows"}
+    stub.ok("mkdef", "-z", "-f", input=stanza("img", {"profile": "c"}))
+    assert read_osimages(stub.state)["img"] == {"profile": "c"}
+
+
+def test_node_definitions(stub: Stub) -> None:
+    """Nodes through mkdef/chdef/lsdef/rmdef (DBobjectdefs.pm): -t node is the default
+    type (processArgs lines 1007-1019) and names are noderanges (lines 1164-1175); mkdef
+    needs `groups` (lines 1827-1835) and refuses '.' in a name (lines 1591-1599); a
+    group name selects its members."""
+    out = stub.ok(
+        "mkdef", "-t", "node", "-o", "cn[001-003]", "groups=compute,all", "mac=aa:bb:cc:dd:ee:01"
+    )
+    assert out == "3 object definitions have been created or modified.\n"
+    proc = stub.run("mkdef", "-t", "node", "-o", "cn004", "provmethod=img")
+    assert proc.returncode == 1
+    assert proc.stderr == (
+        "Error: Attribute 'groups' is not specified for node 'cn004', skipping to the next "
+        "node.\nError: One or more errors occured when attempting to create or modify xCAT "
+        "object definitions.\n"
+    )
+    proc = stub.run("mkdef", "-t", "node", "-o", "cn.5", "groups=g")
+    assert "The object name 'cn.5' is invalid, Cannot use '.' in node name." in proc.stderr
+    stub.ok("chdef", "cn002,cn003", "provmethod=img-b")  # no -t: node
+    stub.ok("chdef", "-t", "node", "-o", "cn001", "provmethod=img-a")
+    add_nodes(stub.state, {"login01": {"groups": "login", "provmethod": "img-l"}})
+    assert read_nodes(stub.state)["cn002"] == {
+        "groups": "compute,all",
+        "mac": "aa:bb:cc:dd:ee:01",
+        "provmethod": "img-b",
+    }
+    listing = "cn001  (node)\ncn002  (node)\ncn003  (node)\nlogin01  (node)\n"
+    assert stub.ok("lsdef", "-t", "node") == listing
+    assert stub.ok("lsdef") == listing
+    assert stub.ok("lsdef", "compute", "-i", "provmethod", "-c") == (
+        "cn001: provmethod=img-a\ncn002: provmethod=img-b\ncn003: provmethod=img-b\n"
+    )
+    assert stub.ok("lsdef", "-t", "node", "-o", "login01") == (
+        "Object name: login01\n    groups=login\n    provmethod=img-l\n"
+    )
+    proc = stub.run("rmdef", "-t", "node", "cn003,cn009")
+    assert proc.returncode == 1
+    assert proc.stderr == "Error: Could not find an object named 'cn009' of type 'node'.\n"
+    assert proc.stdout == "1 object definitions have been removed.\n"
+    assert sorted(read_nodes(stub.state)) == ["cn001", "cn002", "login01"]
+
+
+def test_lsdef_selects_nodes_by_provmethod(stub: Stub) -> None:
+    """`lsdef -t node -w provmethod==IMAGE -i provmethod -c` (DBobjectdefs.pm): -w is
+    parsed by xCAT::Utils parse_selection_string and filters with selection_string_match
+    (defls lines 3902-3910); -c prints `node: attr=value` (line 4199).  Nodes but no match:
+    "No object definitions have been found" and exit 0 (lines 4303-4309); no node at all:
+    "Could not get objects of type 'node'." and exit 1 (processArgs lines 1238-1247)."""
+    args = ["-t", "node", "-w", "provmethod==img", "-i", "provmethod", "-c"]
+    proc = stub.run("lsdef", *args)
+    assert (proc.returncode, proc.stdout) == (1, "")
+    assert proc.stderr == "Error: Could not get objects of type 'node'.\n"
+    add_nodes(
+        stub.state,
+        {
+            "cn01": {"groups": "compute", "provmethod": "img"},
+            "cn02": {"groups": "compute", "provmethod": "img-old"},
+            "cn03": {"groups": "compute"},
+            "cn10": {"groups": "compute", "provmethod": "img"},
+        },
+    )
+    assert stub.ok("lsdef", *args) == "cn01: provmethod=img\ncn10: provmethod=img\n"
+    assert stub.ok("lsdef", "-t", "node", "-w", "provmethod=~^img", "-s") == (
+        "cn01  (node)\ncn02  (node)\ncn10  (node)\n"
+    )
+    assert stub.ok("lsdef", "-t", "node", "-w", "provmethod!=img", "-i", "groups") == (
+        "Object name: cn02\n    groups=compute\n"
+    )
+    proc = stub.run("lsdef", "-t", "node", "-w", "provmethod==other", "-i", "provmethod", "-c")
+    assert (proc.returncode, proc.stdout, proc.stderr) == (
+        0,
+        "No object definitions have been found\n",
+        "",
+    )
+    proc = stub.run("lsdef", "-t", "node", "-w", "provmethod", "-i", "provmethod", "-c")
+    assert proc.returncode == 1
+    assert "Incorrect selection string specified with -w flag." in proc.stderr
+
+
+def bootable(stub: Stub, name: str, provmethod: str = "netboot", **extra: str) -> Path:
+    """An image whose genimage (and packimage for netboot) ran; returns its rootimgdir."""
+    attrs = define(stub, name, provmethod, **extra)
+    write(Path(attrs["pkglist"]), "bash\nkernel-5.14.0-1\n")
+    stub.ok("genimage", name)
+    if provmethod == "netboot":
+        stub.ok("packimage", name)
+    return Path(attrs["rootimgdir"])
+
+
+def test_nodeset_copies_kernel_and_initrd_and_records_boot_parameters(stub: Stub) -> None:
+    """nodeset <noderange> osimage=<image>: destiny.pm setdestiny writes the image into
+    each node's provmethod/os/arch/profile first (lines 309-332), refuses nodes without a
+    MAC (lines 415-426); anaconda.pm mknetboot refuses an image without kernel, initrd or
+    packed image (lines 466-512), copies kernel and initrd-stateless.gz once per image to
+    <tftpdir>/xcat/osimage/<image>/ (lines 514-541) and builds the kernel command line
+    (lines 706-716 imgurl, XCAT, NODE, FC; 725 XCATHTTPPORT; 782-784 selinux=0); xnba.pm
+    lines 175-229 append the node's and the image's addkcmdline without R:: words."""
+    attrs = define(stub, "img", addkcmdline="console=ttyS0,115200n8 R::quiet")
+    destdir = Path(attrs["rootimgdir"])
+    mac = {"groups": "compute", "mac": "aa:bb:cc:dd:ee:01"}
+    add_nodes(stub.state, {"cn001": mac, "cn002": mac, "cn003": {"groups": "compute"}})
+    proc = stub.run("nodeset", "cn[001-002]", "osimage=img")
+    assert proc.returncode == 1
+    here = socket.gethostname()
+    missing = (
+        'Error: Did you run "genimage" before running "packimage"? kernel cannot be found at '
+        f"{destdir}/kernel on {here}"
+    )
+    assert proc.stderr == f"cn001: {missing}\ncn002: {missing}\n"
+    assert read_nodes(stub.state)["cn001"]["provmethod"] == "img"  # written before the checks
+    assert read_bootparams(stub.state) == {}
+    write(Path(attrs["pkglist"]), "bash\nkernel-5.14.0-1\n")
+    stub.ok("genimage", "img")
+    proc = stub.run("nodeset", "cn001", "osimage=img")
+    assert "cn001: Error: No packed image for platform rocky8, architecture x86_64" in proc.stderr
+    stub.ok("packimage", "img")
+    out = stub.ok("nodeset", "cn001,cn002", "osimage=img")
+    assert out == "cn001: netboot rocky8-x86_64-compute\ncn002: netboot rocky8-x86_64-compute\n"
+    tftp = stub.state / "tftpboot" / "xcat" / "osimage" / "img"
+    assert (tftp / "kernel").read_bytes() == b"xcatstub kernel 5.14.0-1\n"
+    assert (tftp / "initrd-stateless.gz").read_bytes() == (
+        destdir / "initrd-stateless.gz"
+    ).read_bytes()
+    assert read_bootparams(stub.state)["cn002"] == {
+        "kernel": "xcat/osimage/img/kernel",
+        "initrd": "xcat/osimage/img/initrd-stateless.gz",
+        "kcmdline": f"imgurl=http://!myipfn!:80/{destdir}/rootimg.cpio.gz XCAT=!myipfn!:3001 "
+        "NODE=cn002 FC=0 XCATHTTPPORT=80  selinux=0   console=ttyS0,115200n8 ",
+    }
+    node = read_nodes(stub.state)["cn001"]
+    assert (node["provmethod"], node["os"], node["arch"], node["profile"]) == (
+        "img",
+        "rocky8",
+        "x86_64",
+        "compute",
+    )
+    assert node["currstate"] == "netboot rocky8-x86_64-compute"
+    proc = stub.run("nodeset", "cn003", "osimage=img")
+    assert (proc.returncode, proc.stderr) == (
+        1,
+        "cn003: Error: No MAC address available for this node\n",
+    )
+    proc = stub.run("nodeset", "cn009", "osimage=img")
+    assert proc.stderr == "Error: Invalid nodes and/or groups in noderange: cn009\n"
+    proc = stub.run("nodeset", "compute", "osimage=nope")
+    assert proc.stderr == "Error: Cannot find the OS image nope in the osimage table.\n"
+
+
+def test_nodeset_follows_a_new_kernel_and_the_node_provmethod(stub: Stub) -> None:
+    """genimage.pm lines 407-431 already copy a new kernel to the tftp dir; nodeset
+    (`osimage` without a name: destiny.pm lines 334-414 take each node's provmethod)
+    copies it again and rewrites the boot parameters, e.g. for a changed addkcmdline."""
+    destdir = bootable(stub, "img")
+    add_nodes(stub.state, {"cn1": {"groups": "g", "mac": "m", "provmethod": "img"}})
+    stub.ok("nodeset", "cn1", "osimage")
+    write(Path(str(destdir).replace("netboot/img", "custom/img.pkglist")), "kernel-6.1.0\n")
+    stub.ok("genimage", "img")
+    tftp = stub.state / "tftpboot" / "xcat" / "osimage" / "img"
+    assert (tftp / "kernel").read_bytes() == b"xcatstub kernel 6.1.0\n"
+    stub.ok("chdef", "-t", "osimage", "-o", "img", "addkcmdline=rd.break")
+    assert "rd.break" not in read_bootparams(stub.state)["cn1"]["kcmdline"]
+    stub.ok("packimage", "img")
+    assert stub.ok("nodeset", "cn1", "osimage") == "cn1: netboot rocky8-x86_64-compute\n"
+    assert read_bootparams(stub.state)["cn1"]["kcmdline"].endswith(" rd.break ")
+
+
+def test_nodeset_statelite_boots_the_nfs_root_or_the_ramdisk(stub: Stub) -> None:
+    """anaconda.pm mknetboot for statelite: initrd-statelite.gz and an NFS root built from
+    rootimgdir (lines 619-642, SvrUtils.pm build_statelite_nfsroot_parameter: `ro` first,
+    then osimage.nfsrootopts) with STATEMNT= and MNTOPTS= (lines 662, 861-871); with
+    rootfstype=ramdisk the packed rootimg-statelite.gz is needed and initrd-stateless.gz
+    boots (lines 496-501, 531-536, 866-874)."""
+    destdir = bootable(stub, "lite", "statelite", rootfstype="nfs", nfsrootopts="vers=4")
+    add_nodes(stub.state, {"sl1": {"groups": "g", "mac": "m"}})
+    assert stub.ok("nodeset", "sl1", "osimage=lite") == "sl1: statelite rocky8-x86_64-compute\n"
+    assert read_bootparams(stub.state)["sl1"] == {
+        "kernel": "xcat/osimage/lite/kernel",
+        "initrd": "xcat/osimage/lite/initrd-statelite.gz",
+        "kcmdline": f"root=nfs:!myipfn!:{destdir}/rootimg:ro,vers=4 STATEMNT= "
+        "XCAT=!myipfn!:3001 NODE=sl1 XCATHTTPPORT=80  selinux=0  MNTOPTS=",
+    }
+    tftp = stub.state / "tftpboot" / "xcat" / "osimage" / "lite"
+    assert (tftp / "initrd-statelite.gz").read_bytes() == (
+        destdir / "initrd-statelite.gz"
+    ).read_bytes()
+    stub.ok("chdef", "-t", "osimage", "-o", "lite", "rootfstype=ramdisk")
+    proc = stub.run("nodeset", "sl1", "osimage=lite")
+    assert 'please run "liteimg" to create it.' in proc.stderr
 
 
 # ---------------------------------------------------------------------------- genimage

@@ -26,6 +26,7 @@ STUB_COMMANDS = (
     "tabrestore",
     "tabch",
     "tabdump",
+    "nodeset",
 )
 
 
@@ -107,6 +108,44 @@ def read_packages(rootimg: Path) -> dict[str, str]:
 def read_osimages(state_dir: Path) -> dict[str, dict[str, str]]:
     """The stub's osimage definitions: {name: {attr: value}} (objtype implied)."""
     path = state_dir / "osimage.json"
+    if not path.exists():
+        return {}
+    data: dict[str, dict[str, str]] = json.loads(path.read_text(encoding="utf-8"))
+    return data
+
+
+def read_nodes(state_dir: Path) -> dict[str, dict[str, str]]:
+    """The stub's node definitions: {name: {attr: value}} (node.json)."""
+    path = state_dir / "node.json"
+    if not path.exists():
+        return {}
+    data: dict[str, dict[str, str]] = json.loads(path.read_text(encoding="utf-8"))
+    return data
+
+
+def add_nodes(state_dir: Path, nodes: dict[str, dict[str, str]]) -> None:
+    """Seed node definitions, as `mkdef -t node` would leave them (attributes merged).
+
+    nodeset needs `mac` (destiny.pm refuses a node without one) and uses `provmethod`;
+    `groups` is what xCAT requires of every node.
+    """
+    state_dir.mkdir(parents=True, exist_ok=True)
+    data = read_nodes(state_dir)
+    for name, attrs in nodes.items():
+        data.setdefault(name, {}).update({k: v for k, v in attrs.items() if v != ""})
+    (state_dir / "node.json").write_text(
+        json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8"
+    )
+
+
+def read_bootparams(state_dir: Path) -> dict[str, dict[str, str]]:
+    """What nodeset recorded per node: {node: {"kernel", "initrd", "kcmdline"}}.
+
+    kernel and initrd are relative to the tftp dir (xcat/osimage/<image>/kernel ...);
+    kcmdline is the line the boot loader gets: mknetboot's kcmdline plus the node's and
+    the image's addkcmdline (without R:: words), as xnba.pm appends them.
+    """
+    path = state_dir / "bootparams.json"
     if not path.exists():
         return {}
     data: dict[str, dict[str, str]] = json.loads(path.read_text(encoding="utf-8"))

@@ -4,9 +4,11 @@
 Usage: xcatstub.py COMMAND [ARGS...]   with XCATSTUB_STATE=<state dir> in the environment.
 
 COMMAND is one of mkdef, chdef, lsdef, rmdef, genimage, packimage, liteimg,
-tabrestore, tabch, tabdump.  The state directory holds the stub's database:
+tabrestore, tabch, tabdump, nodeset.  The state directory holds the stub's database:
 
-    osimage.json   {name: {attr: value}}   (objtype is implied: only osimage is kept)
+    osimage.json   {name: {attr: value}}   (objtype is implied)
+    node.json      {name: {attr: value}}   (node objects: groups, mac, provmethod, ...)
+    bootparams.json {node: {kernel, initrd, kcmdline}}   what nodeset set up to boot
     litefile.json  [{image, file, options, comments, disable}]   (null for unset cells)
     calls.jsonl    one line per call: {"cmd", "args", "stdin" (when read), "rc"}
     transactions.jsonl  one line per package manager run of genimage
@@ -17,7 +19,7 @@ tabrestore, tabch, tabdump.  The state directory holds the stub's database:
 genimage installs into the existing <rootimgdir>/rootimg: each package becomes a marker
 file rootimg/var/lib/xcatstub/packages/<name> naming the list line that installed it.
 
-Arguments are checked the way xCAT 2.x checks them (DBobjectdefs.pm, genimage.pm,
+Arguments are checked the way xCAT 2.19 (xcat-core HEAD) checks them (DBobjectdefs.pm, genimage.pm,
 packimage.pm, statelite.pm, tabutils.pm and the xCAT-client front ends); where the
 real command would do something a test can never want (prompt on a terminal, write
 outside the test's directories, rewrite a definition behind imagespec's back) the
@@ -37,6 +39,8 @@ import os
 import re
 import select
 import shlex
+import shutil
+import socket
 import stat
 import subprocess
 import sys
@@ -57,6 +61,7 @@ COMMANDS = (
     "tabrestore",
     "tabch",
     "tabdump",
+    "nodeset",
 )
 INTERNAL_COMMANDS = ("_pkgmgr",)
 
@@ -81,6 +86,7 @@ OSIMAGE_ATTRS = frozenset(
         "image_data",
         "imagetype",
         "installp_bundle",
+        "installto",
         "isdeletable",
         "kerneldir",
         "kernelver",
@@ -91,6 +97,7 @@ OSIMAGE_ATTRS = frozenset(
         "netdrivers",
         "nimmethod",
         "nimtype",
+        "nfsrootopts",
         "nodebootif",
         "osarch",
         "osdistroname",
@@ -129,7 +136,207 @@ OSIMAGE_ATTRS = frozenset(
     ]
 )
 
-# Object types xCAT knows; the stub implements only osimage.
+# node attributes of xCAT::Schema (the nodelist part and @nodeattrs), without the key.
+NODE_ATTRS = frozenset(
+    [
+        "addkcmdline",
+        "appstatus",
+        "appstatustime",
+        "arch",
+        "authdomain",
+        "authkey",
+        "authtype",
+        "bmc",
+        "bmcpassword",
+        "bmcport",
+        "bmcusername",
+        "bmcvlantag",
+        "cfgmgr",
+        "cfgmgtroles",
+        "cfgserver",
+        "chain",
+        "chassis",
+        "cmdmapping",
+        "community",
+        "cons",
+        "conserver",
+        "consoleenabled",
+        "consoleondemand",
+        "consport",
+        "cpucount",
+        "cputype",
+        "currchain",
+        "currstate",
+        "dhcpinterfaces",
+        "disksize",
+        "displayname",
+        "domainadminpassword",
+        "domainadminuser",
+        "domaintype",
+        "getmac",
+        "groups",
+        "hcp",
+        "height",
+        "hidden",
+        "hostcluster",
+        "hostinterface",
+        "hostmanager",
+        "hostnames",
+        "hosttype",
+        "hwtype",
+        "id",
+        "initrd",
+        "installnic",
+        "interface",
+        "ip",
+        "iscsipassword",
+        "iscsiserver",
+        "iscsitarget",
+        "iscsiuserid",
+        "kcmdline",
+        "kernel",
+        "linkports",
+        "mac",
+        "memory",
+        "mgt",
+        "micbridge",
+        "michost",
+        "micid",
+        "miconboot",
+        "micpowermgt",
+        "micvlog",
+        "migrationdest",
+        "monserver",
+        "mpa",
+        "mtm",
+        "nameservers",
+        "netboot",
+        "nfsdir",
+        "nfsserver",
+        "nicaliases",
+        "niccustomscripts",
+        "nicdevices",
+        "nicextraparams",
+        "nichostnameprefixes",
+        "nichostnamesuffixes",
+        "nicips",
+        "nicnetworks",
+        "nicsadapter",
+        "nictypes",
+        "nimserver",
+        "nodetype",
+        "ondiscover",
+        "os",
+        "osvolume",
+        "otherinterfaces",
+        "ou",
+        "outlet",
+        "parent",
+        "passwd.HMC",
+        "passwd.admin",
+        "passwd.celogin",
+        "passwd.general",
+        "passwd.hscroot",
+        "password",
+        "pdu",
+        "pdutype",
+        "postbootscripts",
+        "postscripts",
+        "power",
+        "pprofile",
+        "prescripts-begin",
+        "prescripts-end",
+        "primarynic",
+        "primarysn",
+        "privkey",
+        "privtype",
+        "productkey",
+        "profile",
+        "protocol",
+        "provmethod",
+        "rack",
+        "room",
+        "routenames",
+        "seclevel",
+        "serial",
+        "serialflow",
+        "serialport",
+        "serialspeed",
+        "servicenode",
+        "setupconserver",
+        "setupdhcp",
+        "setupftp",
+        "setupipforward",
+        "setupldap",
+        "setupmonserver",
+        "setupnameserver",
+        "setupnfs",
+        "setupnim",
+        "setupntp",
+        "setupproxydhcp",
+        "setuptftp",
+        "sfp",
+        "side",
+        "slot",
+        "slotid",
+        "slots",
+        "snmpauth",
+        "snmppassword",
+        "snmpprivacy",
+        "snmpuser",
+        "snmpusername",
+        "snmpversion",
+        "status",
+        "statustime",
+        "storagcontroller",
+        "storagetype",
+        "supernode",
+        "supportedarchs",
+        "supportproxydhcp",
+        "switch",
+        "switchinterface",
+        "switchport",
+        "switchtype",
+        "switchvlan",
+        "syslog",
+        "termport",
+        "termserver",
+        "tftpdir",
+        "tftpserver",
+        "unit",
+        "updatestatus",
+        "updatestatustime",
+        "urlpath",
+        "usercomment",
+        "userid",
+        "username",
+        "vmbeacon",
+        "vmbootorder",
+        "vmcfgstore",
+        "vmcluster",
+        "vmcpus",
+        "vmhost",
+        "vmmanager",
+        "vmmaster",
+        "vmmemory",
+        "vmnicnicmodel",
+        "vmnics",
+        "vmothersetting",
+        "vmphyslots",
+        "vmstorage",
+        "vmstoragecache",
+        "vmstorageformat",
+        "vmstoragemodel",
+        "vmtextconsole",
+        "vmvirtflags",
+        "vmvncport",
+        "webport",
+        "xcatmaster",
+        "zonename",
+    ]
+)
+
+# Object types xCAT knows; the stub implements osimage and node.
 XCAT_OBJTYPES = frozenset(
     [
         "auditlog",
@@ -264,12 +471,27 @@ class State:
             (json.dumps(data, indent=2, sort_keys=True) + "\n").encode("utf-8"),
         )
 
-    def osimages(self) -> dict[str, dict[str, str]]:
-        data: dict[str, dict[str, str]] = self._load("osimage.json", {})
+    def objects(self, objtype: str) -> dict[str, dict[str, str]]:
+        """The objects of one type: {name: {attr: value}} (osimage.json, node.json)."""
+        data: dict[str, dict[str, str]] = self._load(f"{objtype}.json", {})
         return data
 
+    def save_objects(self, objtype: str, data: dict[str, dict[str, str]]) -> None:
+        self._save(f"{objtype}.json", data)
+
+    def osimages(self) -> dict[str, dict[str, str]]:
+        return self.objects("osimage")
+
     def save_osimages(self, data: dict[str, dict[str, str]]) -> None:
-        self._save("osimage.json", data)
+        self.save_objects("osimage", data)
+
+    def bootparams(self) -> dict[str, dict[str, str]]:
+        """What nodeset recorded for each node: {node: {kernel, initrd, kcmdline}}."""
+        data: dict[str, dict[str, str]] = self._load("bootparams.json", {})
+        return data
+
+    def save_bootparams(self, data: dict[str, dict[str, str]]) -> None:
+        self._save("bootparams.json", data)
 
     def litefile(self) -> list[dict[str, Optional[str]]]:
         data: list[dict[str, Optional[str]]] = self._load("litefile.json", [])
@@ -451,20 +673,21 @@ def read_stdin(timeout: float = 30.0) -> Optional[str]:
 
 
 def parse_stanzas(text: str) -> tuple[list[str], dict[str, dict[str, str]]]:
-    """Parse a stanza file as xCAT's DBobjUtils::readFileInput does.
+    """Parse a stanza file as xCAT's DBobjUtils::readFileInput does (lines 1684-1780).
 
     Returns (object names in file order, {name: {attr: value}}).  Faithful to xCAT's
     quirks: a line ending in ':' is a header (even `attr=value:`; such an invalid header
     and any other unparsable line make the following attribute lines be ignored until
-    the next valid header); a name containing 'default' is a defaults stanza, never an
-    object; values lose surrounding spaces and double quotes.
+    the next valid header); only `default-<type>:` is a defaults stanza (line 1727); a
+    stanza named `default` gets no attributes; values lose surrounding spaces and
+    double quotes.
     """
     names: list[str] = []
     attrs: dict[str, dict[str, str]] = {}
     defaults: dict[str, dict[str, str]] = {}
     look_for_colon = True
     objectname = ""
-    default_type: Optional[str] = None
+    default_type = ""
     for line in text.split("\n"):
         if not line.strip() or line.lstrip().startswith("#"):
             continue
@@ -475,11 +698,9 @@ def parse_stanzas(text: str) -> tuple[list[str], dict[str, dict[str, str]]]:
                 look_for_colon = True
                 continue
             objectname = header.strip()
-            if "default" in objectname:
-                parts = objectname.split("-")
-                if len(parts) > 1 and parts[1]:
-                    default_type = parts[1]
-                    objectname = "default"
+            match = re.fullmatch(r"default-([^-]+)", objectname)
+            if match:
+                default_type, objectname = match.group(1), "default"
                 continue
             names.append(objectname)
             continue
@@ -489,8 +710,7 @@ def parse_stanzas(text: str) -> tuple[list[str], dict[str, dict[str, str]]]:
             value = re.sub(r'^\s*"\s*', "", value)
             value = re.sub(r'\s*"\s*$', "", value)
             if objectname == "default":
-                if default_type is not None:
-                    defaults.setdefault(default_type, {})[attr] = value
+                defaults.setdefault(default_type, {})[attr] = value
                 continue
             entry = attrs.setdefault(objectname, {})
             entry[attr] = value
@@ -501,18 +721,44 @@ def parse_stanzas(text: str) -> tuple[list[str], dict[str, dict[str, str]]]:
     return names, attrs
 
 
-def format_stanzas(db: dict[str, dict[str, str]], names: list[str], only: list[str]) -> list[str]:
-    out = [STANZA_HEADER]
-    for name in names:
-        out.append("")
-        out.append(f"{name}:")
-        out.append("    objtype=osimage")
-        attrs = db[name]
-        for attr in only or sorted(attrs):
-            value = attrs.get(attr, "")
-            if value or only:
-                out.append(f"    {attr}={value}")
-    return out
+# ---------------------------------------------------------------------------- node ranges
+
+
+def group_members(nodes: dict[str, dict[str, str]], group: str) -> list[str]:
+    return [n for n in sorted(nodes) if group in nodes[n].get("groups", "").split(",")]
+
+
+def expand_range(element: str) -> list[str]:
+    """xCAT::NodeRange ranges: cn[001-004] (zero padded as written) and cn001-cn004."""
+    match = re.fullmatch(r"(.*?)\[(\d+)-(\d+)\](.*)", element)
+    if match:
+        first, last, width = int(match.group(2)), int(match.group(3)), len(match.group(2))
+        return [f"{match.group(1)}{i:0{width}d}{match.group(4)}" for i in range(first, last + 1)]
+    match = re.fullmatch(r"([^\d,]*?)(\d+)-\1(\d+)", element)
+    if match:
+        first, last, width = int(match.group(2)), int(match.group(3)), len(match.group(2))
+        return [f"{match.group(1)}{i:0{width}d}" for i in range(first, last + 1)]
+    return [element]
+
+
+def noderange(
+    text: str, nodes: dict[str, dict[str, str]], verify: bool
+) -> tuple[list[str], list[str]]:
+    """Expand a noderange: comma lists, ranges and group names (xCAT::NodeRange).
+
+    Returns (nodes, missed); with verify, names that are neither nodes nor groups are
+    missed instead of returned.
+    """
+    found: list[str] = []
+    missed: list[str] = []
+    for element in (e for e in text.split(",") if e):
+        members = group_members(nodes, element) if element not in nodes else []
+        for name in members or expand_range(element):
+            if verify and name not in nodes:
+                missed.append(name)
+            elif name not in found:
+                found.append(name)
+    return found, missed
 
 
 # ---------------------------------------------------------------------------- DB commands
@@ -542,6 +788,7 @@ DB_SPEC = [
     Option("nics"),
     Option("u"),
     Option("template", takes_arg=True),
+    Option("C|cleanup"),
 ]
 
 DB_USAGE = {
@@ -567,293 +814,567 @@ DB_USAGE = {
     "      [-f | --force] [noderange]",
 }
 
+# The object types the stand-in keeps, with their attribute names (xCAT::Schema defspec).
+TYPE_ATTRS = {"osimage": OSIMAGE_ATTRS, "node": NODE_ATTRS}
+NOT_IMPLEMENTED = {
+    "a": "all",
+    "d": "dynamic",
+    "x": "xml",
+    "u": "u",
+    "n": "n",
+    "template": "template",
+    "osimage": "osimage",
+    "nics": "nics",
+    "nocache": "nocache",
+    "C": "C",
+    "S": "S",
+}
+SUMMARY_ERROR = (
+    "One or more errors occured when attempting to create or modify xCAT object definitions."
+)
+
+
+class Messages:
+    """xCAT's callback messages, printed as the client prints them, with its exit code."""
+
+    def __init__(self) -> None:
+        self.rc = 0
+
+    def error(self, *lines: str) -> None:
+        sys.stdout.flush()
+        for line in lines:
+            print(f"Error: {line}", file=sys.stderr)
+        self.rc = 1
+
+    def warning(self, *lines: str) -> None:
+        sys.stdout.flush()
+        for line in lines:
+            print(f"Warning: {line}", file=sys.stderr)
+
+    def info(self, *lines: str) -> None:
+        for line in lines:
+            print(line)
+
+    def node_error(self, node: str, message: str) -> None:
+        """MsgUtils report_node_error as the client prints it (Client.pm handle_response)."""
+        sys.stdout.flush()
+        print(f"{node}: Error: {message}", file=sys.stderr)
+        self.rc = 1
+
 
 class DbRequest:
-    """The parsed command line of mkdef/chdef/lsdef/rmdef (xCAT's processArgs)."""
+    """The parsed command line of mkdef/chdef/lsdef/rmdef (DBobjectdefs.pm processArgs,
+    lines 411-1500): options, attr=val pairs, the object type and the object names."""
 
-    def __init__(self, command: str, args: list[str], stdin: Optional[str]) -> None:
+    def __init__(self, state: State, command: str, args: list[str], stdin: Optional[str]):
         self.command = command
+        if not args and command == "lsdef":
+            args = ["-t", "node", "-s"]  # lines 417-421
         try:
             self.opts, operands = getopts(args, DB_SPEC, bundling=True)
         except XcatError:
-            raise XcatError("Invalid option..", rc=1) from None
+            raise XcatError("Invalid option..") from None
+        self.check_options()
         self.attrs: dict[str, str] = {}
-        self.names: list[str] = []
         positional: list[str] = []
         for operand in operands:
             if "=" in operand:
-                match = re.match(r"^\s*(\S+?)\s*=\s*(\S*.*)$", operand)
-                if not match:
-                    raise XcatError(f"Incorrect 'attr=val' pair - {operand}.")
+                match = re.match(r"^\s*(.*?)\s*=\s*(\S*.*)$", operand)  # line 795
+                assert match is not None
                 self.attrs[match.group(1)] = match.group(2)
+            elif positional:
+                raise XcatError("noderange can not contain spaces.")
             else:
-                if positional:
-                    raise XcatError("noderange can not contain spaces.")
                 positional.append(operand)
-        opts = self.opts
-        if opts.get("help"):
-            raise Usage(DB_USAGE[command], 0)
-        if opts.get("version"):
-            raise Usage(f"{command} - Version 2.16.5 (xcatstub)", 0)
-        for flag in ("a", "d", "x", "w", "u", "n", "template", "osimage", "nics", "nocache"):
-            key = {"a": "all", "d": "dynamic", "x": "xml"}.get(flag, flag)
-            if opts.get(key):
-                raise stub_error(f"{command}: option -{flag} is not implemented by the stub")
-        if opts.get("long") and opts.get("short"):
-            raise XcatError("The flags '-l' and '-s' cannot be used together.")
-        if opts.get("compress") and not opts.get("i"):
-            raise XcatError("The flags '-c' and '-i' must be used together.")
-        if command == "rmdef" and any(
-            opts.get(k) for k in ("i", "long", "m", "p", "short", "z", "dynamic")
-        ):
-            raise XcatError("Invalid flag specified, see rmdef manpage for details.")
-        self.stanza_data = stdin if opts.get("z") else None
-        if stdin is not None and not opts.get("z"):
+        self.stanza_data = stdin if self.opts.get("z") else None
+        if stdin is not None and not self.opts.get("z"):
             raise stub_error(
                 f"{command}: data on standard input without -z; xCAT would read it as a stanza file"
             )
-        types = opts.get("t")
-        if types is None and command == "lsdef" and not self.stanza_data:
-            types = "node"
-        self.objtype: Optional[str] = None
-        if types is not None:
-            for objtype in types.split(","):
-                if objtype not in XCAT_OBJTYPES:
-                    raise XcatError(f"Type '{objtype}' is not a valid xCAT object type.")
-            if types != "osimage":
-                raise stub_error(f"{command}: only -t osimage is implemented, not -t {types}")
-            self.objtype = types
-        if positional:
-            if self.objtype is None:
-                raise stub_error(f"{command}: node ranges are not implemented; use -t osimage")
-            self.names = positional[0].split(",")
-        if opts.get("o") is not None:
-            self.names = opts["o"].split(",")
+        self.types = self.object_types()
         self.stanza_names: list[str] = []
         self.stanza_attrs: dict[str, dict[str, str]] = {}
         if self.stanza_data:
             self.stanza_names, self.stanza_attrs = parse_stanzas(self.stanza_data)
+        self.names = self.object_names(state, positional)
 
+    def check_options(self) -> None:
+        opts, command = self.opts, self.command
+        for flag, key in NOT_IMPLEMENTED.items():
+            if opts.get(key):
+                raise stub_error(f"{command}: option -{flag} is not implemented by the stub")
+        if opts.get("w") and command != "lsdef":
+            raise stub_error(f"{command}: option -w is only implemented for lsdef")
+        if opts.get("help"):
+            raise Usage(DB_USAGE[command], 0)
+        if opts.get("version"):
+            raise Usage(f"{command} - Version 2.19.0 (xcatstub)", 0)
+        if opts.get("long") and opts.get("short"):
+            raise XcatError("The flags '-l' and '-s' cannot be used together.")
+        if opts.get("i") and opts.get("short"):
+            raise XcatError("The flags '-i' and '-s' cannot be used together.")
+        if opts.get("compress") and not opts.get("i"):
+            raise XcatError("The flags '-c' and '-i' must be used together.")
+        if command == "rmdef" and any(
+            opts.get(k) for k in ("dynamic", "i", "long", "m", "p", "w", "z", "short")
+        ):
+            raise XcatError("Invalid flag specified, see rmdef manpage for details.")
+        if opts.get("i") and command != "lsdef":
+            raise XcatError("The '-i' option is only valid for the lsdef command.")
 
-def check_attr_names(attrs: dict[str, str], errors: list[str], from_file: bool) -> dict[str, str]:
-    good: dict[str, str] = {}
-    # xCAT names the type from -t, which is empty for stanza input
-    label = "" if from_file else "osimage"
-    for attr, value in attrs.items():
-        if attr == "objtype":
-            continue
-        if attr not in OSIMAGE_ATTRS:
-            errors.append(
-                f"'{attr}' is not a valid attribute name for an object type of '{label}'."
+    def object_types(self) -> list[str]:
+        """-t (default node when neither -t nor a stanza file is given, lines 1007-1019)."""
+        value = self.opts.get("t")
+        if value is None:
+            return [] if self.stanza_data else ["node"]
+        types = value.split(",")
+        if len(types) > 1 and self.attrs:
+            raise XcatError(
+                "Cannot combine multiple types with 'att=val' pairs on the command line."
             )
-            if not from_file:
-                errors.append("Skipping to the next attribute.")
+        for objtype in types:
+            if objtype not in XCAT_OBJTYPES:
+                raise XcatError(f"\nType '{objtype}' is not a valid xCAT object type.")
+            if objtype not in TYPE_ATTRS:
+                raise stub_error(f"{self.command}: -t {objtype} is not implemented by the stub")
+        return types
+
+    def object_names(self, state: State, positional: list[str]) -> list[str]:
+        """Names from -o or the noderange (expanded for nodes), else every object of the
+        type for lsdef (lines 1154-1260)."""
+        objtype = self.types[0] if self.types else ""
+        text = self.opts.get("o") or (positional[0] if positional else "")
+        self.from_cli = bool(text)
+        if text and objtype == "node":
+            names, _ = noderange(text, state.objects("node"), verify=False)
+            return names
+        if text:
+            return text.split(",")
+        if self.opts.get("t") and self.stanza_data is None:
+            if self.command in ("rmdef", "chdef"):
+                raise XcatError("No object names were provided.")
+            if self.command == "lsdef":
+                names = []
+                for objtype in self.types:
+                    found = sorted(state.objects(objtype))
+                    if not found:
+                        raise XcatError(f"Could not get objects of type '{objtype}'.")
+                    names += found
+                return names
+        return []
+
+
+def check_node_names(names: list[str], msgs: Messages, command: str) -> list[str]:
+    """mkdef/chdef node name rules (lines 1573-1612 and 2617-2628): no '.', only
+    [a-zA-Z0-9-_] (isobjnamevalid, line 4934); capitals only warn."""
+    dotted = [n for n in names if "." in n]
+    invalid = [n for n in names if n not in dotted and not re.fullmatch(r"[a-zA-Z0-9_-]+", n)]
+    if dotted:
+        msgs.error(f"The object name '{','.join(dotted)}' is invalid, Cannot use '.' in node name.")
+    if invalid:
+        msgs.error(
+            f"The object name '{','.join(invalid)}' is invalid, please refer to \"man xcatdb\" "
+            'for the valid "xCAT Object Name Format"'
+        )
+    capitals = [n for n in names if re.search(r"[A-Z]", n)]
+    if capitals and command == "mkdef" and not (dotted or invalid):
+        msgs.warning(
+            f"The node name '{','.join(capitals)}' contains capital letters which may not be "
+            "resolved correctly by the dns server."
+        )
+    return [n for n in names if n not in dotted and n not in invalid]
+
+
+def cli_objects(req: DbRequest, msgs: Messages) -> dict[str, dict[str, str]]:
+    """attr=val pairs for each named object, checked against the type (lines 1614-1672)."""
+    if not req.attrs:
+        return {}
+    objtype = req.types[0]
+    valid: dict[str, str] = {}
+    for attr, value in req.attrs.items():
+        if attr not in TYPE_ATTRS[objtype]:
+            msgs.error(
+                f"'{attr}' is not a valid attribute name for an object type of '{objtype}'.",
+                "Skipping to the next attribute.",
+            )
             continue
-        good[attr] = value
-    return good
+        valid[attr] = value
+    return {name: dict(valid, objtype=objtype) for name in req.names}
 
 
-def final_attrs(req: DbRequest, errors: list[str]) -> dict[str, dict[str, str]]:
-    """Combine command-line and stanza attributes (xCAT's setFINALattrs), osimage only."""
+def file_objects(req: DbRequest, msgs: Messages) -> tuple[dict[str, dict[str, str]], bool]:
+    """setFINALattrs for a stanza file (lines 3161-3250): objtype required, attributes
+    checked against it.  Returns the objects and whether an error was reported."""
     final: dict[str, dict[str, str]] = {}
-    if req.stanza_data is not None:
-        for name in req.stanza_names:
-            attrs = req.stanza_attrs.get(name, {})
-            objtype = attrs.get("objtype")
-            if not objtype:
-                errors.append(
-                    f"\nNo objtype value was specified for '{name}'. Cannot create object "
-                    "definition."
-                )
-                continue
-            if objtype != "osimage":
-                if objtype not in XCAT_OBJTYPES:
-                    errors.append(f"Type '{objtype}' is not a valid xCAT object type.")
-                else:
-                    errors.append(
-                        f"xcatstub: objtype={objtype} of '{name}' is not implemented by the stub"
-                    )
-                continue
-            final[name] = check_attr_names(attrs, errors, from_file=True)
-    else:
-        if req.objtype is None:
-            errors.append(f"xcatstub: {req.command}: give -t osimage")
-            return final
-        for name in req.names:
-            final[name] = check_attr_names(req.attrs, errors, from_file=False)
-    return final
+    failed = False
+    for name in req.stanza_names:
+        attrs = req.stanza_attrs.get(name, {})
+        objtype = attrs.get("objtype", "")
+        if not objtype:
+            msgs.error(
+                f"\nNo objtype value was specified for '{name}'. Cannot create object definition."
+            )
+            failed = True
+            continue
+        if objtype in XCAT_OBJTYPES and objtype not in TYPE_ATTRS:
+            raise stub_error(f"objtype={objtype} of '{name}' is not implemented by the stub")
+        known = TYPE_ATTRS.get(objtype, frozenset())
+        entry = final.setdefault(name, {"objtype": objtype})
+        for attr, value in attrs.items():
+            if attr != "objtype" and attr not in known:
+                # the message names $::objtype, which is unset for stanza input
+                msgs.error(f"'{attr}' is not a valid attribute name for an object type of ''.")
+                failed = True
+            elif attr != "objtype":
+                entry[attr] = value
+    return final, failed
 
 
-def plan_objects(req: DbRequest) -> None:
-    """Checks shared by mkdef and chdef before any object is touched."""
+def check_z_usage(req: DbRequest) -> None:
+    """mkdef and chdef refusals about where objects come from (lines 1545-1572)."""
     opts = req.opts
     if opts.get("t") and opts.get("z"):
         raise XcatError("Cannot combine '-t' and '-a', '-z', or '-x' options.")
-    if opts.get("z") and req.names:
+    if opts.get("z") and req.from_cli:
         raise XcatError(
             "Cannot use '-z' with '-o' or a noderange.",
             f"Example of -z usage:\n\t'cat stanzafile | {req.command} -z'",
         )
-    if req.stanza_data is not None:
-        if not req.stanza_names:
-            raise XcatError("No object names were provided.")
-    elif not req.names:
+    if not req.names and not req.stanza_names:
         raise XcatError("No object names were provided.")
+
+
+def nfsrootopts_error(attrs: dict[str, str]) -> Optional[str]:
+    """SvrUtils.pm _parse_statelite_nfsroot_options (lines 2418-2440), used by mkdef/chdef."""
+    if "nfsrootopts" not in attrs or attrs["nfsrootopts"] == "":
+        return None
+    for option in attrs["nfsrootopts"].split(","):
+        if option == "" or re.search(r"\s", option):
+            return "nfsrootopts must be a comma-separated list without whitespace or empty options"
+        name = option.split("=", 1)[0].lower()
+        if name in ("rw", "defaults"):
+            return f"nfsrootopts cannot contain '{name}'; statelite NFS roots are always read-only"
+    return None
+
+
+def set_attrs(
+    current: dict[str, str], name: str, attrs: dict[str, str], mode: str, msgs: Messages
+) -> tuple[bool, bool]:
+    """DBobjUtils setobjdefs (lines 1180-1245) for one object: replace, or -p add / -m
+    remove list items.  Returns (updated, failed)."""
+    updated = failed = False
+    for attr, value in attrs.items():
+        if attr == "objtype":
+            continue
+        old = current.get(attr, "")
+        if mode == "plus" and old:
+            items = old.split(",")
+            for item in value.split(","):
+                if item not in items:
+                    items.append(item)
+            value = ",".join(items)
+        elif mode == "minus":
+            if not old:
+                msgs.error(f"No value got for attribute '{attr}' for the '{name}' definition.")
+                continue
+            missing = [i for i in value.split(",") if i not in old.split(",")]
+            if missing:
+                msgs.error(
+                    *(
+                        f"{i} is not in the attribute of '{attr}' for the '{name}' definition."
+                        for i in missing
+                    )
+                )
+                failed = True
+                continue
+            value = ",".join(i for i in old.split(",") if i not in value.split(","))
+        if value == "":
+            current.pop(attr, None)  # an empty value unsets: lsdef shows only set ones
+        else:
+            current[attr] = value
+        updated = True
+    return updated, failed
 
 
 def cmd_mkdef(state: State, args: list[str], stdin: Optional[str]) -> int:
-    req = DbRequest("mkdef", args, stdin)
+    """DBobjectdefs.pm defmk (lines 1504-2244)."""
+    req = DbRequest(state, "mkdef", args, stdin)
     if req.opts.get("p") or req.opts.get("m"):
         raise XcatError("The '-p' and '-m' options are not valid for the mkdef command.")
-    plan_objects(req)
-    errors: list[str] = []
-    final = final_attrs(req, errors)
+    check_z_usage(req)
+    msgs = Messages()
+    nodes = [n for n in req.names if "node" in req.types] + [
+        n for n in req.stanza_names if req.stanza_attrs.get(n, {}).get("objtype", "node") == "node"
+    ]
+    check_node_names(nodes, msgs, "mkdef")
+    if msgs.rc:
+        return 1  # lines 1597-1610: return before anything is written
+    final = cli_objects(req, msgs)
+    from_file, failed = file_objects(req, msgs)
+    final.update(from_file)
+    if msgs.rc or failed:
+        return 1  # lines 1674-1688: any attribute error and nothing is written
+    if not final:
+        msgs.error(no_attributes_message(req))
+        return 1
     state.injected("mkdef", sorted(final))
+    error, written = False, 0
     with state.locked():
-        db = state.osimages()
-        written = 0
+        dbs = {t: state.objects(t) for t in TYPE_ATTRS}
         for name, attrs in final.items():
-            if name in db and not req.opts.get("f"):
-                errors.append(f"\nA definition for '{name}' already exists.")
-                errors.append(
-                    "To remove the old definition and replace it with \n"
-                    "a new definition use the force '-f' option."
+            objtype = attrs["objtype"]
+            exists = name in dbs.get(objtype, {})
+            if exists and not req.opts.get("f"):
+                msgs.warning(
+                    f"A definition for '{name}' already exists. No changes will be made.  "
+                    "Run again with '-f' option to force replace."
                 )
-                errors.append("To change the existing definition use the 'chdef' command.")
                 continue
-            db[name] = {k: v for k, v in attrs.items() if v != ""}
-            written += 1
-        state.save_osimages(db)
-    if errors:
-        raise XcatError(
-            *errors,
-            "One or more errors occured when attempting to create or modify xCAT \n"
-            "object definitions.",
-        )
-    print(f"{written} object definitions have been created or modified.")
-    return 0
+            if objtype == "node" and not attrs.get("groups"):
+                msgs.error(
+                    f"Attribute 'groups' is not specified for node '{name}', skipping to the "
+                    "next node."
+                )
+                error = True
+                continue
+            problem = nfsrootopts_error(attrs) if objtype == "osimage" else None
+            if problem:
+                msgs.error(problem)
+                error = True
+                continue
+            # -f: the old object is removed first (lines 1940-1954), every attribute with it
+            new: dict[str, str] = {}
+            updated, _ = set_attrs(new, name, attrs, "replace", msgs)
+            if updated:
+                dbs[objtype][name] = new
+                written += 1
+            elif exists:
+                del dbs[objtype][name]
+        for objtype, db in dbs.items():
+            state.save_objects(objtype, db)
+    if error:
+        msgs.error(SUMMARY_ERROR)
+        return 1
+    if written:
+        msgs.info(f"{written} object definitions have been created or modified.")
+        return msgs.rc
+    msgs.error(f"{written} object definitions have been created or modified.")
+    return 1
 
 
-def merge_list(old: str, change: str, plus: bool) -> str:
-    items = [x for x in old.split(",") if x] if old else []
-    for item in (x for x in change.split(",") if x):
-        if plus and item not in items:
-            items.append(item)
-        elif not plus and item in items:
-            items.remove(item)
-    return ",".join(items)
+def no_attributes_message(req: DbRequest) -> str:
+    text = "No object definitions have been created or modified: no attributes were specified."
+    if "node" in req.types:
+        text = text[:-1] + (". The 'groups' attribute is required when creating node definitions.")
+    return text
 
 
 def cmd_chdef(state: State, args: list[str], stdin: Optional[str]) -> int:
-    req = DbRequest("chdef", args, stdin)
+    """DBobjectdefs.pm defch (lines 2245-3160)."""
+    req = DbRequest(state, "chdef", args, stdin)
     if req.opts.get("f"):
         raise XcatError("The '-f' option is not valid for the chdef command.")
-    plan_objects(req)
-    errors: list[str] = []
-    final = final_attrs(req, errors)
+    check_z_usage(req)
+    msgs = Messages()
+    final = cli_objects(req, msgs)
+    from_file, failed = file_objects(req, msgs)
+    final.update(from_file)
+    error = bool(msgs.rc or failed)
+    mode = "plus" if req.opts.get("p") else "minus" if req.opts.get("m") else "replace"
     state.injected("chdef", sorted(final))
-    plus, minus = bool(req.opts.get("p")), bool(req.opts.get("m"))
+    updated_count, created, object_failed = 0, [], False
     with state.locked():
-        db = state.osimages()
-        created = sorted(name for name in final if name not in db)
+        dbs = {t: state.objects(t) for t in TYPE_ATTRS}
+        if "node" in {a["objtype"] for a in final.values()}:
+            nodes = [n for n, a in final.items() if a["objtype"] == "node"]
+            keep = check_node_names(nodes, msgs, "chdef")
+            final = {n: a for n, a in final.items() if a["objtype"] != "node" or n in keep}
         for name, attrs in final.items():
-            current = dict(db.get(name, {}))  # chdef creates a missing definition
-            for attr, value in attrs.items():
-                if plus or minus:
-                    value = merge_list(current.get(attr, ""), value, plus)
-                if value == "":
-                    current.pop(attr, None)
-                else:
-                    current[attr] = value
-            db[name] = current
-        state.save_osimages(db)
-    if errors:
-        raise XcatError(
-            *errors,
-            "One or more errors occured when attempting to create or modify xCAT \n"
-            "object definitions.",
-        )
-    print(f"{len(final)} object definitions have been created or modified.")
+            objtype = attrs["objtype"]
+            exists = name in dbs[objtype]
+            problem = nfsrootopts_error(attrs) if objtype == "osimage" and mode != "minus" else None
+            if problem:
+                msgs.error(problem)
+                error = True
+                continue
+            if not exists and objtype == "node" and not attrs.get("groups"):
+                msgs.error(
+                    f"Attribute 'groups' is not specified for node '{name}', skipping to the "
+                    "next node."
+                )
+                error = True
+                continue
+            if not exists and mode == "minus":
+                msgs.error(
+                    f"The '-m' option is not valid since the '{name}' definition does not exist."
+                )
+                error = True
+                continue
+            if not exists and objtype == "osimage" and "imagetype" not in attrs:
+                attrs = dict(attrs, imagetype="NIM")  # lines 3001-3004
+            current = dict(dbs[objtype].get(name, {}))
+            updated, bad = set_attrs(current, name, attrs, mode, msgs)
+            object_failed = object_failed or bad
+            if updated:
+                dbs[objtype][name] = current
+                updated_count += 1
+                if not exists:
+                    created.append(name)
+        for objtype, db in dbs.items():
+            state.save_objects(objtype, db)
+    if error:
+        msgs.error(SUMMARY_ERROR)
+        return 1
+    if updated_count:
+        msgs.info(f"{updated_count} object definitions have been created or modified.")
+    else:
+        msgs.info("No object definitions have been created or modified.")
     if created:
-        print(f"New object definitions '{','.join(created)}' have been created.")
-    return 0
+        msgs.info(f"New object definitions '{','.join(created)}' have been created.")
+    return 1 if object_failed or msgs.rc else 0
+
+
+def parse_where(values: list[str]) -> list[tuple[str, str, str]]:
+    """xCAT::Utils parse_selection_string: attr==val, attr=~re, attr!=val, attr!~re, attr=val."""
+    where = []
+    for text in values:
+        for pattern, kind in (
+            (r"^([^=]*)==(.*)$", "match"),
+            (r"^([^=]*)=~(.*)$", "regex"),
+            (r"^([^=]*)!=(.*)$", "natch"),
+            (r"^([^=]*?)!~(.*)$", "negex"),
+            (r"^([^=]*)=([^=]+)$", "match"),
+        ):
+            match = re.match(pattern, text, re.S)
+            if match:
+                value = match.group(2)
+                if kind in ("regex", "negex"):
+                    value = re.sub(r"^/|/$", "", value)
+                where.append((match.group(1), kind, value))
+                break
+        else:
+            raise XcatError("Incorrect selection string specified with -w flag.")
+    return where
+
+
+def where_matches(attrs: dict[str, str], where: list[tuple[str, str, str]]) -> bool:
+    """xCAT::Utils selection_string_match: every condition on a set attribute holds."""
+    for attr, kind, value in where:
+        if attr not in attrs:
+            return False
+        have = attrs[attr]
+        if (kind == "match" and have != value) or (kind == "natch" and have == value):
+            return False
+        if kind == "regex" and not re.search(value, have):
+            return False
+        if kind == "negex" and re.search(value, have):
+            return False
+    return True
+
+
+def lsdef_lines(
+    req: DbRequest, objtype: str, name: str, attrs: dict[str, str], only: list[str]
+) -> list[str]:
+    """One object in lsdef's output (defls lines 4103-4280)."""
+    opts = req.opts
+    if opts.get("z"):
+        out = [f"\n{name}:", f"    objtype={objtype}"]
+    elif len(req.types) > 1:
+        out = [f"Object name: {name}  ({objtype})"]
+    elif not opts.get("compress"):
+        out = [f"Object name: {name}"]
+    else:
+        out = []
+    for attr in sorted(only or attrs):
+        value = attrs.get(attr, "")
+        if only and opts.get("compress"):
+            out.append(f"{name}: {attr}={value}")
+        elif only or value:
+            out.append(f"    {attr}={value}")
+    return out
+
+
+def lsdef_attrs(value: str, objtype: str, msgs: Messages) -> list[str]:
+    """The -i attributes valid for the type (defls lines 4026-4050)."""
+    only: list[str] = []
+    for attr in (a for a in value.split(",") if a):
+        if attr not in TYPE_ATTRS[objtype]:
+            msgs.error(f"'{attr}' is not a valid attribute name for an object type of '{objtype}'.")
+        elif attr not in only:
+            only.append(attr)
+    return only
+
+
+def lsdef_long(req: DbRequest) -> bool:
+    """defls lines 3403-3414: attributes are listed with -l, -i, -z or named objects."""
+    opts = req.opts
+    named = req.from_cli
+    return bool(opts.get("long") or named or opts.get("i") or opts.get("z")) and not opts.get(
+        "short"
+    )
 
 
 def cmd_lsdef(state: State, args: list[str], stdin: Optional[str]) -> int:
-    req = DbRequest("lsdef", args, stdin)
-    opts = req.opts
+    """DBobjectdefs.pm defls (lines 3369-4338)."""
+    req = DbRequest(state, "lsdef", args, stdin)
     if req.stanza_data is not None:
         raise stub_error("lsdef: reading object names from a stanza file is not implemented")
-    with state.locked():
-        db = state.osimages()
-    only = [a for a in opts["i"].split(",") if a] if opts.get("i") else []
-    for attr in only:
-        if attr not in OSIMAGE_ATTRS:
-            raise XcatError(
-                f"'{attr}' is not a valid attribute name for an object type of 'osimage'."
-            )
-    errors: list[str] = []
-    if req.names:
-        shown = []
-        for name in sorted(set(req.names)):
-            if name in db:
-                shown.append(name)
-            else:
-                errors.append(f"Could not find an object named '{name}' of type 'osimage'.")
-        long_form = not opts.get("short")
-    else:
+    opts, msgs = req.opts, Messages()
+    where = parse_where(opts.get("w", []))
+    long_form = lsdef_long(req)
+    out: list[str] = [STANZA_HEADER] if opts.get("z") else []
+    total = 0
+    for objtype in req.types:
+        with state.locked():
+            db = state.objects(objtype)
+        only = lsdef_attrs(opts.get("i") or "", objtype, msgs)
         if not db:
-            raise XcatError("Could not get objects of type 'osimage'.")
-        shown = sorted(db)
-        # xCAT lists attributes only with -l or -i, or for named objects: a bare
-        # `lsdef -t osimage -z` prints the stanza headers alone
-        long_form = bool(opts.get("long") or only) and not opts.get("short")
-    for line in errors:
-        print(f"Error: {line}", file=sys.stderr)
-    out: list[str] = []
-    if opts.get("z"):
-        if long_form:
-            out = format_stanzas(db, shown, only)
-        else:
-            out = [STANZA_HEADER] + [f"\n{name}:" for name in shown]
-    elif not long_form:
-        out = [f"{name}  (osimage)" for name in shown]
-    elif opts.get("compress"):
-        out = [f"{name}: {attr}={db[name].get(attr, '')}" for name in shown for attr in only]
-    else:
-        for name in shown:
-            out.append(f"Object name: {name}")
-            for attr in only or sorted(db[name]):
-                value = db[name].get(attr, "")
-                if value or only:
-                    out.append(f"    {attr}={value}")
+            msgs.info(f"Could not find any objects of type '{objtype}'.")
+            continue
+        for name in sorted(set(req.names)):
+            if name not in db:
+                if req.from_cli:
+                    msgs.error(f"Could not find an object named '{name}' of type '{objtype}'.")
+                continue
+            total += 1
+            if where and not where_matches(db[name], where):
+                continue
+            if long_form:
+                out.extend(lsdef_lines(req, objtype, name, db[name], only))
+            elif opts.get("z"):
+                out.append(f"\n{name}:")
+            else:
+                out.append(f"{name}  ({objtype})")
     if out:
         print("\n".join(out))
-    return 1 if errors else 0
+    elif total:
+        msgs.info("No object definitions have been found")
+    return msgs.rc
 
 
 def cmd_rmdef(state: State, args: list[str], stdin: Optional[str]) -> int:
-    req = DbRequest("rmdef", args, stdin)
-    if req.objtype is None:
-        raise stub_error("rmdef: give -t osimage")
+    """DBobjectdefs.pm defrm: remove the named objects."""
+    req = DbRequest(state, "rmdef", args, stdin)
     if not req.names:
         raise XcatError("No object names were provided.")
+    objtype = req.types[0]
     state.injected("rmdef", req.names)
-    errors: list[str] = []
+    msgs = Messages()
     removed = 0
     with state.locked():
-        db = state.osimages()
+        db = state.objects(objtype)
         for name in req.names:
             if name in db:
                 del db[name]
                 removed += 1
             else:
-                errors.append(f"Could not find an object named '{name}' of type 'osimage'.")
-        state.save_osimages(db)
-    if errors:
-        raise XcatError(*errors)
-    print(f"{removed} object definitions have been removed.")
-    return 0
+                msgs.error(f"Could not find an object named '{name}' of type '{objtype}'.")
+        state.save_objects(objtype, db)
+    if removed:
+        msgs.info(f"{removed} object definitions have been removed.")
+    else:
+        msgs.info("No objects have been removed from the xCAT database.")
+    return msgs.rc
 
 
 # ---------------------------------------------------------------------------- package lists
@@ -2005,6 +2526,274 @@ def cmd_liteimg(state: State, args: list[str]) -> int:
     return 0
 
 
+# ---------------------------------------------------------------------------- nodeset
+
+NODESET_USAGE = (
+    "Usage: nodeset <noderange> [boot|stat|iscsiboot|offline|runcmd=bmcsetup|"
+    "osimage[=<imagename>]|shell|shutdown]"
+)
+XCATDPORT = "3001"  # anaconda.pm line 204, site.xcatdport unset
+HTTPPORT = "80"  # anaconda.pm line 35, site.httpport unset
+
+
+def compressed_rootimg(destdir: Path) -> Optional[str]:
+    """SvrUtils.pm searchcompressedrootimg: the packed image mknetboot boots."""
+    found = None
+    for name in ("rootimg.sfs", "rootimg.gz"):
+        if (destdir / name).is_file():
+            found = name
+            break
+    for name in ("rootimg.cpio.gz", "rootimg.cpio.xz", "rootimg.tar.gz", "rootimg.tar.xz"):
+        if (destdir / name).is_file():
+            return name
+    return found
+
+
+class BootImage:
+    """What mknetboot reads of the osimage (anaconda.pm lines 281-345)."""
+
+    def __init__(self, name: str, image: dict[str, str]) -> None:
+        self.name = name
+        self.image = image
+        self.statelite = image.get("provmethod") == "statelite"
+        self.rootfstype = image.get("rootfstype", "")
+        self.osvers, self.osarch = image.get("osvers", ""), image.get("osarch", "")
+        self.profile = image.get("profile", "")
+        rootimgdir = image.get("rootimgdir") or (
+            f"/install/netboot/{self.osvers}/{self.osarch}/{self.profile}"
+        )
+        self.rootimgdir = Path(rootimgdir)
+
+    def initrd(self) -> str:
+        """anaconda.pm lines 531-540 and 869-874: statelite ramdisk boots the stateless one."""
+        if self.statelite and self.rootfstype != "ramdisk":
+            return "initrd-statelite.gz"
+        return "initrd-stateless.gz"
+
+
+def check_boot_files(boot: BootImage) -> Optional[str]:
+    """mknetboot's refusals (anaconda.pm lines 466-512); None when the image can boot."""
+    here, destdir = socket.gethostname(), boot.rootimgdir
+    before = "liteimg" if boot.statelite else "packimage"
+    if not os.access(destdir / "kernel", os.R_OK):
+        return (
+            f'Did you run "genimage" before running "{before}"? kernel cannot be found at '
+            f"{destdir}/kernel on {here}"
+        )
+    flavour = "statelite" if boot.statelite else "stateless"
+    if not os.access(destdir / f"initrd-{flavour}.gz", os.R_OK):
+        if not os.access(destdir / "initrd.gz", os.R_OK):
+            if boot.statelite:
+                return (
+                    f'Did you run "genimage" before running "liteimg"? initrd.gz or '
+                    f"initrd-statelite.gz cannot be found at {destdir}/initrd.gz on {here}"
+                )
+            return (
+                f'Did you run "genimage" before running "packimage"? kernel cannot be found at '
+                f"{destdir}/kernel on {here}"
+            )
+        shutil.copyfile(destdir / "initrd.gz", destdir / f"initrd-{flavour}.gz")
+    if boot.statelite and boot.rootfstype == "ramdisk":
+        if not (destdir / "rootimg-statelite.gz").is_file():
+            return (
+                f"No packed image for platform {boot.osvers}, architecture {boot.osarch} and "
+                f'profile {boot.profile}, please run "liteimg" to create it.'
+            )
+    elif not boot.statelite and compressed_rootimg(destdir) is None:
+        return (
+            f"No packed image for platform {boot.osvers}, architecture {boot.osarch}, and "
+            f"profile {boot.profile} found at {destdir}/rootimg.gz or {destdir}/rootimg.sfs on "
+            f"{here}, please run packimage (e.g.  packimage -o {boot.osvers} -p {boot.profile} "
+            f"-a {boot.osarch}"
+        )
+    return None
+
+
+def copy_boot_files(boot: BootImage, tftp: Path) -> None:
+    """anaconda.pm lines 517-541: kernel and initrd to <tftpdir>/xcat/osimage/<image>/."""
+    target = tftp / "xcat" / "osimage" / boot.name
+    target.mkdir(parents=True, exist_ok=True)
+    for name in ("kernel", boot.initrd()):
+        write_atomic(target / name, (boot.rootimgdir / name).read_bytes())
+
+
+def nfs_root(boot: BootImage, node: dict[str, str], server: str) -> str:
+    """anaconda.pm lines 619-642 and SvrUtils build_statelite_nfsroot_parameter."""
+    nfsdir = str(boot.rootimgdir)
+    if node.get("nfsdir"):
+        nfsdir = f"{node['nfsdir']}/netboot/{boot.osvers}/{boot.osarch}/{boot.profile}"
+        if node["nfsdir"].startswith("//"):
+            nfsdir = node["nfsdir"][1:]
+    options = ["ro", *[o for o in boot.image.get("nfsrootopts", "").split(",") if o]]
+    options = [o for i, o in enumerate(options) if i == 0 or o.lower() != "ro"]
+    return f"root=nfs:{server}:{nfsdir}/rootimg:{','.join(options)}"
+
+
+def volatile_kcmdline(text: str) -> str:
+    """xCAT::Utils splitkcmdline: every word but the R:: (persistent) ones, each + ' '."""
+    return "".join(f"{word} " for word in text.split(" ") if not word.startswith("R::"))
+
+
+def kcmdline_for(boot: BootImage, node_name: str, node: dict[str, str]) -> str:
+    """The kernel command line of mknetboot (anaconda.pm lines 614-835) plus the
+    addkcmdline words the boot loader plugin appends (xnba.pm lines 155-229)."""
+    master = node.get("xcatmaster") or "!myipfn!"
+    server = master
+    for attr in ("nfsserver", "tftpserver"):
+        if node.get(attr) and node[attr] != "<xcatmaster>":
+            server = node[attr]
+            break
+    base = f"http://{server}:{HTTPPORT}/{boot.rootimgdir}"
+    if boot.statelite and boot.rootfstype != "ramdisk":
+        line = f"{nfs_root(boot, node, server)} STATEMNT= "
+    elif boot.statelite:
+        line = f"imgurl={base}/rootimg-statelite.gz STATEMNT= "
+    else:
+        line = f"imgurl={base}/{compressed_rootimg(boot.rootimgdir)} "
+    line += f"XCAT={master}:{XCATDPORT} NODE={node_name} "
+    line += "" if boot.statelite else "FC=0 "
+    line += f"XCATHTTPPORT={HTTPPORT} "
+    nicname = node.get("installnic") or node.get("primarynic") or boot.image.get("nodebootif")
+    if nicname and nicname.lower() != "mac":
+        line += f"netdev={nicname} "
+    if node.get("serialport"):
+        line += f" console=tty0 console=ttyS{node['serialport']},{node.get('serialspeed', '')}"
+        if re.search(r"hard|tcs|ctsrts", node.get("serialflow", "")):
+            line += "n8r"
+    if re.search(r"fedora12|fedora13|(?:rhels|ol|alma|rocky)(?:[7-9]|10)", boot.osvers):
+        line += " selinux=0 "
+    if boot.statelite:
+        line += " MNTOPTS="
+    extra = node.get("addkcmdline", "")
+    if boot.image.get("addkcmdline"):
+        extra = f"{extra} {boot.image['addkcmdline']}"
+    if extra:
+        line += " " + volatile_kcmdline(extra)
+    return line
+
+
+def nodeset_target(state: State, target: str) -> BootImage:
+    """destiny.pm lines 309-323: the image must exist and have a provmethod."""
+    with state.locked():
+        db = state.osimages()
+    if target not in db:
+        raise XcatError(f"Cannot find the OS image {target} in the osimage table.")
+    if not db[target].get("provmethod"):
+        raise XcatError(f"osimage.provmethod for {target} must be set.")
+    if db[target]["provmethod"] not in ("netboot", "statelite"):
+        raise stub_error(f"nodeset for provmethod={db[target]['provmethod']} is not implemented")
+    return BootImage(target, db[target])
+
+
+def node_images(
+    state: State, nodes: dict[str, dict[str, str]], names: list[str], target: str, msgs: Messages
+) -> dict[str, BootImage]:
+    """The image of each node: the one named (whose attributes destiny.pm lines 325-332
+    write into every node first) or the node's provmethod (lines 334-414)."""
+    if target:
+        boot = nodeset_target(state, target)
+        for name in names:
+            nodes[name].update(
+                provmethod=target, profile=boot.profile, os=boot.osvers, arch=boot.osarch
+            )
+        return {name: boot for name in names}
+    images: dict[str, BootImage] = {}
+    for name in names:
+        image = nodes[name].get("provmethod", "")
+        if image in ("", "install", "netboot", "statelite"):
+            msgs.node_error(name, "OS image name must be specified in nodetype.provmethod")
+            continue
+        try:
+            images[name] = nodeset_target(state, image)
+        except XcatError:
+            msgs.node_error(name, f"Cannot find the OS image {image} in the osimage table")
+    return images
+
+
+def mknetboot(
+    state: State,
+    nodes: dict[str, dict[str, str]],
+    images: dict[str, BootImage],
+    copy: bool,
+    msgs: Messages,
+) -> dict[str, dict[str, str]]:
+    """anaconda.pm mknetboot for each node: checks, copy once per image, boot parameters."""
+    params: dict[str, dict[str, str]] = {}
+    copied: set[str] = set()
+    for name, boot in images.items():
+        if not nodes[name].get("mac"):
+            msgs.node_error(name, "No MAC address available for this node")  # destiny.pm 415-426
+            continue
+        problem = check_boot_files(boot)
+        if problem:
+            msgs.node_error(name, problem)
+            continue
+        if copy and boot.name not in copied:
+            copy_boot_files(boot, tftp_dir(state))
+            copied.add(boot.name)
+        relative = f"xcat/osimage/{boot.name}"
+        params[name] = {
+            "kernel": f"{relative}/kernel",
+            "initrd": f"{relative}/{boot.initrd()}",
+            "kcmdline": kcmdline_for(boot, name, nodes[name]),
+        }
+    return params
+
+
+def parse_nodeset(args: list[str]) -> tuple[str, str, bool]:
+    """nodeset <noderange> osimage[=<image>] [--noupdateinitrd]: (noderange, image, copy)."""
+    opts, operands = getopts(
+        args, [Option("noupdateinitrd"), Option("ignorekernelchk"), Option("V")], bundling=False
+    )
+    if len(operands) != 2:
+        raise Usage(NODESET_USAGE, 1)
+    noderange_text, state_arg = operands
+    state_arg = state_arg.split(",", 1)[0]
+    if state_arg in ("install", "netboot", "statelite") or re.match(
+        r"^(install|netboot|statelite)=", state_arg
+    ):
+        raise XcatError(
+            'The options "install", "netboot", and "statelite" have been deprecated, use '
+            '"osimage=<osimage_name>" instead.'
+        )
+    if state_arg != "osimage" and not state_arg.startswith("osimage="):
+        raise stub_error(f"nodeset {state_arg} is not implemented by the stub")
+    target = state_arg.partition("=")[2].split(":", 1)[0]
+    if state_arg.startswith("osimage=") and not target:
+        raise XcatError(f'invalid argument: "{state_arg}"')
+    return noderange_text, target, not opts.get("noupdateinitrd")
+
+
+def cmd_nodeset(state: State, args: list[str]) -> int:
+    """destiny.pm setdestiny for osimage[=<image>] and anaconda.pm mknetboot."""
+    noderange_text, target, copy = parse_nodeset(args)
+    with state.locked():
+        nodes = state.objects("node")
+    names, missed = noderange(noderange_text, nodes, verify=True)
+    if missed:
+        raise XcatError(f"Invalid nodes and/or groups in noderange: {','.join(missed)}")
+    state.injected("nodeset", names)
+    msgs = Messages()
+    images = node_images(state, nodes, names, target, msgs)
+    params = mknetboot(state, nodes, images, copy, msgs)
+    for name in params:
+        boot = images[name]
+        kind = "statelite" if boot.statelite else "netboot"
+        nodes[name]["currstate"] = f"{kind} {boot.osvers}-{boot.osarch}-{boot.profile}"
+    with state.locked():
+        stored = state.objects("node")
+        for name in names:
+            stored[name] = nodes[name]
+        state.save_objects("node", stored)
+        bootparams = state.bootparams()
+        bootparams.update(params)
+        state.save_bootparams(bootparams)
+    for name in names:
+        if name in params:
+            print(f"{name}: {nodes[name]['currstate']}")
+    return msgs.rc if params or msgs.rc else 1
+
+
 # ---------------------------------------------------------------------------- tables
 
 
@@ -2270,6 +3059,7 @@ def run(command: str, args: list[str], state: State, record: dict[str, Any]) -> 
             "tabrestore": cmd_tabrestore,
             "tabch": cmd_tabch,
             "tabdump": cmd_tabdump,
+            "nodeset": cmd_nodeset,
         }[command]
         return simple(state, args)
     except Usage as usage:
