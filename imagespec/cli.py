@@ -231,15 +231,12 @@ def show(
     if built:
         _show_built(ctx, view, name, rendered, json_out)
         return
-    lite = _lite_view(ctx, view, name, rendered)
     if _want_json(ctx, json_out):
-        doc = show_report.show_json(rendered)
-        if lite is not None:
-            doc["litefile_effective"] = lite.as_json()
-        _print_json(doc)
+        # SPEC §8's shape exactly; `explain IMAGE PATH --json` gives a path's effective row
+        _print_json(show_report.show_json(rendered))
         return
     _warn(view)
-    show_report.print_show(_console(), rendered, lite)
+    show_report.print_show(_console(), rendered, _lite_view(ctx, view, name, rendered))
 
 
 def _lite_view(

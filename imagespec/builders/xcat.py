@@ -100,8 +100,12 @@ def parse_provmethods(text: str) -> dict[str, list[str]]:
 
 
 def _nothing_found(result: Result) -> bool:
-    """lsdef's answer when no object matches (DBobjectdefs.pm: 'Could not find ...')."""
-    return not result.ok and "Could not find" in result.output
+    """lsdef's failure when nothing matches: no object of the type at all ('Could not get
+    objects of type ...') or not the one named ('Could not find an object named ...');
+    xCAT-server/lib/xcat/plugins/DBobjectdefs.pm, defls."""
+    return not result.ok and (
+        "Could not find" in result.output or "Could not get objects" in result.output
+    )
 
 
 def observe(transport: Transport) -> Observed:
@@ -284,13 +288,12 @@ class XcatBuilder:
             return
         source = dirs.gen(current)
         log(f"re-packing a copy of generation {current}; the build inputs did not change")
-        copies = " ".join(
-            f"&& {{ [ ! -e {q(source)}/{f} ] || cp -p {q(source)}/{f} {q(dirs.staging)}/; }}"
-            for f in BOOT_FILES
-        )
         script = (
             f"rm -rf {q(dirs.staging)} && mkdir -p {q(dirs.staging)}"
-            f" && cp -a --reflink=auto {q(source)}/rootimg {q(dirs.staging)}/rootimg {copies}"
+            f" && cp -a --reflink=auto {q(source)}/rootimg {q(dirs.staging)}/rootimg"
+            f" && for f in {' '.join(BOOT_FILES)}; do"
+            f' [ ! -e {q(source)}/"$f" ] || cp -p {q(source)}/"$f" {q(dirs.staging)}/ || exit 1;'
+            " done"
         )
         self._run(["sh", "-c", script], log)
 

@@ -1,0 +1,251 @@
+"""The xcat builder against the xCAT stand-in: clean, atomic, reversible builds nodes boot.
+
+The stand-in behaves as xCAT does where it matters here (tests/xcatstub,
+each behaviour citing xcat-core): genimage installs into the existing root and
+never clears it, packimage and liteimg work on the root in place, liteimg's
+recoverFiles deletes the paths of removed litefile rows, nodeset copies the
+kernel and initrd to tftp, mkdef -f drops foreign attributes.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import dump_yaml
+from tests.integration.sites import APPLY_PROFILES, Env, run_main
+from tests.xcatstub import add_nodes, clear_failures, inject_failure, read_calls, read_osimages
+
+ROCKY = Path("netboot/rocky8/x86_64")
+MAC = "52:54:00:00:00:"
+
+
+def root_of(env: Env, profile: str) -> Path:
+    return env.install / ROCKY / profile
+
+
+def packages_in(env: Env, profile: str) -> set[str]:
+    """The packages the stand-in's genimage installed in the image's root (marker files)."""
+    where = root_of(env, profile) / "rootimg/var/lib/xcatstub/packages"
+    return {p.name for p in where.iterdir()} if where.is_dir() else set()
+
+
+def profile_edit(env: Env, name: str, **changes: object) -> None:
+    doc = {**APPLY_PROFILES[name], **changes}
+    env.write(f"profiles/{name}.yaml", dump_yaml(doc))
+
+
+def tftp(env: Env) -> Path:
+    return env.stub_state / "tftpboot" / "xcat" / "osimage"
+
+
+def test_a_package_removed_in_git_is_absent_from_the_next_image(
+    env: Env, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run_main(capsys, "apply", "--yes").code == 0
+    assert {"gcc", "vim-enhanced", "bash"} <= packages_in(env, "login")
+    profile_edit(env, "login", packages=["make"])
+    env.commit("login: make instead of gcc")
+    run = run_main(capsys, "apply", "--yes")
+    assert run.code == 0, run.err
+    have = packages_in(env, "login")
+    assert "make" in have
+    assert "gcc" not in have, "genimage installs into the old root: it must be emptied first"
+    assert os.readlink(root_of(env, "login")) == ".login.imagespec/2"
+
+
+def test_genimage_never_sees_the_root_nodes_boot(
+    env: Env, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run_main(capsys, "apply", "--yes").code == 0
+    genimages = [c for c in read_calls(env.stub_state) if c["cmd"] == "genimage"]
+    assert {c["args"][-1] for c in genimages} == {
+        "img-login-imagespec-staging",
+        "img-compute-imagespec-staging",
+        "img-lite-imagespec-staging",
+    }
+    defs = read_osimages(env.stub_state)
+    assert set(defs) == {"img-login", "img-compute", "img-lite"}, "staging osimages removed"
+    assert defs["img-login"]["rootimgdir"] == str(root_of(env, "login"))
+    # genimage wrote its attributes back into the staging osimage, never the image's own
+    assert "permission" not in defs["img-login"]
+    assert root_of(env, "login").is_symlink()
+
+
+@pytest.mark.parametrize("stage", ["genimage", "packimage"])
+def test_a_failed_build_leaves_the_image_nodes_boot_untouched(
+    env: Env, capsys: pytest.CaptureFixture[str], stage: str
+) -> None:
+    assert run_main(capsys, "apply", "--yes").code == 0
+    root = root_of(env, "login")
+    archive = (root / "rootimg.cpio.gz").read_bytes()
+    kernel = (root / "kernel").read_bytes()
+    profile_edit(env, "login", packages=["gcc", "make"])
+    env.commit("login: make")
+    inject_failure(env.stub_state, stage, "img-login-imagespec-staging")
+    run = run_main(capsys, "apply", "--yes")
+    assert run.code == 3
+    assert os.readlink(root) == ".login.imagespec/1"
+    assert (root / "rootimg.cpio.gz").read_bytes() == archive
+    assert (root / "kernel").read_bytes() == kernel
+    assert "make" not in packages_in(env, "login")
+    assert env.state()["images"]["img-login"]["status"] == "failed"
+    clear_failures(env.stub_state)
+    run = run_main(capsys, "apply", "--yes")
+    assert run.code == 0, run.err
+    assert os.readlink(root) == ".login.imagespec/2"
+    assert "make" in packages_in(env, "login")
+
+
+def test_nodes_get_the_new_kernel_after_a_build_and_the_old_one_after_rollback(
+    env: Env, capsys: pytest.CaptureFixture[str]
+) -> None:
+    add_nodes(
+        env.stub_state,
+        {
+            "cn001": {"groups": "compute", "provmethod": "img-compute", "mac": MAC + "01"},
+            "cn002": {"groups": "compute", "provmethod": "img-compute", "mac": MAC + "02"},
+            "ln001": {"groups": "login", "provmethod": "img-login", "mac": MAC + "03"},
+        },
+    )
+    assert run_main(capsys, "apply", "--yes").code == 0
+    kernel = tftp(env) / "img-compute" / "kernel"
+    assert kernel.read_bytes() == b"xcatstub kernel default\n"
+    profile_edit(env, "compute", packages=["slurm", "kernel-5.14.0-2"])
+    env.commit("compute: newer kernel")
+    plan = run_main(capsys, "plan", "--json").json()
+    assert plan["images"]["img-compute"]["nodeset"] == {"owed": True, "nodes": 2}
+    assert "nodeset owed: 2 nodes" in plan["images"]["img-compute"]["reasons"]
+    assert plan["images"]["img-login"]["nodeset"] == {"owed": False, "nodes": None}
+    run = run_main(capsys, "apply", "--yes")
+    assert run.code == 0, run.err
+    assert kernel.read_bytes() == b"xcatstub kernel 5.14.0-2\n"
+    nodesets = [c["args"] for c in read_calls(env.stub_state) if c["cmd"] == "nodeset"]
+    assert nodesets[-1] == ["cn001,cn002", "osimage=img-compute"]
+    assert run_main(capsys, "status").code == 0
+    run = run_main(capsys, "rollback", "img-compute", "--director", "here")
+    assert run.code == 0, run.err
+    assert os.readlink(root_of(env, "compute")) == ".compute.imagespec/1"
+    assert kernel.read_bytes() == b"xcatstub kernel default\n"
+    assert env.state()["images"]["img-compute"]["nodeset_owed"] is False
+
+
+def test_a_failed_nodeset_is_owed_until_it_succeeds(
+    env: Env, capsys: pytest.CaptureFixture[str]
+) -> None:
+    add_nodes(
+        env.stub_state, {"cn001": {"groups": "all", "provmethod": "img-compute", "mac": MAC + "01"}}
+    )
+    inject_failure(env.stub_state, "nodeset")
+    run = run_main(capsys, "apply", "--yes")
+    assert run.code == 3
+    image = env.state()["images"]["img-compute"]
+    assert (image["status"], image["failed_stage"], image["nodeset_owed"]) == (
+        "failed",
+        "nodeset",
+        True,
+    )
+    plan = run_main(capsys, "plan", "--json").json()
+    assert plan["images"]["img-compute"]["actions"] == []
+    assert plan["images"]["img-compute"]["nodeset"] == {"owed": True, "nodes": 1}
+    clear_failures(env.stub_state)
+    before = len(read_calls(env.stub_state))
+    assert run_main(capsys, "apply", "--yes").code == 0
+    new = [c["cmd"] for c in read_calls(env.stub_state)[before:]]
+    assert "genimage" not in new and "nodeset" in new
+    assert env.state()["images"]["img-compute"]["nodeset_owed"] is False
+
+
+def test_a_litefile_change_never_leaves_a_statelite_root_with_deleted_files(
+    env: Env, capsys: pytest.CaptureFixture[str]
+) -> None:
+    env.write(
+        "postinstall/10-a",
+        "#!/bin/sh\nmkdir -p $1/etc/ssh $1/var/log\necho k > $1/etc/ssh/key\necho l > $1/var/log/boot.log\n",
+    )
+    lite = {**APPLY_PROFILES["lite"], "litefile": {"/var/log/": "persistent", "/etc/ssh/": "tmpfs"}}
+    env.write("profiles/lite.yaml", dump_yaml(lite))
+    env.commit("lite: ssh keys in tmpfs")
+    assert run_main(capsys, "apply", "--yes").code == 0
+    lite["litefile"] = {"/var/log/": "persistent"}
+    env.write("profiles/lite.yaml", dump_yaml(lite))
+    env.commit("lite: ssh keys back in the image")
+    plan = run_main(capsys, "plan", "--json").json()
+    assert plan["images"]["img-lite"]["actions"] == ["sync", "pack"]
+    run = run_main(capsys, "apply", "--yes")
+    assert run.code == 0, run.err
+    root = root_of(env, "lite") / "rootimg"
+    assert (root / "etc/ssh/key").read_text() == "k\n"
+    assert (root / "var/log/boot.log").exists() or (root / ".default/var/log/boot.log").exists()
+    genimages = [c for c in read_calls(env.stub_state) if c["cmd"] == "genimage"]
+    assert len([c for c in genimages if "img-lite" in c["args"][-1]]) == 2, "rebuilt from empty"
+
+
+def test_define_keeps_foreign_attributes_and_unsets_what_git_dropped(
+    env: Env, capsys: pytest.CaptureFixture[str]
+) -> None:
+    profile_edit(env, "compute", attributes={"addkcmdline": "quiet"})
+    env.commit("compute: quiet boot")
+    assert run_main(capsys, "apply", "--yes").code == 0
+    # the site sets groups by hand, for its litefile group rows
+    db = json.loads((env.stub_state / "osimage.json").read_text())
+    db["img-compute"]["groups"] = "lite"
+    (env.stub_state / "osimage.json").write_text(json.dumps(db))
+    profile_edit(env, "compute")
+    env.commit("compute: no quiet")
+    assert run_main(capsys, "apply", "--yes").code == 0
+    compute = read_osimages(env.stub_state)["img-compute"]
+    assert compute.get("groups") == "lite"
+    assert "addkcmdline" not in compute
+    cmds = [c["cmd"] for c in read_calls(env.stub_state)]
+    assert "mkdef" in cmds
+
+
+def test_a_definition_changed_by_hand_is_drift_and_apply_restores_it(
+    env: Env, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run_main(capsys, "apply", "--yes").code == 0
+    db = json.loads((env.stub_state / "osimage.json").read_text())
+    db["img-login"]["osname"] = "AIX"
+    db["img-login"]["usercomment"] = "the admin's note"
+    (env.stub_state / "osimage.json").write_text(json.dumps(db))
+    plan = run_main(capsys, "plan", "--json").json()
+    assert plan["images"]["img-login"]["actions"] == ["define"]
+    assert "definition changed on the director: osname" in plan["images"]["img-login"]["reasons"]
+    assert plan["images"]["img-compute"]["actions"] == []
+    assert run_main(capsys, "status").code == 2
+    assert run_main(capsys, "apply", "--yes").code == 0
+    login = read_osimages(env.stub_state)["img-login"]
+    assert login["osname"] == "Linux"
+    assert login["usercomment"] == "the admin's note"
+    assert run_main(capsys, "status").code == 0
+
+
+def test_a_netboot_repack_copies_the_root_and_leaves_the_generation_in_use_alone(
+    env: Env, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run_main(capsys, "apply", "--yes").code == 0
+    first = root_of(env, "compute").resolve()
+    marker = first / "rootimg/etc/imagespec-stub-build"
+    before = marker.read_bytes()
+    profile_edit(env, "compute", exclude=["./usr/share/man*"])
+    env.commit("compute: no man pages")
+    plan = run_main(capsys, "plan", "--json").json()
+    assert plan["images"]["img-compute"]["actions"] == ["sync", "pack"]
+    start = len(read_calls(env.stub_state))
+    assert run_main(capsys, "apply", "--yes").code == 0
+    new = [[c["cmd"], *c["args"]] for c in read_calls(env.stub_state)[start:]]
+    assert ["genimage", "img-compute-imagespec-staging"] not in new
+    assert ["packimage", "-m", "cpio", "-c", "gzip", "img-compute-imagespec-staging"] in new
+    # img-lite inherits compute: a statelite pack always starts from an empty root
+    assert ["genimage", "img-lite-imagespec-staging"] in new
+    assert os.readlink(root_of(env, "compute")) == ".compute.imagespec/2"
+    assert marker.read_bytes() == before
+    second = root_of(env, "compute").resolve()
+    assert os.stat(second / "rootimg/etc/imagespec-stub-build").st_ino != os.stat(marker).st_ino
+    with gzip.open(second / "rootimg.cpio.gz") as handle:
+        assert b"exclude ./usr/share/man*" in handle.read()
