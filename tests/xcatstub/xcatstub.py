@@ -2039,7 +2039,7 @@ def check_genimage_args(opts: dict[str, Any], operands: list[str]) -> str:
     if opts.get("help"):
         raise Usage(GENIMAGE_USAGE, 0)
     if opts.get("version"):
-        raise Usage("Version 2.16.5 (xcatstub)", 0)
+        raise Usage("Version 2.19.0 (xcatstub)", 0)
     if not operands:
         if any(opts.get(k) for k in ("o", "p", "a")):
             raise stub_error(
@@ -2307,7 +2307,7 @@ def cmd_packimage(state: State, args: list[str]) -> int:
             "-o, -p and -a options are obsoleted, please use 'packimage <osimage name>' instead."
         )
     if opts.get("version"):
-        raise Usage("Version 2.16.5 (xcatstub)", 0)
+        raise Usage("Version 2.19.0 (xcatstub)", 0)
     if opts.get("help"):
         raise Usage(PACKIMAGE_USAGE, 0)
     if not operands:
@@ -3405,7 +3405,7 @@ def cmd_tabrestore(state: State, args: list[str]) -> int:
     except XcatError:
         raise Usage(usage, 1) from None
     if opts.get("version"):
-        raise Usage("Version 2.16.5 (xcatstub)", 0)
+        raise Usage("Version 2.19.0 (xcatstub)", 0)
     if opts.get("help"):
         raise Usage(usage, 0)
     if not operands:
@@ -3464,7 +3464,7 @@ def cmd_tabch(state: State, args: list[str]) -> int:
     if opts.get("help"):
         raise Usage(usage, 0)
     if opts.get("version"):
-        raise Usage("Version 2.16.5 (xcatstub)", 0)
+        raise Usage("Version 2.19.0 (xcatstub)", 0)
     if len(operands) < 2:
         raise Usage(usage, 1)
     keys: dict[str, str] = {}
