@@ -165,7 +165,7 @@ def test_mkdef_stanza_round_trips_through_lsdef(stub: Stub) -> None:
 
 def test_mkdef_of_an_existing_definition_warns_and_changes_nothing(stub: Stub) -> None:
     """DBobjectdefs.pm lines 1816-1823: without -f an existing object only gets a warning
-    and the other objects are still created.  The summary (lines 2200-2214) is reported
+    and the other objects are still created.  The summary (lines 2205-2218) is reported
     as an error, exit code 1, only when nothing at all was created or modified."""
     stub.ok("mkdef", "-z", input=stanza("img", {"profile": "a", "osvers": "rocky8"}))
     both = stanza("img", {"profile": "b"}) + stanza("other", {"profile": "c"}).split("\n", 1)[1]
@@ -219,8 +219,8 @@ def test_mkdef_refuses_bad_usage(stub: Stub, args: list[str], message: str) -> N
 
 def test_mkdef_refuses_unknown_attributes_and_missing_objtype(stub: Stub) -> None:
     """DBobjectdefs.pm lines 1690-1697: an unknown attribute or a stanza without objtype
-    (setFINALattrs, lines 3181-3218) makes mkdef write nothing at all, exit code 1.  chdef
-    writes the valid attributes and reports the error (lines 2466-2470, 3075-3081)."""
+    (setFINALattrs, line 3189) makes mkdef write nothing at all, exit code 1.  chdef
+    writes the valid attributes and reports the error (lines 2455-2462, 3055-3060)."""
     proc = stub.run("mkdef", "-z", input=stanza("img", {"pkglsit": "/x", "profile": "p"}))
     assert proc.returncode == 1
     # xCAT names the type from -t, which is empty for stanza input
@@ -375,7 +375,7 @@ def test_mkdef_f_removes_attributes_set_outside_the_new_definition(stub: Stub) -
 
 def test_node_definitions(stub: Stub) -> None:
     """Nodes through mkdef/chdef/lsdef/rmdef (DBobjectdefs.pm): -t node is the default
-    type (processArgs lines 1007-1019) and names are noderanges (lines 1164-1175); mkdef
+    type (processArgs line 1017) and names are noderanges (lines 793, 1165); mkdef
     needs `groups` (lines 1827-1835) and refuses '.' in a name (lines 1591-1599); a
     group name selects its members."""
     out = stub.ok(
@@ -464,12 +464,12 @@ def bootable(stub: Stub, name: str, provmethod: str = "netboot", **extra: str) -
 
 def test_nodeset_copies_kernel_and_initrd_and_records_boot_parameters(stub: Stub) -> None:
     """nodeset <noderange> osimage=<image>: destiny.pm setdestiny writes the image into
-    each node's provmethod/os/arch/profile first (lines 309-332), refuses nodes without a
-    MAC (lines 415-426); anaconda.pm mknetboot refuses an image without kernel, initrd or
-    packed image (lines 466-512), copies kernel and initrd-stateless.gz once per image to
+    each node's provmethod/os/arch/profile first (lines 294-332), refuses nodes without a
+    MAC (lines 426-440); anaconda.pm mknetboot refuses an image without kernel, initrd or
+    packed image (lines 450-499), copies kernel and initrd-stateless.gz once per image to
     <tftpdir>/xcat/osimage/<image>/ (lines 514-541) and builds the kernel command line
-    (lines 706-716 imgurl, XCAT, NODE, FC; 725 XCATHTTPPORT; 782-784 selinux=0); xnba.pm
-    lines 175-229 append the node's and the image's addkcmdline without R:: words."""
+    (lines 707-717 imgurl, XCAT, NODE, FC; 725 XCATHTTPPORT; 793-795 selinux=0); xnba.pm
+    lines 174-230 append the node's and the image's addkcmdline without R:: words."""
     attrs = define(stub, "img", addkcmdline="console=ttyS0,115200n8 R::quiet")
     destdir = Path(attrs["rootimgdir"])
     mac = {"groups": "compute", "mac": "aa:bb:cc:dd:ee:01"}
@@ -541,10 +541,10 @@ def test_nodeset_follows_a_new_kernel_and_the_node_provmethod(stub: Stub) -> Non
 
 def test_nodeset_statelite_boots_the_nfs_root_or_the_ramdisk(stub: Stub) -> None:
     """anaconda.pm mknetboot for statelite: initrd-statelite.gz and an NFS root built from
-    rootimgdir (lines 619-642, SvrUtils.pm build_statelite_nfsroot_parameter: `ro` first,
-    then osimage.nfsrootopts) with STATEMNT= and MNTOPTS= (lines 662, 861-871); with
+    rootimgdir (lines 619-648, SvrUtils.pm build_statelite_nfsroot_parameter: `ro` first,
+    then osimage.nfsrootopts) with STATEMNT= and MNTOPTS= (lines 648, 872-881); with
     rootfstype=ramdisk the packed rootimg-statelite.gz is needed and initrd-stateless.gz
-    boots (lines 496-501, 531-536, 866-874)."""
+    boots (lines 469-474, 531-536, 858-866)."""
     destdir = bootable(stub, "lite", "statelite", rootfstype="nfs", nfsrootopts="vers=4")
     add_nodes(stub.state, {"sl1": {"groups": "g", "mac": "m"}})
     assert stub.ok("nodeset", "sl1", "osimage=lite") == "sl1: statelite rocky8-x86_64-compute\n"

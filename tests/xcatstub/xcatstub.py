@@ -915,7 +915,7 @@ class DbRequest:
             raise XcatError("The '-i' option is only valid for the lsdef command.")
 
     def object_types(self) -> list[str]:
-        """-t (default node when neither -t nor a stanza file is given, lines 1007-1019)."""
+        """-t (default node when neither -t nor a stanza file is given, line 1017)."""
         value = self.opts.get("t")
         if value is None:
             return [] if self.stanza_data else ["node"]
@@ -957,7 +957,7 @@ class DbRequest:
 
 
 def check_node_names(names: list[str], msgs: Messages, command: str) -> list[str]:
-    """mkdef/chdef node name rules (lines 1573-1612 and 2617-2628): no '.', only
+    """mkdef/chdef node name rules (lines 1573-1612 and 3013-3026): no '.', only
     [a-zA-Z0-9-_] (isobjnamevalid, line 4934); capitals only warn."""
     dotted = [n for n in names if "." in n]
     invalid = [n for n in names if n not in dotted and not re.fullmatch(r"[a-zA-Z0-9_-]+", n)]
@@ -1105,7 +1105,7 @@ def cmd_mkdef(state: State, args: list[str], stdin: Optional[str]) -> int:
     from_file, failed = file_objects(req, msgs)
     final.update(from_file)
     if msgs.rc or failed:
-        return 1  # lines 1674-1688: any attribute error and nothing is written
+        return 1  # lines 1689-1697: any attribute error and nothing is written
     if not final:
         msgs.error(no_attributes_message(req))
         return 1
@@ -1134,7 +1134,7 @@ def cmd_mkdef(state: State, args: list[str], stdin: Optional[str]) -> int:
                 msgs.error(problem)
                 error = True
                 continue
-            # -f: the old object is removed first (lines 1940-1954), every attribute with it
+            # -f: the old object is removed first (lines 1908-1925), every attribute with it
             new: dict[str, str] = {}
             updated, _ = set_attrs(new, name, attrs, "replace", msgs)
             if updated:
@@ -2506,9 +2506,9 @@ def rsync_into(sources: list[str], dest: str) -> None:
 
 def rsync_to_image(rootimg: Path, synclist: str, env: dict[str, str]) -> list[tuple[str, str]]:
     """DSHCLI.pm rsync_to_image (lines 4975-5085), `xdcp -i <rootimg> -F <synclist>`:
-    comments only at column 0, `src -> (noderange) dest` lines skipped (line 5000),
+    comments only at column 0, `src -> (noderange) dest` lines skipped (line 4999),
     $VAR from XCAT_OSIMAGE_ENV substituted, the first clause header stops everything
-    (lines 5008-5012), dest is a directory when it is one on the director (line 5019)."""
+    (lines 5006-5012), dest is a directory when it is one on the director (line 5021)."""
     done = []
     text = Path(synclist).read_text(encoding="utf-8", errors="replace")
     for line in text.split("\n"):
@@ -3084,14 +3084,14 @@ class BootImage:
         self.rootimgdir = Path(rootimgdir)
 
     def initrd(self) -> str:
-        """anaconda.pm lines 531-540 and 869-874: statelite ramdisk boots the stateless one."""
+        """anaconda.pm lines 531-536 and 858-866: statelite ramdisk boots the stateless one."""
         if self.statelite and self.rootfstype != "ramdisk":
             return "initrd-statelite.gz"
         return "initrd-stateless.gz"
 
 
 def check_boot_files(boot: BootImage) -> Optional[str]:
-    """mknetboot's refusals (anaconda.pm lines 466-512); None when the image can boot."""
+    """mknetboot's refusals (anaconda.pm lines 450-499); None when the image can boot."""
     here, destdir = socket.gethostname(), boot.rootimgdir
     before = "liteimg" if boot.statelite else "packimage"
     if not os.access(destdir / "kernel", os.R_OK):
@@ -3155,7 +3155,7 @@ def volatile_kcmdline(text: str) -> str:
 
 def kcmdline_for(boot: BootImage, node_name: str, node: dict[str, str]) -> str:
     """The kernel command line of mknetboot (anaconda.pm lines 614-835) plus the
-    addkcmdline words the boot loader plugin appends (xnba.pm lines 155-229)."""
+    addkcmdline words the boot loader plugin appends (xnba.pm lines 174-230)."""
     master = node.get("xcatmaster") or "!myipfn!"
     server = master
     for attr in ("nfsserver", "tftpserver"):
@@ -3192,7 +3192,7 @@ def kcmdline_for(boot: BootImage, node_name: str, node: dict[str, str]) -> str:
 
 
 def nodeset_target(state: State, target: str) -> BootImage:
-    """destiny.pm lines 309-323: the image must exist and have a provmethod."""
+    """destiny.pm lines 294-306: the image must exist and have a provmethod."""
     with state.locked():
         db = state.osimages()
     if target not in db:
@@ -3207,7 +3207,7 @@ def nodeset_target(state: State, target: str) -> BootImage:
 def node_images(
     state: State, nodes: dict[str, dict[str, str]], names: list[str], target: str, msgs: Messages
 ) -> dict[str, BootImage]:
-    """The image of each node: the one named (whose attributes destiny.pm lines 325-332
+    """The image of each node: the one named (whose attributes destiny.pm lines 317-332
     write into every node first) or the node's provmethod (lines 334-414)."""
     if target:
         boot = nodeset_target(state, target)
@@ -3241,7 +3241,7 @@ def mknetboot(
     copied: set[str] = set()
     for name, boot in images.items():
         if not nodes[name].get("mac"):
-            msgs.node_error(name, "No MAC address available for this node")  # destiny.pm 415-426
+            msgs.node_error(name, "No MAC address available for this node")  # destiny.pm 426-440
             continue
         problem = check_boot_files(boot)
         if problem:
