@@ -165,7 +165,7 @@ def test_mkdef_stanza_round_trips_through_lsdef(stub: Stub) -> None:
 
 def test_mkdef_of_an_existing_definition_warns_and_changes_nothing(stub: Stub) -> None:
     """DBobjectdefs.pm lines 1816-1823: without -f an existing object only gets a warning
-    and the other objects are still created.  The summary (lines 2200-2214) is reported
+    and the other objects are still created.  The summary (lines 2205-2218) is reported
     as an error, exit code 1, only when nothing at all was created or modified."""
     stub.ok("mkdef", "-z", input=stanza("img", {"profile": "a", "osvers": "rocky8"}))
     both = stanza("img", {"profile": "b"}) + stanza("other", {"profile": "c"}).split("\n", 1)[1]
@@ -219,8 +219,8 @@ def test_mkdef_refuses_bad_usage(stub: Stub, args: list[str], message: str) -> N
 
 def test_mkdef_refuses_unknown_attributes_and_missing_objtype(stub: Stub) -> None:
     """DBobjectdefs.pm lines 1690-1697: an unknown attribute or a stanza without objtype
-    (setFINALattrs, lines 3181-3218) makes mkdef write nothing at all, exit code 1.  chdef
-    writes the valid attributes and reports the error (lines 2466-2470, 3075-3081)."""
+    (setFINALattrs, line 3189) makes mkdef write nothing at all, exit code 1.  chdef
+    writes the valid attributes and reports the error (lines 2455-2462, 3055-3060)."""
     proc = stub.run("mkdef", "-z", input=stanza("img", {"pkglsit": "/x", "profile": "p"}))
     assert proc.returncode == 1
     # xCAT names the type from -t, which is empty for stanza input
@@ -375,7 +375,7 @@ def test_mkdef_f_removes_attributes_set_outside_the_new_definition(stub: Stub) -
 
 def test_node_definitions(stub: Stub) -> None:
     """Nodes through mkdef/chdef/lsdef/rmdef (DBobjectdefs.pm): -t node is the default
-    type (processArgs lines 1007-1019) and names are noderanges (lines 1164-1175); mkdef
+    type (processArgs line 1017) and names are noderanges (lines 793, 1165); mkdef
     needs `groups` (lines 1827-1835) and refuses '.' in a name (lines 1591-1599); a
     group name selects its members."""
     out = stub.ok(
@@ -464,12 +464,12 @@ def bootable(stub: Stub, name: str, provmethod: str = "netboot", **extra: str) -
 
 def test_nodeset_copies_kernel_and_initrd_and_records_boot_parameters(stub: Stub) -> None:
     """nodeset <noderange> osimage=<image>: destiny.pm setdestiny writes the image into
-    each node's provmethod/os/arch/profile first (lines 309-332), refuses nodes without a
-    MAC (lines 415-426); anaconda.pm mknetboot refuses an image without kernel, initrd or
-    packed image (lines 466-512), copies kernel and initrd-stateless.gz once per image to
+    each node's provmethod/os/arch/profile first (lines 294-332), refuses nodes without a
+    MAC (lines 426-440); anaconda.pm mknetboot refuses an image without kernel, initrd or
+    packed image (lines 450-499), copies kernel and initrd-stateless.gz once per image to
     <tftpdir>/xcat/osimage/<image>/ (lines 514-541) and builds the kernel command line
-    (lines 706-716 imgurl, XCAT, NODE, FC; 725 XCATHTTPPORT; 782-784 selinux=0); xnba.pm
-    lines 175-229 append the node's and the image's addkcmdline without R:: words."""
+    (lines 707-717 imgurl, XCAT, NODE, FC; 725 XCATHTTPPORT; 793-795 selinux=0); xnba.pm
+    lines 174-230 append the node's and the image's addkcmdline without R:: words."""
     attrs = define(stub, "img", addkcmdline="console=ttyS0,115200n8 R::quiet")
     destdir = Path(attrs["rootimgdir"])
     mac = {"groups": "compute", "mac": "aa:bb:cc:dd:ee:01"}
@@ -541,10 +541,10 @@ def test_nodeset_follows_a_new_kernel_and_the_node_provmethod(stub: Stub) -> Non
 
 def test_nodeset_statelite_boots_the_nfs_root_or_the_ramdisk(stub: Stub) -> None:
     """anaconda.pm mknetboot for statelite: initrd-statelite.gz and an NFS root built from
-    rootimgdir (lines 619-642, SvrUtils.pm build_statelite_nfsroot_parameter: `ro` first,
-    then osimage.nfsrootopts) with STATEMNT= and MNTOPTS= (lines 662, 861-871); with
+    rootimgdir (lines 619-648, SvrUtils.pm build_statelite_nfsroot_parameter: `ro` first,
+    then osimage.nfsrootopts) with STATEMNT= and MNTOPTS= (lines 648, 872-881); with
     rootfstype=ramdisk the packed rootimg-statelite.gz is needed and initrd-stateless.gz
-    boots (lines 496-501, 531-536, 866-874)."""
+    boots (lines 469-474, 531-536, 858-866)."""
     destdir = bootable(stub, "lite", "statelite", rootfstype="nfs", nfsrootopts="vers=4")
     add_nodes(stub.state, {"sl1": {"groups": "g", "mac": "m"}})
     assert stub.ok("nodeset", "sl1", "osimage=lite") == "sl1: statelite rocky8-x86_64-compute\n"
@@ -919,27 +919,238 @@ def litefile_csv(stub: Stub, name: str, body: str) -> Path:
 
 
 def test_liteimg_writes_the_litefile_rows_of_the_image(stub: Stub) -> None:
+    """statelite.pm: the rows come from `ilitefile <image>` (line 269), whose lines are
+    `<image>: <options padded to 13> <file>` sorted by file (litetree.pm lines 257-268),
+    with an /etc/mtab link row even when no row is listed (lines 414-417), so liteimg
+    runs without rows; tmpfs,rw becomes link (line 279) and the lines are saved in
+    .statelite/litefile.save (lines 462-467)."""
     attrs = define(stub, "lite", provmethod="statelite")
     proc = stub.run("liteimg", "lite")
     assert proc.returncode == 1 and "rootimg does not exist" in proc.stderr
     stub.ok("genimage", "lite")
-    proc = stub.run("liteimg", "lite")
-    assert proc.returncode == 1
-    assert "There are no files to sync for lite." in proc.stderr
+    stub.ok("liteimg", "lite")
+    destdir = Path(attrs["rootimgdir"])
+    save = destdir / "rootimg" / ".statelite" / "litefile.save"
+    assert save.read_text() == "lite: link          /etc/mtab\n"
     golden = (GOLDEN / "rocky8-lite.litefile.csv").read_text().replace("rocky8-lite", "lite")
     stub.ok("tabrestore", "-a", str(litefile_csv(stub, "litefile.csv", golden.split("\n", 1)[1])))
     stub.ok("tabrestore", "-a", str(litefile_csv(stub, "litefile.other.csv", '"other","/x",,,\n')))
     stub.ok("liteimg", "lite")
-    destdir = Path(attrs["rootimgdir"])
-    saved = (destdir / "rootimg" / ".statelite" / "litefile.save").read_text()
-    assert (
-        saved
-        == "lite\tlink\t/etc/adjtime\nlite\tlink\t/etc/ntp.conf\nlite\tpersistent\t/var/log/\n"
+    assert save.read_text() == (
+        "lite: link          /etc/adjtime\n"
+        "lite: link          /etc/mtab\n"
+        "lite: link      /etc/ntp.conf\n"
+        "lite: persistent    /var/log/\n"
     )
-    assert (destdir / "rootimg" / ".default").is_dir()
+    rootimg = destdir / "rootimg"
+    assert os.readlink(rootimg / "etc" / "ntp.conf") == "../.statelite/tmpfs/etc/ntp.conf"
+    assert os.readlink(rootimg / ".statelite" / "tmpfs" / "etc" / "ntp.conf") == (
+        "../../../.default/etc/ntp.conf"
+    )
+    assert (rootimg / ".default" / "var" / "log").is_dir()
     assert gzip.decompress((destdir / "rootimg-statelite.gz").read_bytes()).startswith(b"# xcat")
     proc = stub.run("liteimg", "-o", "rocky8", "lite")
     assert "-o, -p and -a options are not allowed when a image name is specified." in proc.stderr
+
+
+def test_liteimg_takes_the_rows_of_the_image_its_groups_all_and_null(stub: Stub) -> None:
+    """litetree.pm getNodeData (lines 340-360): rows whose image is the osimage's whole
+    `groups` value, then rows with no image (getAttribs({image => ''}) asks `image is
+    NULL`, Table.pm lines 3846-3852, so a quoted empty "" image is not one), then ALL, then
+    the image itself; mergeArrays keeps the last row per file (lines 380-420) and
+    getAttribs skips disabled rows (Table.pm lines 3855-3857)."""
+    attrs = define(stub, "lite", provmethod="statelite", groups="lite-grp")
+    stub.ok("genimage", "lite")
+    body = (
+        '"lite","/etc/own","link",,\n'
+        '"lite","/etc/shared","persistent",,\n'
+        '"ALL","/etc/shared","link",,\n'
+        '"ALL","/etc/all",,,\n'
+        ',"/etc/null","link",,\n'
+        '"","/etc/quoted-empty","link",,\n'
+        '"lite-grp","/etc/group-row","link",,\n'
+        '"other","/etc/other","link",,\n'
+        '"lite","/etc/disabled","link",,"1"\n'
+        '"lite","/etc/enabled","link",,"no"\n'
+    )
+    stub.ok("tabrestore", str(litefile_csv(stub, "litefile.csv", body)))
+    stub.ok("liteimg", "lite")
+    save = Path(attrs["rootimgdir"]) / "rootimg" / ".statelite" / "litefile.save"
+    assert save.read_text() == (
+        "lite: link      /etc/all\n"
+        "lite: link          /etc/enabled\n"
+        "lite: link          /etc/group-row\n"
+        "lite: link          /etc/mtab\n"
+        "lite: link          /etc/null\n"
+        "lite: link          /etc/own\n"
+        "lite: persistent    /etc/shared\n"
+    )
+
+
+def test_liteimg_adds_etc_mtab_and_rewrites_tmpfs_rw_before_checking(stub: Stub) -> None:
+    """litetree.pm lines 397-417: /etc/mtab is always a row (forced to tmpfs,rw when
+    listed, added as link otherwise), so it is checked as a child of a listed /etc/;
+    statelite.pm line 279 turns tmpfs,rw into link before the checks (lines 311-350)."""
+    define(stub, "lite", provmethod="statelite")
+    stub.ok("genimage", "lite")
+    stub.ok(
+        "tabrestore", str(litefile_csv(stub, "litefile.csv", '"lite","/etc/","persistent",,\n'))
+    )
+    proc = stub.run("liteimg", "lite")
+    assert proc.returncode == 1
+    assert proc.stderr.endswith("\nError: /etc/mtab should have persistent option like /etc/ \n")
+    body = '"lite","/data/","tmpfs,rw",,\n"lite","/data/x","link,ro",,\n'
+    stub.ok("tabrestore", str(litefile_csv(stub, "litefile.csv", body)))
+    proc = stub.run("liteimg", "lite")
+    assert proc.stderr.splitlines()[-1] == (
+        'Error: Based on the option of /data/, /data/x should not use "link,ro" as its option'
+    )
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        # the nearest LISTED ancestor of /a/b/c is /a/ (/a/b/ is not a row)
+        (
+            '"lite","/a/","link",,\n"lite","/a/b/c","persistent",,\n',
+            'Based on the option of /a/, /a/b/c can only use "link"-based options',
+        ),
+        ('"lite","/a/","ro",,\n"lite","/a/b/c/d","rw",,\n', 'the directory "/a/" should not be'),
+        ('"lite","/a/","con",,\n', ' /a/ is directory, don\'t use "con" as its option '),
+        ('"lite","/a/","tmpfs,ro",,\n', " /a/ has invalid option. The valid options:"),
+        ('"lite","a/b","link",,\n', " a/b is not one absolute path. "),
+        # a link child of a non-link directory passes: the check uses Perl's numeric !=
+        ('"lite","/s/","persistent",,\n"lite","/s/x","link,persistent",,\n', ""),
+    ],
+)
+def test_liteimg_checks_nesting_against_the_nearest_listed_ancestor(
+    stub: Stub, body: str, message: str
+) -> None:
+    """statelite.pm parseLiteFiles (lines 719-766) files each row under the nearest
+    ancestor directory that is itself a row (walking dirname up until exactly one row
+    ends with it); the option checks (lines 283-301, 311-350) then compare a directory
+    with those rows."""
+    define(stub, "lite", provmethod="statelite")
+    stub.ok("genimage", "lite")
+    stub.ok("tabrestore", str(litefile_csv(stub, "litefile.csv", body)))
+    proc = stub.run("liteimg", "lite")
+    if message:
+        assert proc.returncode == 1
+        assert proc.stderr.splitlines()[-1].startswith(f"Error: {message}")
+    else:
+        assert proc.returncode == 0, proc.stderr
+
+
+def test_liteimg_and_packimage_copy_plain_synclist_entries_into_the_root(stub: Stub) -> None:
+    """statelite.pm lines 235-243 and packimage.pm lines 433-452 run `xdcp -i <rootimg> -F
+    <synclist>` (DSHCLI.pm rsync_to_image, lines 4975-5085): plain entries are copied into
+    the root, `src -> (noderange) dest` lines are skipped and the first clause header
+    ends the list; packimage also substitutes $VAR from environvar (XCAT_OSIMAGE_ENV)."""
+    src = stub.root / "files"
+    write(src / "motd", "welcome\n")
+    write(src / "site.conf", "x=1\n")
+    synclist = write(
+        stub.root / "sync" / "lite.synclist",
+        f"{src}/motd -> /etc/motd\n"
+        f"{src}/site.conf -> (n1) /etc/only-n1.conf\n"
+        f"{src}/site.conf -> /etc/$SITE/site.conf\n"
+        "APPEND:\n"
+        f"{src}/motd -> /etc/issue\n",
+    )
+    attrs = define(stub, "lite", provmethod="statelite", synclists=str(synclist))
+    stub.ok("genimage", "lite")
+    stub.ok("liteimg", "lite")
+    rootimg = Path(attrs["rootimgdir"]) / "rootimg"
+    assert (rootimg / "etc" / "motd").read_text() == "welcome\n"
+    assert not (rootimg / "etc" / "only-n1.conf").exists()
+    assert not (rootimg / "etc" / "issue").exists()
+    assert (rootimg / "etc" / "$SITE" / "site.conf").is_file()  # liteimg passes no env
+    img = define(stub, "img", synclists=str(synclist), environvar="SITE=cascade")
+    stub.ok("genimage", "img")
+    stub.ok("packimage", "img")
+    root = Path(img["rootimgdir"]) / "rootimg"
+    assert (root / "etc" / "cascade" / "site.conf").read_text() == "x=1\n"
+    assert (root / "etc" / "motd").read_text() == "welcome\n"
+
+
+def test_liteimg_recovers_files_of_removed_or_changed_rows(stub: Stub) -> None:
+    """statelite.pm lines 366-460: for each row of the previous run's litefile.save that
+    is gone or whose option changed, recoverFiles (lines 771-817) deletes the path (any
+    option but link*: rm -rf) or, for a link*, puts the .default copy back.  A directory
+    changed from persistent to link is deleted, then linked by liteItem (lines 823-900)
+    to the .default copy of the FIRST liteimg: what a later build put there is lost."""
+    attrs = define(stub, "lite", provmethod="statelite")
+    stub.ok("genimage", "lite")
+    rootimg = Path(attrs["rootimgdir"]) / "rootimg"
+    write(rootimg / "etc" / "ssh" / "sshd_config", "Port 22\n")
+    write(rootimg / "var" / "log" / "messages", "boot\n")
+    write(rootimg / "etc" / "adjtime", "0.0 0 0.0\n")
+    body = (
+        '"lite","/etc/ssh/","persistent",,\n'
+        '"lite","/var/log/","persistent",,\n'
+        '"lite","/etc/adjtime","link",,\n'
+    )
+    stub.ok("tabrestore", str(litefile_csv(stub, "litefile.csv", body)))
+    stub.ok("liteimg", "lite")
+    assert (rootimg / "etc" / "adjtime").is_symlink()
+    assert (rootimg / "etc" / "ssh" / "sshd_config").read_text() == "Port 22\n"
+    write(rootimg / "var" / "log" / "dnf.log", "from the next build\n")
+    body = '"lite","/var/log/","tmpfs,rw",,\n'  # /etc/ssh/ and /etc/adjtime rows removed
+    stub.ok("tabrestore", str(litefile_csv(stub, "litefile.csv", body)))
+    stub.ok("liteimg", "lite")
+    assert not (rootimg / "etc" / "ssh").exists()  # gone
+    assert (rootimg / "var" / "log").is_symlink()
+    assert os.listdir(rootimg / "var" / "log") == ["messages"]  # dnf.log lost
+    adjtime = rootimg / "etc" / "adjtime"
+    assert not adjtime.is_symlink() and adjtime.read_text() == "0.0 0 0.0\n"  # restored
+    assert not (rootimg / ".statelite" / "tmpfs" / "etc" / "adjtime").exists()
+
+
+def test_packimage_and_liteimg_fall_back_to_legacy_synclists(tmp_path: Path) -> None:
+    """SvrUtils.pm getsynclistfile (lines 421-448): without osimage.synclists, packimage
+    (packimage.pm line 435) and liteimg (statelite.pm line 235) use the first readable
+    <installdir>/custom/netboot/<platform>/<profile>.<os>.<arch>.synclist,
+    <profile>.<os>.synclist, then the same for each get_os_search_list entry (rocky8.6,
+    rocky8.5 ... rocky8.0, rocky8), then <profile>.<arch>.synclist, <profile>.synclist
+    (get_file_name, lines 560-592).  liteimg also copies <installdir>/postscripts into
+    /xcatpost (statelite.pm lines 177-183)."""
+    install = tmp_path / "install"
+    stub = Stub(
+        install_stub(tmp_path / "bin", tmp_path / "state", installdir=install),
+        tmp_path / "state",
+        tmp_path,
+    )
+    files = tmp_path / "files"
+    write(files / "legacy", "legacy\n")
+    write(files / "generic", "generic\n")
+    custom = install / "custom" / "netboot" / "rocky"
+    write(custom / "compute.rocky8.2.synclist", f"{files}/legacy -> /etc/legacy\n")
+    write(custom / "compute.synclist", f"{files}/generic -> /etc/generic\n")
+    write(install / "postscripts" / "syslog", "#!/bin/sh\n")
+    lite = define(stub, "lite", provmethod="statelite", osvers="rocky8.6")
+    stub.ok("genimage", "lite")
+    proc = stub.run("liteimg", "lite")
+    assert (proc.returncode, proc.stderr) == (0, "")
+    rootimg = Path(lite["rootimgdir"]) / "rootimg"
+    assert (rootimg / "etc" / "legacy").read_text() == "legacy\n"
+    assert not (rootimg / "etc" / "generic").exists()
+    assert (rootimg / "xcatpost" / "syslog").is_file()
+    img = define(stub, "img", synclists="")  # rocky8: only compute.synclist matches
+    stub.ok("genimage", "img")
+    stub.ok("packimage", "img")
+    assert (Path(img["rootimgdir"]) / "rootimg" / "etc" / "generic").read_text() == "generic\n"
+    manifest = gzip.decompress((Path(img["rootimgdir"]) / "rootimg.cpio.gz").read_bytes())
+    assert f"synclist={custom}/compute.synclist sha256=".encode() in manifest
+
+
+def test_without_installdir_the_fallback_is_skipped_with_a_warning(stub: Stub) -> None:
+    """Without install_stub(installdir=...) the stub cannot know <installdir>, so the
+    legacy synclist lookup of SvrUtils.pm getsynclistfile is skipped, said on stderr."""
+    define(stub, "lite", provmethod="statelite")
+    stub.ok("genimage", "lite")
+    proc = stub.run("liteimg", "lite")
+    assert proc.returncode == 0
+    assert proc.stderr.startswith("Warning: xcatstub: 'lite' has no synclists")
 
 
 def test_liteimg_refuses_netboot_images_and_bad_litefile_trees(stub: Stub) -> None:
@@ -1007,6 +1218,51 @@ def test_tabrestore_parses_quoted_cells_like_xcat(stub: Stub) -> None:
     assert rows[1]["file"] == "/multi\nline"
     dumped = stub.ok("tabdump", "litefile").splitlines()
     assert dumped[1] == '"img","/etc/a,b","link","\'x\'","say ""hi"""'
+
+
+# ---------------------------------------------------------------------------- boot-time sync
+
+
+def test_boot_time_sync_refuses_merge_with_a_noderange(stub: Stub) -> None:
+    """DSHCLI.pm parse_rsync_input_file_on_MN (lines 5143-5365), as xdcp/updatenode -F
+    use it at boot: a `(noderange)` limits a plain line to those nodes, but under MERGE:
+    (header at line 5169) bld_and_run_merge takes everything right of `->` as the file
+    (line 6204), so `(n1) /etc/passwd` is not one of the four mergeable files and the
+    merge is refused for every node (lines 6205-6213)."""
+    add_nodes(stub.state, {"n1": {"groups": "g"}, "n2": {"groups": "g"}})
+    synclist = write(
+        stub.root / "boot.synclist",
+        "/s/a -> /etc/a\n/s/b -> (n1) /etc/b\nMERGE:\n/s/passwd -> (n1) /etc/passwd\n",
+    )
+    proc = stub.run("xdcp", "g", "-F", str(synclist))
+    assert proc.returncode == 1
+    assert proc.stdout == (
+        "n1: rsync /s/a -> /etc/a\nn1: rsync /s/b -> /etc/b\nn2: rsync /s/a -> /etc/a\n"
+    )
+    assert proc.stderr == (
+        "Error: (n1) /etc/passwd is not either /etc/passwd, /etc/group, /etc/gshadow or "
+        "/etc/shadow. Those are the only supported files for MERGE\n"
+    )
+    write(synclist, "MERGE:\n/s/passwd -> /etc/passwd\n")
+    assert stub.run("xdcp", "n1", "-F", str(synclist)).returncode == 0
+
+
+def test_boot_time_sync_runs_append_everywhere_with_garbled_arguments(stub: Stub) -> None:
+    """APPEND: bld_and_run_append (DSHCLI.pm lines 6038-6130) builds one parameter
+    string of `<file>:<everything right of ->> ` (lines 6049, 6095) and runs
+    xdcpappend.sh with it on every node of the command (line 6128), whatever node range
+    a line names; on the node the unquoted `(n1)` is a shell syntax error.  Without a
+    range, xdcpappend.sh appends <nodesyncfiledir>/append<file> to the target."""
+    add_nodes(stub.state, {"n1": {"groups": "g"}, "n2": {"groups": "g"}})
+    synclist = write(stub.root / "boot.synclist", "APPEND:\n/s/hosts.add -> (n1) /etc/hosts\n")
+    lines = stub.ok("xdcp", "n1,n2", "-F", str(synclist)).splitlines()
+    script = "/var/xcat/node/syncfiles/append/opt/xcat/share/xcat/scripts/xdcpappend.sh"
+    assert lines[2] == f"n2: xdsh {script} /var/xcat/node/syncfiles /s/hosts.add:(n1) /etc/hosts"
+    assert lines[3].startswith("n2: sh: ") and "rror" in lines[3]  # n2 is not even in (n1)
+    write(synclist, "APPEND:\n/s/hosts.add -> /etc/hosts\n")
+    assert stub.ok("xdcp", "n2", "-F", str(synclist)).splitlines()[1:] == [
+        "n2: append /var/xcat/node/syncfiles/append/s/hosts.add >> /etc/hosts"
+    ]
 
 
 # ---------------------------------------------------------------------------- injection, calls

@@ -27,6 +27,7 @@ STUB_COMMANDS = (
     "tabch",
     "tabdump",
     "nodeset",
+    "xdcp",
 )
 
 

@@ -4,7 +4,7 @@
 Usage: xcatstub.py COMMAND [ARGS...]   with XCATSTUB_STATE=<state dir> in the environment.
 
 COMMAND is one of mkdef, chdef, lsdef, rmdef, genimage, packimage, liteimg,
-tabrestore, tabch, tabdump, nodeset.  The state directory holds the stub's database:
+tabrestore, tabch, tabdump, nodeset, xdcp.  The state directory holds the stub's database:
 
     osimage.json   {name: {attr: value}}   (objtype is implied)
     node.json      {name: {attr: value}}   (node objects: groups, mac, provmethod, ...)
@@ -18,6 +18,11 @@ tabrestore, tabch, tabdump, nodeset.  The state directory holds the stub's datab
 
 genimage installs into the existing <rootimgdir>/rootimg: each package becomes a marker
 file rootimg/var/lib/xcatstub/packages/<name> naming the list line that installed it.
+packimage and liteimg copy the synclist entries into the root (falling back to
+<XCATSTUB_INSTALLDIR>/custom/netboot/<platform>/... without a synclists attribute);
+liteimg links, copies and recovers files exactly as statelite.pm does.  `xdcp -i ROOT -F
+SYNCLIST` copies into an image; `xdcp NODERANGE -F SYNCLIST` prints what boot-time sync
+would do on each node (nothing runs).
 
 Arguments are checked the way xCAT 2.19 (xcat-core HEAD) checks them (DBobjectdefs.pm, genimage.pm,
 packimage.pm, statelite.pm, tabutils.pm and the xCAT-client front ends); where the
@@ -30,6 +35,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import glob
 import gzip
 import hashlib
 import io
@@ -62,6 +68,7 @@ COMMANDS = (
     "tabch",
     "tabdump",
     "nodeset",
+    "xdcp",
 )
 INTERNAL_COMMANDS = ("_pkgmgr",)
 
@@ -367,21 +374,6 @@ XCAT_OBJTYPES = frozenset(
 
 LITEFILE_COLS = ("image", "file", "options", "comments", "disable")
 LITEFILE_KEYS = ("image", "file")
-LITE_OPTIONS = frozenset(
-    [
-        "tmpfs",
-        "persistent",
-        "localdisk",
-        "rw",
-        "ro",
-        "con",
-        "link",
-        "tmpfs,rw",
-        "link,ro",
-        "link,persistent",
-        "link,con",
-    ]
-)
 # A few real xCAT table names, so that a wrong table gets "not implemented" and not
 # "no such table".
 XCAT_TABLES = frozenset(
@@ -923,7 +915,7 @@ class DbRequest:
             raise XcatError("The '-i' option is only valid for the lsdef command.")
 
     def object_types(self) -> list[str]:
-        """-t (default node when neither -t nor a stanza file is given, lines 1007-1019)."""
+        """-t (default node when neither -t nor a stanza file is given, line 1017)."""
         value = self.opts.get("t")
         if value is None:
             return [] if self.stanza_data else ["node"]
@@ -965,7 +957,7 @@ class DbRequest:
 
 
 def check_node_names(names: list[str], msgs: Messages, command: str) -> list[str]:
-    """mkdef/chdef node name rules (lines 1573-1612 and 2617-2628): no '.', only
+    """mkdef/chdef node name rules (lines 1573-1612 and 3013-3026): no '.', only
     [a-zA-Z0-9-_] (isobjnamevalid, line 4934); capitals only warn."""
     dotted = [n for n in names if "." in n]
     invalid = [n for n in names if n not in dotted and not re.fullmatch(r"[a-zA-Z0-9_-]+", n)]
@@ -1113,7 +1105,7 @@ def cmd_mkdef(state: State, args: list[str], stdin: Optional[str]) -> int:
     from_file, failed = file_objects(req, msgs)
     final.update(from_file)
     if msgs.rc or failed:
-        return 1  # lines 1674-1688: any attribute error and nothing is written
+        return 1  # lines 1689-1697: any attribute error and nothing is written
     if not final:
         msgs.error(no_attributes_message(req))
         return 1
@@ -1142,7 +1134,7 @@ def cmd_mkdef(state: State, args: list[str], stdin: Optional[str]) -> int:
                 msgs.error(problem)
                 error = True
                 continue
-            # -f: the old object is removed first (lines 1940-1954), every attribute with it
+            # -f: the old object is removed first (lines 1908-1925), every attribute with it
             new: dict[str, str] = {}
             updated, _ = set_attrs(new, name, attrs, "replace", msgs)
             if updated:
@@ -1627,24 +1619,6 @@ def parse_exlist(path: str) -> list[str]:
     return patterns
 
 
-def parse_synclist_for_pack(path: str) -> list[tuple[str, str]]:
-    """Plain entries used at pack time: noderange lines skipped, stop at a clause header."""
-    entries = []
-    for line in Path(path).read_text(encoding="utf-8", errors="replace").splitlines():
-        if not line.strip() or line.startswith("#"):
-            continue
-        if re.match(r"^\s*(EXECUTE|EXECUTEALWAYS|APPEND|MERGE):", line):
-            break
-        if "->" not in line:
-            continue
-        src, dest = line.split("->", 1)
-        if re.match(r"^\s*\(", dest):
-            continue
-        dest = re.sub(r"[\s;]", "", dest)
-        entries.extend((s, dest) for s in src.split())
-    return entries
-
-
 def gzip_bytes(data: bytes) -> bytes:
     buf = io.BytesIO()
     with gzip.GzipFile(fileobj=buf, mode="wb", mtime=0) as handle:
@@ -2065,7 +2039,7 @@ def check_genimage_args(opts: dict[str, Any], operands: list[str]) -> str:
     if opts.get("help"):
         raise Usage(GENIMAGE_USAGE, 0)
     if opts.get("version"):
-        raise Usage("Version 2.16.5 (xcatstub)", 0)
+        raise Usage("Version 2.19.0 (xcatstub)", 0)
     if not operands:
         if any(opts.get(k) for k in ("o", "p", "a")):
             raise stub_error(
@@ -2290,6 +2264,22 @@ def cmd_pkgmgr(state: State, args: list[str]) -> int:
 
 # ---------------------------------------------------------------------------- packimage
 
+
+def sync_into_root(name: str, image: dict[str, str], rootimg: Path, skip: bool) -> list[str]:
+    """packimage.pm lines 433-452: the synclist files (or the legacy fallback) are copied
+    into the root with `xdcp -i`, XCAT_OSIMAGE_ENV set from environvar.  Returns the
+    manifest lines describing them."""
+    lines: list[str] = []
+    for path in [] if skip else synclist_files(name, image):
+        if not os.path.isfile(path):
+            continue
+        lines.append(f"synclist={path} sha256={sha256_file(path)}")
+        for src, dest in rsync_to_image(rootimg, path, osimage_env(image.get("environvar", ""))):
+            digest = sha256_file(src) if os.path.isfile(src) else "missing"
+            lines.append(f"sync {src} sha256={digest} -> {dest}")
+    return lines
+
+
 PACKIMAGE_SPEC = [
     Option("profile|p", takes_arg=True),
     Option("arch|a", takes_arg=True),
@@ -2317,7 +2307,7 @@ def cmd_packimage(state: State, args: list[str]) -> int:
             "-o, -p and -a options are obsoleted, please use 'packimage <osimage name>' instead."
         )
     if opts.get("version"):
-        raise Usage("Version 2.16.5 (xcatstub)", 0)
+        raise Usage("Version 2.19.0 (xcatstub)", 0)
     if opts.get("help"):
         raise Usage(PACKIMAGE_USAGE, 0)
     if not operands:
@@ -2341,8 +2331,8 @@ def cmd_packimage(state: State, args: list[str]) -> int:
     rootimg = destdir / "rootimg"
     state.injected("packimage", [name])
     exlists = split_files(image.get("exlist", ""))
-    synclists = [] if opts.get("nosyncfiles") else split_files(image.get("synclists", ""))
-    for kind, files in (("exlist", exlists), ("synclist", synclists)):
+    explicit = [] if opts.get("nosyncfiles") else split_files(image.get("synclists", ""))
+    for kind, files in (("exlist", exlists), ("synclist", explicit)):
         for path in files:
             if not os.path.isfile(path):
                 raise stub_error(
@@ -2379,15 +2369,11 @@ def cmd_packimage(state: State, args: list[str]) -> int:
     for path in exlists:
         manifest.append(f"exlist={path} sha256={sha256_file(path)}")
         manifest.extend(f"exclude {pattern}" for pattern in parse_exlist(path))
-    for path in synclists:
-        manifest.append(f"synclist={path} sha256={sha256_file(path)}")
-        for src, dest in parse_synclist_for_pack(path):
-            digest = sha256_file(src) if os.path.isfile(src) else "missing"
-            manifest.append(f"sync {src} sha256={digest} -> {dest}")
+    manifest.extend(sync_into_root(name, image, rootimg, bool(opts.get("nosyncfiles"))))
     build = rootimg / "etc" / "imagespec-stub-build"
     if build.is_file():
         manifest.append(f"build sha256={sha256_file(str(build))}")
-    manifest.extend(f"package {name}" for name in installed_packages(rootimg))
+    manifest.extend(f"package {pkg}" for pkg in installed_packages(rootimg))
     body = ("\n".join(manifest) + "\n").encode("utf-8")
     if method == "squashfs":
         target, data = "rootimg.sfs", body
@@ -2401,76 +2387,593 @@ def cmd_packimage(state: State, args: list[str]) -> int:
     return 0
 
 
+# ---------------------------------------------------------------------------- synclists
+
+
+def platform_of(osvers: str) -> str:
+    """SvrUtils.pm getsynclistfile (lines 441-455): the custom/netboot/<platform> dir."""
+    for pattern, platform in (
+        (r"rh.*", "rh"),
+        (r"centos.*", "centos"),
+        (r"alma.*", "alma"),
+        (r"rocky.*", "rocky"),
+        (r"fedora.*", "fedora"),
+        (r"sles.*", "sles"),
+        (r"SL.*", "SL"),
+        (r"ubuntu.*", "ubuntu"),
+        (r"debian.*", "debian"),
+        (r"AIX.*", "AIX"),
+        (r"win", "windows"),
+    ):
+        if re.search(pattern, osvers):
+            return platform
+    return ""
+
+
+def os_search_list(osvers: str) -> list[str]:
+    """SvrUtils.pm get_os_search_list: rhels8.6 -> rhels8.6 ... rhels8.0, rhels8."""
+    words = osvers.split("-")[0].split(".")
+    found: list[str] = []
+    while words and re.fullmatch(r"[0-9]+", words[-1]):
+        last = words.pop()
+        if re.fullmatch(r"0[0-9]+", last):
+            return [*found, ".".join([*words, last])]
+        number = int(last)
+        while number >= 0:
+            text = f"{number:0{len(last)}d}"
+            found.append(".".join([*words, text]))
+            if re.match(r"0[0-9]", text):
+                found.append(".".join([*words, str(int(text))]))
+            number -= 1
+    found.append(".".join(words))
+    if re.fullmatch(r"leap15(\..*)?", osvers.split("-")[0]):
+        found.append("sle15")
+    return found
+
+
+def get_file_name(base: str, ext: str, profile: str, osvers: str, arch: str) -> Optional[str]:
+    """SvrUtils.pm get_file_name: the first readable <profile>[.<os>][.<arch>].<ext>."""
+    names = [f"{profile}.{osvers}.{arch}.{ext}", f"{profile}.{osvers}.{ext}"]
+    for osbase in os_search_list(osvers):
+        names += [f"{profile}.{osbase}.{arch}.{ext}", f"{profile}.{osbase}.{ext}"]
+    names += [f"{profile}.{arch}.{ext}", f"{profile}.{ext}"]
+    for name in names:
+        if os.access(f"{base}/{name}", os.R_OK):
+            return f"{base}/{name}"
+    return None
+
+
+def synclist_files(name: str, image: dict[str, str]) -> list[str]:
+    """SvrUtils.pm getsynclistfile(undef, os, arch, profile, "netboot", image) (lines
+    433-460): osimage.synclists when set, else the first of the legacy
+    <installdir>/custom/netboot/<platform>/<profile>.<os>.<arch>.synclist names."""
+    if image.get("synclists"):
+        return image["synclists"].split(",")
+    installdir = os.environ.get("XCATSTUB_INSTALLDIR")
+    if not installdir:
+        print(
+            f"Warning: xcatstub: '{name}' has no synclists and XCATSTUB_INSTALLDIR is not set, "
+            "so the <installdir>/custom/netboot fallback xCAT would use was skipped",
+            file=sys.stderr,
+        )
+        return []
+    base = f"{installdir}/custom/netboot/{platform_of(image.get('osvers', ''))}"
+    found = get_file_name(
+        base,
+        "synclist",
+        image.get("profile", ""),
+        image.get("osvers", ""),
+        image.get("osarch", ""),
+    )
+    return [found] if found else []
+
+
+def rm_rf(path: str) -> None:
+    if os.path.islink(path) or os.path.isfile(path):
+        os.unlink(path)
+    elif os.path.isdir(path):
+        shutil.rmtree(path)
+
+
+def cp_a(src: str, dest: str) -> None:
+    """cp -r -a SRC DEST: into DEST when it is a directory, else as DEST."""
+    if os.path.isdir(dest) and not os.path.islink(dest):
+        dest = os.path.join(dest, perl_basename(src))
+    if os.path.isdir(src) and not os.path.islink(src):
+        shutil.copytree(src, dest, symlinks=True, dirs_exist_ok=True)
+    else:
+        if os.path.islink(dest):
+            os.unlink(dest)
+        shutil.copy2(src, dest, follow_symlinks=False)
+
+
+def rsync_into(sources: list[str], dest: str) -> None:
+    """rsync -Lprogtz SRC... DEST as rsync_to_image runs it (links followed, -r)."""
+    into = dest.endswith("/") or os.path.isdir(dest) or len(sources) > 1
+    for pattern in sources:
+        matches = sorted(glob.glob(pattern)) if re.search(r"[*?\[]", pattern) else [pattern]
+        for src in matches:
+            if not os.path.exists(src):
+                continue  # rsync reports it and copies the rest; xCAT ignores the rc
+            if os.path.isdir(src):
+                target = dest if src.endswith("/") else os.path.join(dest, perl_basename(src))
+                shutil.copytree(src, target, dirs_exist_ok=True)
+            else:
+                target = os.path.join(dest, os.path.basename(src)) if into else dest
+                os.makedirs(os.path.dirname(target) or ".", exist_ok=True)
+                shutil.copy2(src, target)
+
+
+def rsync_to_image(rootimg: Path, synclist: str, env: dict[str, str]) -> list[tuple[str, str]]:
+    """DSHCLI.pm rsync_to_image (lines 4975-5085), `xdcp -i <rootimg> -F <synclist>`:
+    comments only at column 0, `src -> (noderange) dest` lines skipped (line 4999),
+    $VAR from XCAT_OSIMAGE_ENV substituted, the first clause header stops everything
+    (lines 5006-5012), dest is a directory when it is one on the director (line 5021)."""
+    done = []
+    text = Path(synclist).read_text(encoding="utf-8", errors="replace")
+    for line in text.split("\n"):
+        if line.startswith("#") or re.search(r".+ -> \(.+\) .+", line):
+            continue
+        line = varsubinline(line, env)
+        if re.search(r"EXECUTE:|EXECUTEALWAYS:|APPEND:|MERGE:", line):
+            break
+        match = re.search(r"(.+) -> (.+)", line)
+        if not match:
+            continue
+        src, dest = match.group(1), re.sub(r"[\s;]", "", match.group(2))
+        if os.path.isdir(dest):
+            updatedir = updatepath = f"{rootimg}{dest}"
+        else:
+            updatedir, updatepath = f"{rootimg}{perl_dirname(dest)}", f"{rootimg}{dest}"
+        os.makedirs(updatedir, exist_ok=True)
+        rsync_into(src.split(), updatepath)
+        done += [(s, dest) for s in src.split()]
+    return done
+
+
+def osimage_env(value: str) -> dict[str, str]:
+    """DSHCLI.pm lines 4983-4989: XCAT_OSIMAGE_ENV (packimage passes environvar)."""
+    pairs = {}
+    for item in value.split(","):
+        match = re.search(r"\s*(\S+)\s*=\s*(\S+)\s*", item)
+        if match:
+            pairs[match.group(1)] = match.group(2)
+    return pairs
+
+
+# ---------------------------------------------------------------------------- xdcp
+
+NODESYNCFILEDIR = "/var/xcat/node/syncfiles"  # DSHCLI.pm line 4704, site.nodesyncfiledir unset
+MERGE_FILES = ("/etc/passwd", "/etc/group", "/etc/gshadow", "/etc/shadow")
+
+
+def boot_sync_sections(synclist: str) -> tuple[list[str], dict[str, list[str]]]:
+    """DSHCLI.pm parse_rsync_input_file_on_MN (lines 5143-5365): plain lines, then each
+    header (found anywhere in a line) captures every following line until the next."""
+    plain: list[str] = []
+    clauses: dict[str, list[str]] = {}
+    clause = ""
+    for line in Path(synclist).read_text(encoding="utf-8", errors="replace").split("\n"):
+        if line.startswith("#") or not line.strip():
+            continue
+        header = re.search(r"EXECUTEALWAYS:|EXECUTE:|APPEND:|MERGE:", line)
+        if header:
+            clause = header.group(0)
+            continue
+        (clauses.setdefault(clause, []) if clause else plain).append(line)
+    return plain, clauses
+
+
+def plain_plan(node: str, lines: list[str], nodes: dict[str, dict[str, str]]) -> list[str]:
+    """The files rsync would send a node (lines 5237-5300): a (noderange) limits a line."""
+    out = []
+    for line in lines:
+        ranged = re.search(r"(.+) -> +\((.+)\) +(.+)", line)
+        match = ranged or re.search(r"(.+) -> (.+)", line)
+        if not match:
+            continue
+        if ranged:
+            allowed, _ = noderange(re.sub(r"\s", "", ranged.group(2)), nodes, verify=False)
+            if node not in allowed:
+                continue
+        dest = re.sub(r"[\s;]", "", match.group(match.lastindex or 2))
+        out.append(f"{node}: rsync {match.group(1).strip()} -> {dest}")
+    return out
+
+
+def append_plan(node: str, lines: list[str]) -> list[str]:
+    """APPEND: bld_and_run_append (lines 6038-6130) joins `<file>:<target>` for every
+    line, whatever node range it names, into one xdcpappend.sh command run on every node;
+    xdcpappend.sh splits it on blanks and on ':' (share/xcat/scripts/xdcpappend.sh)."""
+    params = NODESYNCFILEDIR + " "
+    for line in lines:
+        match = re.search(r"(.+) -> (.+)", line)
+        if match:
+            params += f"{match.group(1)}:{match.group(2)} "
+    script = f"{NODESYNCFILEDIR}/append/opt/xcat/share/xcat/scripts/xdcpappend.sh"
+    out = [f"{node}: xdsh {script} {params.rstrip()}"]
+    check = subprocess.run(
+        ["/bin/sh", "-n", "-c", f"{script} {params}"], capture_output=True, text=True
+    )
+    if check.returncode != 0:
+        return [*out, f"{node}: sh: {check.stderr.strip()}"]
+    words = subprocess.run(
+        ["/bin/sh", "-c", f'set -- {params}; shift; for i in $*; do echo "$i"; done'],
+        capture_output=True,
+        text=True,
+    ).stdout.splitlines()
+    for word in words:
+        fields = word.split(":")
+        target = fields[1] if len(fields) > 1 else word  # cut -f2 prints lines without ':'
+        out.append(f"{node}: append {NODESYNCFILEDIR}/append{fields[0]} >> {target}")
+    return out
+
+
+def merge_error(lines: list[str]) -> Optional[str]:
+    """MERGE: bld_and_run_merge (lines 6179-6215) accepts only the four files as the
+    whole right-hand side, so `src -> (noderange) /etc/passwd` is refused for every node."""
+    for line in lines:
+        match = re.search(r"(.+) -> (.+)", line)
+        if match and match.group(2) not in MERGE_FILES:
+            return (
+                f"{match.group(2)} is not either /etc/passwd, /etc/group, /etc/gshadow or "
+                "/etc/shadow. Those are the only supported files for MERGE"
+            )
+    return None
+
+
+def cmd_xdcp(state: State, args: list[str]) -> int:
+    """xdcp -i <rootimg> -F <synclist> copies into an image (rsync_to_image);
+    xdcp <noderange> -F <synclist> prints what boot-time sync would do on each node:
+    `node: rsync SRC -> DEST`, `node: xdsh ...`, `node: append FILE >> TARGET`."""
+    opts, operands = getopts(
+        args, [Option("F", takes_arg=True), Option("i", takes_arg=True)], bundling=True
+    )
+    if not opts.get("F"):
+        raise stub_error("xdcp: only -F <synclist> is implemented")
+    if opts.get("i"):
+        rsync_to_image(
+            Path(opts["i"]), opts["F"], osimage_env(os.environ.get("XCAT_OSIMAGE_ENV", ""))
+        )
+        return 0
+    with state.locked():
+        nodes = state.objects("node")
+    names, missed = noderange(operands[0] if operands else "", nodes, verify=True)
+    if missed or not names:
+        raise XcatError(f"Invalid nodes and/or groups in noderange: {','.join(missed)}")
+    plain, clauses = boot_sync_sections(opts["F"])
+    for node in names:
+        lines = plain_plan(node, plain, nodes)
+        if clauses.get("APPEND:"):
+            lines += append_plan(node, clauses["APPEND:"])
+        if lines:
+            print("\n".join(lines))
+    problem = merge_error(clauses.get("MERGE:", []))
+    if problem:
+        raise XcatError(problem)
+    return 0
+
+
 # ---------------------------------------------------------------------------- liteimg
 
 LITEIMG_SPEC = [
+    Option("rootfstype|t", takes_arg=True),
     Option("profile|p", takes_arg=True),
     Option("arch|a", takes_arg=True),
     Option("osver|o", takes_arg=True),
     Option("help|h"),
+    Option("tracker"),
     Option("version|v"),
     Option("verbose|V"),
 ]
+LITE_OPTION_RE = re.compile(
+    r"^(tmpfs|persistent|localdisk|rw|ro|con|link|tmpfs,rw|link,ro|link,persistent|link,con)$"
+)
+ENABLED_DISABLE = (None, "0", "no", "NO", "No", "nO")  # Table.pm getAttribs, lines 3855-3857
 
 
-def litefile_rows_for(
-    state: State, name: str, image: dict[str, str]
-) -> list[dict[str, Optional[str]]]:
+def ilitefile(state: State, name: str, image: dict[str, str]) -> list[str]:
+    """`ilitefile <image>` (litetree.pm getNodeData lines 340-360, mergeArrays 380-420,
+    showSync 257-268): rows whose image is the osimage's whole `groups` value, then NULL
+    (getAttribs({image => ''}) asks `image is NULL`), then ALL, then the image, later
+    ones winning per file; blank options are tmpfs,rw; an /etc/mtab row is forced to
+    tmpfs,rw and added as `link` when missing.  Lines are `<image>: <options> <file>`."""
     with state.locked():
-        rows = state.litefile()
-    owners = {name, "ALL", *split_files(image.get("groups", ""))}
-    return [
-        row
-        for row in rows
-        if row.get("image") in owners and (row.get("disable") or "") not in ("1", "yes")
-    ]
+        rows = [r for r in state.litefile() if r.get("disable") in ENABLED_DISABLE]
+    keys = ([image["groups"]] if image.get("groups") else []) + [None, "ALL", name]
+    options: dict[str, str] = {}
+    for key in keys:
+        for row in rows:
+            if row.get("image") == key and row.get("file"):
+                file = row["file"] or ""
+                options[file] = (
+                    "tmpfs,rw" if file == "/etc/mtab" else row.get("options") or ("tmpfs,rw")
+                )
+    options.setdefault("/etc/mtab", "link")
+    return [f"{name}: {options[f]:<13} {f}" for f in sorted(options)]
 
 
-def check_lite_entries(entries: list[tuple[str, str]]) -> None:
-    """liteimg's checks: options, absolute paths, and parent/child option rules."""
-    for options, path in entries:
-        if options not in LITE_OPTIONS:
+LiteTable = dict[str, Optional[list[str]]]
+
+
+def parse_lite_files(lines: list[str]) -> LiteTable:
+    """statelite.pm parseLiteFiles (lines 719-764): each entry under the NEAREST listed
+    ancestor directory, found by walking up dirname() and taking the first level where
+    exactly one line ends with `<dir>/`; entries without one are top-level keys."""
+    table: LiteTable = {}
+    for line in lines:
+        fields = line.split()
+        entry = "\t".join(fields[1:])
+        file = fields[2] if len(fields) > 2 else ""
+        file = file[:-1] if file.endswith("/") else file
+        if entry in table:
+            continue
+        parent, found = perl_dirname(file), None
+        while parent != "/":
+            parent = parent if parent.endswith("/") else parent + "/"
+            matches = [other for other in lines if other.endswith(parent)]
+            if len(matches) == 1:
+                found = matches[0]
+                break
+            parent = perl_dirname(parent)
+        if found is None:
+            table[entry] = None
+        else:
+            key = "\t".join(found.split()[1:])
+            if table.get(key) is None:
+                table[key] = []
+            children = table[key]
+            assert children is not None
+            children.append(entry)
+    return table
+
+
+def check_lite_lines(lines: list[str]) -> None:
+    """statelite.pm lines 282-301: options, absolute paths, no `con` on a directory."""
+    for line in lines:
+        fields = line.split()
+        options, file = fields[1], fields[2] if len(fields) > 2 else ""
+        if not LITE_OPTION_RE.match(options):
             raise XcatError(
-                f" {path} has invalid option. The valid options: tmpfs persistent localdisk rw "
+                f" {file} has invalid option. The valid options: tmpfs persistent localdisk rw "
                 "ro con link tmpfs,rw link,ro link,persistent link,con"
             )
-        if not path.startswith("/"):
-            raise XcatError(f" {path} is not one absolute path. ")
-        if "con" in options and path.endswith("/"):
-            raise XcatError(f' {path} is directory, don\'t use "con" as its option ')
-    for options, path in entries:
-        parent = os.path.dirname(path.rstrip("/")).rstrip("/") + "/"
-        parents = [(o, p) for o, p in entries if p == parent]
-        if len(parents) != 1:
+        if not file.startswith("/"):
+            raise XcatError(f" {file} is not one absolute path. ")
+        if "con" in options and file.endswith("/"):
+            raise XcatError(f' {file} is directory, don\'t use "con" as its option ')
+
+
+def check_lite_nesting(table: LiteTable) -> None:
+    """statelite.pm lines 308-350: a directory with children must not be ro/con; under a
+    link* directory children must be link* but not link,ro; under a persistent one they
+    must be persistent.  A link* child of another directory is never refused: the check
+    compares paths with Perl's numeric != (line 337), which is always false."""
+    for key, children in table.items():
+        if not children:
             continue
-        popts, ppath = parents[0]
-        if popts.endswith("ro") or popts.endswith("con"):
+        options, file = key.split("\t")
+        if options.endswith("ro") or options.endswith("con"):
             raise XcatError(
-                f'the directory "{ppath}" should not be with "ro" or "con" as its option'
+                f'the directory "{file}" should not be with "ro" or "con" as its option'
             )
-        if "link" in popts:
-            if options == "link,ro":
-                raise XcatError(
-                    f'Based on the option of {ppath}, {path} should not use "link,ro" as its option'
-                )
-            if "link" not in options:
-                raise XcatError(
-                    f'Based on the option of {ppath}, {path} can only use "link"-based options'
-                )
-        elif "link" in options:
-            raise XcatError(
-                f'Based on the option of {ppath}, {path} should not use "link"-based options'
+        for child in children:
+            child_options, child_file = child.split("\t")
+            if "link" in options:
+                if child_options == "link,ro":
+                    raise XcatError(
+                        f'Based on the option of {file}, {child_file} should not use "link,ro" '
+                        "as its option"
+                    )
+                if "link" not in child_options:
+                    raise XcatError(
+                        f'Based on the option of {file}, {child_file} can only use "link"-based '
+                        "options"
+                    )
+            if "persistent" in options and "persistent" not in child_options:
+                raise XcatError(f"{child_file} should have persistent option like {file} ")
+
+
+def recover_files(rootimg: str, options: str, file: str) -> None:
+    """statelite.pm recoverFiles (lines 771-817): undo an entry that was removed or whose
+    option changed.  A link entry whose path links into .statelite/tmpfs is replaced by
+    its .default copy (or an empty file/directory); any other entry is deleted, rm -rf."""
+    if options.startswith("link"):
+        target = rootimg + file
+        if not os.path.islink(target):
+            target = target[:-1]  # `chop`: the directory's trailing '/'
+        if os.path.islink(target) and ".statelite/tmpfs" in os.readlink(target):
+            rm_rf(target)
+            default = f"{rootimg}/.default{file}"
+            if os.path.exists(default):
+                cp_a(default, target)
+            elif file.endswith("/"):
+                os.mkdir(target)
+            else:
+                Path(target).touch()
+        rm_rf(f"{rootimg}/.statelite/tmpfs{file}")
+    else:
+        rm_rf(rootimg + file)
+
+
+def entry_options(lines: list[str], file: str) -> Optional[str]:
+    """`grep /\\s+$file$/` over the new lines (statelite.pm lines 373 and 444): the new
+    options of a saved entry when exactly one line matches."""
+    try:
+        pattern = re.compile(r"\s+" + file + "$")
+    except re.error:
+        return None
+    matches = [line for line in lines if pattern.search(line)]
+    return matches[0].split()[1] if len(matches) == 1 else None
+
+
+def backup_children(rootimg: str, file: str, children: list[str]) -> None:
+    backup = f"{rootimg}/.statebackup{file}"
+    if not os.path.isdir(backup):
+        rm_rf(backup)
+        os.makedirs(backup, exist_ok=True)
+    for child in children:
+        path = rootimg + child.split("\t")[1]
+        if os.path.exists(path):
+            cp_a(path, backup)
+
+
+def restore_children(rootimg: str, children: list[str]) -> None:
+    for child in children:
+        name = child.split("\t")[1]
+        dest, src = rootimg + name, f"{rootimg}/.statebackup{name}"
+        rm_rf(dest)
+        os.makedirs(perl_dirname(dest), exist_ok=True)
+        if os.path.exists(src):
+            cp_a(src, dest)
+
+
+def recover_saved(rootimg: str, saved: LiteTable, new_lines: list[str]) -> None:
+    """statelite.pm lines 366-460: for each saved entry whose option changed or which is
+    gone, recoverFiles; its children are kept through .statebackup, then checked too."""
+    for line, children in saved.items():
+        old_options, file = line.split("\t")
+        if children:
+            backup_children(rootimg, file, children)
+        if entry_options(new_lines, file) != old_options:
+            recover_files(rootimg, old_options, file)
+            if children:
+                restore_children(rootimg, children)
+        for child in children or []:
+            child_options, child_file = child.split("\t")
+            if entry_options(new_lines, child_file) != child_options:
+                recover_files(rootimg, child_options, child_file)
+    rm_rf(f"{rootimg}/.statebackup")
+
+
+def get_rel_dir(file: str) -> str:
+    """statelite.pm getRelDir (lines 638-653): '..' per directory level of the file."""
+    parent = perl_dirname(file)
+    if parent == "/":
+        return "."
+    return "/".join([".."] * (len(parent.split("/")) - 1))
+
+
+def ln_sfn(target: str, link: str) -> None:
+    if os.path.isdir(link) and not os.path.islink(link):
+        link = os.path.join(link, perl_basename(target))
+    if os.path.lexists(link):
+        rm_rf(link)
+    os.symlink(target, link)
+
+
+def lite_link(rootimg: str, file: str) -> None:
+    """liteItem for a top-level link entry (statelite.pm lines 855-948): the original
+    goes to .default, the path becomes a link to .statelite/tmpfs, which links back."""
+    rif, parent = rootimg + file, perl_dirname(file)
+    if re.search(re.escape(rootimg) + r"/.default", os.path.realpath(rif)):
+        return  # done by an earlier liteimg or by its parent
+    if os.path.isfile(rif) or os.path.isdir(rif):
+        if not os.path.islink(rif.rstrip("/")):
+            os.makedirs(f"{rootimg}/.default{parent}", exist_ok=True)
+            cp_a(rif, f"{rootimg}/.default{parent}")
+            rm_rf(rif.rstrip("/"))
+    else:
+        os.makedirs(rootimg + parent, exist_ok=True)
+        os.makedirs(f"{rootimg}/.default{parent}", exist_ok=True)
+        if file.endswith("/"):
+            os.makedirs(f"{rootimg}/.default{file}", exist_ok=True)
+        else:
+            Path(f"{rootimg}/.default{file}").touch()
+    os.makedirs(f"{rootimg}/.statelite/tmpfs{parent}", exist_ok=True)
+    file = file[:-1] if file.endswith("/") else file
+    rel = get_rel_dir(file)
+    ln_sfn(f"../../{rel}/.default{file}", f"{rootimg}/.statelite/tmpfs{file}")
+    ln_sfn(f"{rel}/.statelite/tmpfs{file}", rootimg + file)
+
+
+def lite_item(rootimg: str, item: str, is_child: bool) -> None:
+    """statelite.pm liteItem (lines 823-995)."""
+    options, file = item.split("\t")
+    if "link" in options:
+        if file == "/etc/mtab":
+            mtab = f"{rootimg}/etc/mtab"
+            if os.path.islink(mtab) and os.readlink(mtab) == "/proc/self/mounts":
+                return
+            is_child = False
+        if not is_child:
+            lite_link(rootimg, file)
+        elif file.endswith("/"):
+            if not os.path.isdir(f"{rootimg}/.default{file}"):
+                rm_rf(f"{rootimg}/.default{file}")
+                os.makedirs(f"{rootimg}/.default{file}", exist_ok=True)
+        else:
+            os.makedirs(f"{rootimg}/.default{perl_dirname(file)}", exist_ok=True)
+            Path(f"{rootimg}/.default{file}").touch()
+        return
+    rif, parent = rootimg + file, perl_dirname(file)
+    if not os.path.exists(rif):
+        if file.endswith("/"):
+            os.makedirs(rif, exist_ok=True)
+        else:
+            with contextlib.suppress(OSError):
+                os.mkdir(rootimg + parent)  # one level only, as `mkdir($rifdir)`
+            with contextlib.suppress(OSError):
+                Path(rif).touch()
+    os.makedirs(f"{rootimg}/.default{parent}", exist_ok=True)
+    if os.path.exists(rif):
+        cp_a(rif, f"{rootimg}/.default{parent}")
+
+
+def lite_me(rootimg: str, table: LiteTable) -> None:
+    """statelite.pm liteMe (lines 600-636)."""
+    os.makedirs(f"{rootimg}/.statelite/tmpfs", exist_ok=True)
+    for key, children in table.items():
+        lite_item(rootimg, key, False)
+        for child in children or []:
+            lite_item(rootimg, child, True)
+
+
+def prepare_lite_root(rootimg: Path, profile: str, arch: str) -> None:
+    """The edits liteimg makes before the litefile rows (statelite.pm lines 177-207):
+    /xcatpost from <installdir>/postscripts, fstab rw->ro for <profile>_<arch>, the
+    root password line of /etc/shadow (no passwd table entry: 'cluster')."""
+    rm_rf(f"{rootimg}/xcatpost")
+    (rootimg / "xcatpost").mkdir(parents=True)
+    installdir = os.environ.get("XCATSTUB_INSTALLDIR")
+    postscripts = Path(installdir or "") / "postscripts"
+    if installdir and postscripts.is_dir():
+        for item in postscripts.iterdir():
+            cp_a(str(item), str(rootimg / "xcatpost"))
+    fstab = rootimg / "etc" / "fstab"
+    if fstab.is_file():
+        lines = fstab.read_text(encoding="utf-8").splitlines(keepends=True)
+        fstab.write_text(
+            "".join(
+                re.sub(r"\brw\b", "ro", line, count=1)
+                if line.startswith(f"{profile}_{arch}")
+                else line
+                for line in lines
             )
-        if "persistent" in popts and "persistent" not in options:
-            raise XcatError(f"{path} should have persistent option like {ppath} ")
+        )
+    if (rootimg / "etc").is_dir():
+        shadow = rootimg / "etc" / "shadow"
+        old = shadow.read_text(encoding="utf-8").splitlines() if shadow.is_file() else []
+        body = "root:cluster:13880:0:99999:7:::\n" + "".join(
+            line + "\n" for line in old if not line.startswith("root:")
+        )
+        write_atomic(shadow, body.encode("utf-8"))
+        shadow.chmod(0o600)
 
 
 def cmd_liteimg(state: State, args: list[str]) -> int:
-    opts, operands = getopts(args, LITEIMG_SPEC, bundling=False)
+    """statelite.pm process_request (lines 36-598)."""
+    if not args:
+        raise Usage(
+            "liteimg -h # this help message\nliteimg -v # version\nliteimg -V # verbose\n"
+            "liteimg -p <profile> -a <architecture> -o <OS>\nliteimg imagename",
+            0,
+        )
+    opts, operands = getopts(args, LITEIMG_SPEC, bundling=True, pass_through=True)
+    if opts.get("version"):
+        raise Usage("Version 2.19.0 (xcatstub)", 0)
     if opts.get("help"):
         raise Usage("liteimg -h # this help message\nliteimg -v # version\nliteimg imagename", 0)
-    if opts.get("version"):
-        raise Usage("Version 2.16.5 (xcatstub)", 0)
     if not operands:
         if any(opts.get(k) for k in ("profile", "arch", "osver")):
             raise stub_error(
@@ -2488,42 +2991,58 @@ def cmd_liteimg(state: State, args: list[str]) -> int:
     image = lookup_image(state, name)
     if "statelite" not in image.get("provmethod", ""):
         raise XcatError(
-            "Please make sure that osimage.provmethod is set to statelite before calling this command."
+            "Please make sure that osimage.provmethod is set to statelite before calling this "
+            "command."
+        )
+    if not all(image.get(k) for k in ("osvers", "osarch", "profile")):
+        raise XcatError(
+            "osimage.osvers, osimage.osarch, and osimage.profile and must be specified for the "
+            f"image {name} in the database, or you must specify -o os -p profile -a arch."
         )
     destdir = image_dir(name, image)
     rootimg = destdir / "rootimg"
     state.injected("liteimg", [name])
     if not rootimg.is_dir():
-        raise XcatError(f"{rootimg} does not exist, run genimage {name} first")
-    print(f"going to modify {rootimg}")
-    rows = litefile_rows_for(state, name, image)
-    if not rows:
-        raise XcatError(
-            f"There are no files to sync for {name}.  You have to have some files read/write "
-            "filled out in the synclist table."
+        raise stub_error(
+            f"{rootimg} does not exist, run genimage {name} first (xCAT would go on and "
+            "create a partial root)"
         )
-    entries = []
-    for row in rows:
-        options = row.get("options") or "tmpfs,rw"
-        options = options.replace("tmpfs,rw", "link")  # liteimg's compatibility rewrite
-        entries.append((row.get("image") or "", options, row.get("file") or ""))
-    check_lite_entries([(o, f) for _, o, f in entries])
-    (rootimg / ".default").mkdir(exist_ok=True)
-    (rootimg / ".statelite").mkdir(exist_ok=True)
-    write_atomic(
-        rootimg / ".statelite" / "litefile.save",
-        "".join(f"{i}\t{o}\t{f}\n" for i, o, f in entries).encode("utf-8"),
-    )
+    print(f"Modifying {rootimg} ...", flush=True)
+    prepare_lite_root(rootimg, image["profile"], image["osarch"])
+    for synclist in synclist_files(name, image):
+        if os.path.isfile(synclist):  # statelite.pm lines 235-243
+            rsync_to_image(rootimg, synclist, {})  # liteimg passes no XCAT_OSIMAGE_ENV
+    save = rootimg / ".statelite" / "litefile.save"
+    saved_lines = save.read_text(encoding="utf-8").splitlines() if save.is_file() else []
+    saved = parse_lite_files(saved_lines)
+    new_lines = [line.replace("tmpfs,rw", "link", 1) for line in ilitefile(state, name, image)]
+    check_lite_lines(new_lines)
+    table = parse_lite_files(new_lines)
+    check_lite_nesting(table)
+    for leftover in rootimg.glob("tmp/dracut.*"):
+        rm_rf(str(leftover))
+    recover_saved(str(rootimg), saved, new_lines)
+    write_atomic(save, "".join(line + "\n" for line in new_lines).encode("utf-8"))
+    lite_me(str(rootimg), table)
+    (rootimg / "etc" / "init.d").mkdir(parents=True, exist_ok=True)
+    (rootimg / "etc" / "init.d" / "statelite").write_text("# xcatstub rc.statelite\n")
+    print(f"Modifying {rootimg} done.")
     if image.get("rootfstype") == "ramdisk":
-        manifest = [f"# xcatstub liteimg ramdisk manifest\nimage={name}"]
-        for path in split_files(image.get("exlist", "")):
-            if not os.path.isfile(path):
-                raise stub_error(f"the exlist file {path} of '{name}' does not exist")
-            manifest.append(f"exlist={path} sha256={sha256_file(path)}")
-            manifest.extend(f"exclude {pattern}" for pattern in parse_exlist(path))
-        body = ("\n".join(manifest) + "\n").encode("utf-8")
-        write_atomic(destdir / "rootimg-statelite.gz", gzip_bytes(body))
+        pack_statelite_ramdisk(name, image, destdir)
     return 0
+
+
+def pack_statelite_ramdisk(name: str, image: dict[str, str], destdir: Path) -> None:
+    """statelite.pm lines 483-596: with rootfstype=ramdisk the root is packed."""
+    manifest = [f"# xcatstub liteimg ramdisk manifest\nimage={name}"]
+    for path in split_files(image.get("exlist", "")):
+        if not os.path.isfile(path):
+            raise stub_error(f"the exlist file {path} of '{name}' does not exist")
+        manifest.append(f"exlist={path} sha256={sha256_file(path)}")
+        manifest.extend(f"exclude {pattern}" for pattern in parse_exlist(path))
+    manifest.extend(f"package {p}" for p in installed_packages(destdir / "rootimg"))
+    body = ("\n".join(manifest) + "\n").encode("utf-8")
+    write_atomic(destdir / "rootimg-statelite.gz", gzip_bytes(body))
 
 
 # ---------------------------------------------------------------------------- nodeset
@@ -2565,14 +3084,14 @@ class BootImage:
         self.rootimgdir = Path(rootimgdir)
 
     def initrd(self) -> str:
-        """anaconda.pm lines 531-540 and 869-874: statelite ramdisk boots the stateless one."""
+        """anaconda.pm lines 531-536 and 858-866: statelite ramdisk boots the stateless one."""
         if self.statelite and self.rootfstype != "ramdisk":
             return "initrd-statelite.gz"
         return "initrd-stateless.gz"
 
 
 def check_boot_files(boot: BootImage) -> Optional[str]:
-    """mknetboot's refusals (anaconda.pm lines 466-512); None when the image can boot."""
+    """mknetboot's refusals (anaconda.pm lines 450-499); None when the image can boot."""
     here, destdir = socket.gethostname(), boot.rootimgdir
     before = "liteimg" if boot.statelite else "packimage"
     if not os.access(destdir / "kernel", os.R_OK):
@@ -2636,7 +3155,7 @@ def volatile_kcmdline(text: str) -> str:
 
 def kcmdline_for(boot: BootImage, node_name: str, node: dict[str, str]) -> str:
     """The kernel command line of mknetboot (anaconda.pm lines 614-835) plus the
-    addkcmdline words the boot loader plugin appends (xnba.pm lines 155-229)."""
+    addkcmdline words the boot loader plugin appends (xnba.pm lines 174-230)."""
     master = node.get("xcatmaster") or "!myipfn!"
     server = master
     for attr in ("nfsserver", "tftpserver"):
@@ -2673,7 +3192,7 @@ def kcmdline_for(boot: BootImage, node_name: str, node: dict[str, str]) -> str:
 
 
 def nodeset_target(state: State, target: str) -> BootImage:
-    """destiny.pm lines 309-323: the image must exist and have a provmethod."""
+    """destiny.pm lines 294-306: the image must exist and have a provmethod."""
     with state.locked():
         db = state.osimages()
     if target not in db:
@@ -2688,7 +3207,7 @@ def nodeset_target(state: State, target: str) -> BootImage:
 def node_images(
     state: State, nodes: dict[str, dict[str, str]], names: list[str], target: str, msgs: Messages
 ) -> dict[str, BootImage]:
-    """The image of each node: the one named (whose attributes destiny.pm lines 325-332
+    """The image of each node: the one named (whose attributes destiny.pm lines 317-332
     write into every node first) or the node's provmethod (lines 334-414)."""
     if target:
         boot = nodeset_target(state, target)
@@ -2722,7 +3241,7 @@ def mknetboot(
     copied: set[str] = set()
     for name, boot in images.items():
         if not nodes[name].get("mac"):
-            msgs.node_error(name, "No MAC address available for this node")  # destiny.pm 415-426
+            msgs.node_error(name, "No MAC address available for this node")  # destiny.pm 426-440
             continue
         problem = check_boot_files(boot)
         if problem:
@@ -2886,7 +3405,7 @@ def cmd_tabrestore(state: State, args: list[str]) -> int:
     except XcatError:
         raise Usage(usage, 1) from None
     if opts.get("version"):
-        raise Usage("Version 2.16.5 (xcatstub)", 0)
+        raise Usage("Version 2.19.0 (xcatstub)", 0)
     if opts.get("help"):
         raise Usage(usage, 0)
     if not operands:
@@ -2945,7 +3464,7 @@ def cmd_tabch(state: State, args: list[str]) -> int:
     if opts.get("help"):
         raise Usage(usage, 0)
     if opts.get("version"):
-        raise Usage("Version 2.16.5 (xcatstub)", 0)
+        raise Usage("Version 2.19.0 (xcatstub)", 0)
     if len(operands) < 2:
         raise Usage(usage, 1)
     keys: dict[str, str] = {}
@@ -3060,6 +3579,7 @@ def run(command: str, args: list[str], state: State, record: dict[str, Any]) -> 
             "tabch": cmd_tabch,
             "tabdump": cmd_tabdump,
             "nodeset": cmd_nodeset,
+            "xdcp": cmd_xdcp,
         }[command]
         return simple(state, args)
     except Usage as usage:
