@@ -436,10 +436,21 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Env:
     return work_in(Env(new_repo(site), site, site, Clock(), install, stub_state), monkeypatch)
 
 
+STAGING = "-imagespec-staging"  # the xcat builder builds image X as osimage X-imagespec-staging
+
+
 def build_calls(calls: list[list[str]]) -> list[list[str]]:
+    """genimage, packimage and liteimg calls, named by the image they build."""
     return [
-        c for c in calls if c[0] in ("mkdef", "chdef", "genimage", "packimage", "liteimg", "rmdef")
+        [*c[:-1], c[-1].removesuffix(STAGING)]
+        for c in calls
+        if c[0] in ("genimage", "packimage", "liteimg")
     ]
+
+
+def changing_calls(calls: list[list[str]]) -> list[list[str]]:
+    """Every xCAT call but the reads (lsdef, tabdump) plan makes on every run."""
+    return [c for c in calls if c[0] not in ("lsdef", "tabdump")]
 
 
 # ---------------------------------------------------------------- the native site (real dnf)
