@@ -55,6 +55,10 @@ from .generations import (
     write_text,
 )
 
+# Written into staging before liteimg runs on it.  liteimg deletes or empties the
+# paths of rows removed or changed since its last run on a root (statelite.pm
+# recoverFiles), so a root it ran on once is never given to it again.
+LITEIMG_MARK = "liteimg.started"
 # The kernel and initrds genimage leaves in rootimgdir, which a re-pack keeps.
 BOOT_FILES = ("kernel", "initrd-stateless.gz", "initrd-statelite.gz", "initrd.gz")
 
@@ -250,11 +254,16 @@ class XcatBuilder:
             log(f"generation {kept} was built and packed from these inputs: switching to it")
             switch(self.transport, dirs, kept, log)
             return kept
-        if found.staging_build != image.digests["build"]:
+        fresh = found.staging_build == image.digests["build"]
+        if fresh and image.statelite and self._liteimg_ran(dirs):
+            log("liteimg already ran on the staging root (a failed pack): building it again")
+            fresh = False
+        if not fresh:
             self._prepare_staging(image, found.current, dirs, log)
         name = self._define_staging(image, dirs, log)
         if image.statelite:
             self._load_litefile(image, name, log)
+            write_text(self.transport, f"{dirs.staging}/{LITEIMG_MARK}", b"", log)
             self._run(["liteimg", name], log)
         else:
             opts = self.options
@@ -266,6 +275,11 @@ class XcatBuilder:
         if gone:
             log(f"removed old generation(s) {', '.join(map(str, gone))}")
         return generation.number
+
+    def _liteimg_ran(self, dirs: ImageDirs) -> bool:
+        """Whether liteimg started on the staging root: it must never run there twice."""
+        query = f"test -e {q(dirs.staging)}/{LITEIMG_MARK} && echo yes || true"
+        return self.transport.run(["sh", "-c", query], effect=Effect.READ).output.strip() == "yes"
 
     def _prepare_staging(
         self, image: RenderedImage, current: Optional[int], dirs: ImageDirs, log: Log

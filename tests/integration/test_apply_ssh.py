@@ -11,7 +11,16 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import write_tree
-from tests.integration.sites import Clock, SiteRepo, apply_site_files, new_repo, run_main, work_in
+from tests.integration.sites import (
+    Clock,
+    SiteRepo,
+    apply_site_files,
+    build_calls,
+    changing_calls,
+    new_repo,
+    run_main,
+    work_in,
+)
 from tests.sshd import SshServer
 from tests.xcatstub import read_calls, read_osimages
 
@@ -43,14 +52,14 @@ def test_apply_over_ssh_syncs_with_rsync_builds_remotely_and_is_idempotent(
     assert code == 0, err + out
     assert (remote / "p/custom/netboot/rocky/img-login.pkglist").is_file()
     assert os.stat(remote / "postscripts/p/50-site").st_mode & 0o777 == 0o755
-    assert ["genimage", "img-login"] in calls(xcat_state)
+    assert ["genimage", "img-login-imagespec-staging"] in calls(xcat_state)
     assert set(read_osimages(xcat_state)) == {"img-login", "img-compute", "img-lite"}
     state = json.loads((remote / "p/.imagespec/state.json").read_text())
     assert state["images"]["img-compute"]["status"] == "ok"
     assert not list(remote.rglob(".~tmp~")), "rsync leaves no temporary files"
-    before = len(calls(xcat_state))
+    before = len(changing_calls(calls(xcat_state)))
     assert run_main(capsys, "apply", "--yes")[0] == 0
-    assert len(calls(xcat_state)) == before
+    assert len(changing_calls(calls(xcat_state))) == before
     assert run_main(capsys, "status")[0] == 0
 
 
@@ -61,10 +70,10 @@ def test_dry_run_over_ssh_prints_ssh_and_rsync_commands(
     assert code == 0
     assert "rsync -rlpc --delay-updates" in out
     assert re.search(r"^rsync .* -- \S+/ director:\S+/$", out, re.M), "no host as an option"
-    assert "ssh -F " in out and " -- director 'cat " in out and "| mkdef -z -f'" in out
-    assert "-- director 'genimage img-login'" in out
+    assert "ssh -F " in out and " -- director 'cat " in out and "| mkdef -z'" in out
+    assert "-- director 'genimage img-login-imagespec-staging'" in out
     assert not remote.exists()
-    assert calls(xcat_state) == []
+    assert changing_calls(calls(xcat_state)) == []
 
 
 def test_a_dropped_connection_loses_nothing_and_the_next_apply_completes(
@@ -80,7 +89,7 @@ def test_a_dropped_connection_loses_nothing_and_the_next_apply_completes(
     code, _, err = run_main(capsys, "apply", "--yes")
     assert code == 0, err
     assert not (remote / "p/.imagespec/lock").exists()
-    assert ["packimage", "-m", "cpio", "-c", "gzip", "img-login"] in calls(xcat_state)
+    assert ["packimage", "-m", "cpio", "-c", "gzip", "img-login"] in build_calls(calls(xcat_state))
 
 
 def test_a_lock_held_from_another_host_is_reported_not_broken(

@@ -381,6 +381,7 @@ def test_rollback_switches_back_and_the_next_plan_says_why(
         "to": 1,
         "commit": first,
         "built": json.loads(out)["built"],
+        "nodeset": None,
     }
     assert native.current("img-compute") == ".compute.imagespec/1"
     members = cpio_members(native.rootimgdir("img-compute") / "rootimg.cpio.gz")

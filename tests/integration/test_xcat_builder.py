@@ -249,3 +249,81 @@ def test_a_netboot_repack_copies_the_root_and_leaves_the_generation_in_use_alone
     assert os.stat(second / "rootimg/etc/imagespec-stub-build").st_ino != os.stat(marker).st_ino
     with gzip.open(second / "rootimg.cpio.gz") as handle:
         assert b"exclude ./usr/share/man*" in handle.read()
+
+
+def test_show_and_explain_list_the_rows_liteimg_really_applies(
+    env: Env, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """litetree.pm (syncmount, mergeArrays): the rows of the osimage's groups, of image ''
+    and ALL join the image's own, and /etc/mtab is added as link when no row lists it."""
+    assert run_main(capsys, "apply", "--yes").code == 0
+    rows = [
+        {
+            "image": "ALL",
+            "file": "/etc/adjtime",
+            "options": "tmpfs",
+            "comments": None,
+            "disable": None,
+        },
+        {"image": "", "file": "/var/spool/", "options": "", "comments": None, "disable": None},
+        {
+            "image": "lite",
+            "file": "/etc/gpu/",
+            "options": "tmpfs",
+            "comments": None,
+            "disable": None,
+        },
+        {"image": "ALL", "file": "/etc/off", "options": "tmpfs", "comments": None, "disable": "1"},
+    ]
+    table = json.loads((env.stub_state / "litefile.json").read_text()) + rows
+    (env.stub_state / "litefile.json").write_text(json.dumps(table))
+    db = json.loads((env.stub_state / "osimage.json").read_text())
+    db["img-lite"]["groups"] = "lite"
+    (env.stub_state / "osimage.json").write_text(json.dumps(db))
+    run = run_main(capsys, "show", "img-lite")
+    assert run.code == 0, run.err
+    assert "litefile as liteimg applies it" in run.out
+    for path in ("/etc/adjtime", "/var/spool/", "/etc/gpu/", "/etc/mtab", "/var/log/"):
+        assert path in run.out
+    assert "/etc/off" not in run.out, "disabled rows are skipped"
+    doc = run_main(capsys, "explain", "img-lite", "/etc/adjtime", "--json").json()
+    assert doc["final"] == [
+        "litefile as liteimg applies it: /etc/adjtime tmpfs (director litefile, image=ALL)"
+    ]
+    doc = run_main(capsys, "explain", "img-lite", "/etc/mtab", "--json").json()
+    assert doc["final"] == [
+        "litefile as liteimg applies it: /etc/mtab link (added by xCAT on Linux)"
+    ]
+    assert run_main(capsys, "show", "img-lite", "--json").json()["litefile"] == {
+        "/var/log/": "persistent"
+    }
+
+
+def test_show_says_when_the_director_rows_cannot_be_read(
+    env: Env, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PATH", "/usr/bin:/bin")  # no xCAT commands
+    run = run_main(capsys, "show", "img-lite")
+    assert run.code == 0, run.err
+    assert "the litefile table of director here could not be read" in run.out
+    assert "/etc/mtab" in run.out
+
+
+def test_liteimg_never_runs_twice_on_one_root_after_a_failed_pack(
+    env: Env, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A failed liteimg leaves a root it changed; fixing the litefile in git must not give
+    that root to liteimg again (statelite.pm recoverFiles would act on the old rows)."""
+    inject_failure(env.stub_state, "liteimg", "img-lite-imagespec-staging", once=True)
+    assert run_main(capsys, "apply", "--yes").code == 3
+    lite = {**APPLY_PROFILES["lite"], "litefile": {"/var/log/": "tmpfs"}}
+    env.write("profiles/lite.yaml", dump_yaml(lite))
+    env.commit("lite: logs in tmpfs")
+    start = len(read_calls(env.stub_state))
+    run = run_main(capsys, "apply", "--yes")
+    assert run.code == 0, run.err
+    new = [[c["cmd"], *c["args"]] for c in read_calls(env.stub_state)[start:]]
+    assert ["genimage", "img-lite-imagespec-staging"] in new
+    assert new.index(["genimage", "img-lite-imagespec-staging"]) < new.index(
+        ["liteimg", "img-lite-imagespec-staging"]
+    )

@@ -50,7 +50,18 @@ def test_build_digest_is_sha256_of_its_canonical_document() -> None:
     attributes = {"osvers": "rocky8", "addkcmdline": "ignored"}
     empty_attributes = ",".join(
         f'"{k}":"{"rocky8" if k == "osvers" else ""}"'
-        for k in sorted([*SPEC_BUILD_ATTRIBUTES, "rootimgdir"])
+        # beyond SPEC §6: rootimgdir, and what rh/genimage also reads (kerneldir, krpmver,
+        # nodebootif, otherifce)
+        for k in sorted(
+            [
+                *SPEC_BUILD_ATTRIBUTES,
+                "rootimgdir",
+                "kerneldir",
+                "krpmver",
+                "nodebootif",
+                "otherifce",
+            ]
+        )
     )
     script_sha = hashlib.sha256(b"#!/bin/sh\n").hexdigest()
     document = (
