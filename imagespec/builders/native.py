@@ -54,6 +54,7 @@ from .generations import (
     ImageDirs,
     Survey,
     adopt_foreign,
+    kept_match,
     promote,
     prune,
     q,
@@ -533,7 +534,7 @@ class NativeBuilder:
         dirs = ImageDirs(image.rootimgdir)
         found = survey(self.transport, dirs)
         adopt_foreign(self.transport, found, log)
-        kept = self._kept_match(image, found)
+        kept = kept_match(found, {"build": image.digests["build"], "pack": image.digests["pack"]})
         if kept is not None:
             log(f"generation {kept} was built and packed from these inputs: switching to it")
             switch(self.transport, dirs, kept, log)
@@ -561,19 +562,6 @@ class NativeBuilder:
         if gone:
             log(f"removed old generation(s) {', '.join(map(str, gone))}")
         return generation.number
-
-    def _kept_match(self, image: RenderedImage, found: Survey) -> Optional[int]:
-        """A kept generation with exactly these build and pack inputs (after a rollback),
-        unless genimage just built a fresh root, which is always packed."""
-        if found.staging_build == image.digests["build"]:
-            return None
-        wanted = {"build": image.digests["build"], "pack": image.digests["pack"]}
-        matches = [
-            n
-            for n, g in found.generations.items()
-            if not g.adopted and {k: g.digests.get(k) for k in wanted} == wanted
-        ]
-        return max(matches) if matches else None
 
     def _prepare_staging(self, image: RenderedImage, found: Survey, log: Log) -> bool:
         """Staging holds a root built from this image's build inputs: genimage's, or a copy."""
