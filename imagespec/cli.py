@@ -136,6 +136,12 @@ def _warn(view: SiteView) -> None:
 
 
 def _image(view: SiteView, rendered: RenderedDirector, name: str) -> RenderedImage:
+    image = view.docs.site.model.images.get(name)
+    if image is not None and not image.on(rendered.name):
+        raise UsageError(
+            f"image '{name}' is not built on director '{rendered.name}' (its directors:"
+            f" {', '.join(image.directors or [])}); choose one with --director"
+        )
     check_images(rendered, [name])
     return rendered.images[name]
 

@@ -287,8 +287,8 @@ def compare(
     """Per image status, actions and changes of one director between two sites."""
     reached = reached_images(old, new, changed)
     old_has = old is not None and director in old.directors
-    old_names = set(old.images) if old_has and old else set()
-    new_names = set(new.images)
+    old_names = set(old.images_of(director)) if old_has and old else set()
+    new_names = set(new.images_of(director))
     old_tree = old.render(director, reached & old_names) if old and old_has else None
     new_tree = new.render(director, reached & new_names)
     profiles = changed_profiles(old, new, changed)

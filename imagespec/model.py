@@ -82,6 +82,11 @@ class Image(Strict):
     distro: StrictStr
     attributes: Attributes = Field(default_factory=dict)
     frozen: StrictBool = False
+    directors: Optional[StrList] = None  # the directors that build it; None: every one
+
+    def on(self, director: str) -> bool:
+        """Whether the image is built and defined on `director`."""
+        return self.directors is None or director in self.directors
 
 
 class Site(Strict):

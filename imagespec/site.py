@@ -41,6 +41,10 @@ class SiteView:
     def images(self) -> list[str]:
         return list(self.docs.site.model.images)
 
+    def images_of(self, director: str) -> list[str]:
+        """The images a director builds: all but those limited to other directors."""
+        return [n for n, i in self.docs.site.model.images.items() if i.on(director)]
+
     @property
     def warnings(self) -> list[Problem]:
         found = {p for p in self.problems if p.severity == "warning"}
@@ -53,11 +57,12 @@ class SiteView:
         return self.merges
 
     def render(self, director: str, images: Optional[Iterable[str]] = None) -> RenderedDirector:
-        """The director's tree (all images, or only the named ones)."""
-        subset = frozenset(images) if images is not None else None
+        """The director's tree (all its images, or only the named ones it builds)."""
+        own = frozenset(self.images_of(director))
+        subset = (frozenset(images) & own) if images is not None else None
         key = (director, subset)
         if key not in self._rendered:
-            names = subset if subset is not None else frozenset(self.images)
+            names = subset if subset is not None else own
             model = self.docs.site.model
             merges = self.merge_profiles(model.images[n].profile for n in names)
             resolution = resolve_director(self.docs, director, merges, set(names))

@@ -109,12 +109,40 @@ def check_site(docs: SiteDocs) -> list[Problem]:
         where = site.at("images", iname, "attributes")
         problems += _check_attrs(image.attributes, where, f"image '{iname}'")
     problems += _check_directors(docs)
+    problems += _check_image_directors(docs)
     problems += _check_remote_dirs(docs)
     problems += _check_site_words(docs)
     if not site.model.directors:
         problems.append(
             Problem(site.pos("directors"), "no directors defined; add one under 'directors:'")
         )
+    return problems
+
+
+def _check_image_directors(docs: SiteDocs) -> list[Problem]:
+    """`directors:` of an image names directors of the site, at least one."""
+    site = docs.site
+    known = list(site.model.directors)
+    problems = []
+    for iname, image in site.model.images.items():
+        if image.directors is None:
+            continue
+        if not image.directors:
+            problems.append(
+                Problem(
+                    site.pos("images", iname, "directors"),
+                    f"image '{iname}' has an empty 'directors' list, so no director builds it;"
+                    " name one, or remove the key for every director",
+                )
+            )
+        for index, name in enumerate(image.directors):
+            if name not in site.model.directors:
+                problems.append(
+                    Problem(
+                        site.pos("images", iname, "directors", index),
+                        f"image '{iname}': unknown director '{name}'{suggest(name, known)}",
+                    )
+                )
     return problems
 
 

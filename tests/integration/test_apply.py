@@ -300,3 +300,22 @@ def test_rollback_needs_an_older_generation(env: Env, capsys: pytest.CaptureFixt
     code, _, err = run_main(capsys, "rollback", "img-login")
     assert code == 1
     assert "image img-login has no generation before 1 to go back to" in err
+
+
+def test_an_image_limited_to_another_director_is_orphaned_here(
+    env: Env, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run_main(capsys, "apply", "--yes")[0] == 0
+    doc = apply_site_doc({"install_root": str(env.install), "prefix": "p", "builder": "xcat"})
+    doc["directors"]["other"] = {"install_root": str(env.install), "prefix": "o", "builder": "none"}
+    doc["images"]["img-compute"]["directors"] = ["other"]
+    doc["images"]["img-compute"]["attributes"] = {"rootimgdir": f"{env.install}/netboot/other"}
+    env.write("imagespec.yaml", dump_yaml(doc))
+    env.commit("compute only on the other director")
+    plan = run_main(capsys, "plan", "-d", "here", "--json").json()
+    assert plan["orphans"] == ["img-compute"]
+    assert plan["images"]["img-compute"]["status"] == "removed"
+    run = run_main(capsys, "show", "img-compute", "-d", "here")
+    assert run.code == 1
+    assert "image 'img-compute' is not built on director 'here' (its directors: other)" in run.err
+    assert run_main(capsys, "show", "img-compute", "-d", "other").code == 0
