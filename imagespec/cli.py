@@ -512,7 +512,7 @@ def apply(
     if as_json:
         docs = [apply_report.outcome_json(p, o) for p, o in results]
         _print_per_director(docs)
-    if any(o.failed for _, o in results):
+    if any(o.any_failed for _, o in results):
         raise typer.Exit(3)
 
 

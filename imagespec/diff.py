@@ -8,6 +8,7 @@ imagespec.yaml, or the site-wide settings changed.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
@@ -37,16 +38,42 @@ class ImageDiff:
         return {"status": self.status, "actions": list(self.actions), "changes": self.changes}
 
 
+@dataclass(frozen=True)
+class NodeMove:
+    """Nodes of a director's `nodes:` map that boot another image (None: not assigned)."""
+
+    nodes: str
+    old: Optional[str]
+    new: Optional[str]
+
+    def as_json(self) -> dict[str, Optional[str]]:
+        return {"nodes": self.nodes, "from": self.old, "to": self.new}
+
+    def __str__(self) -> str:
+        return f"{self.nodes}: {self.old or 'not assigned'} -> {self.new or 'not assigned'}"
+
+
+def node_moves(old: Mapping[str, str], new: Mapping[str, str]) -> list[NodeMove]:
+    """Entries of a `nodes:` map that differ, by noderange as written."""
+    return [
+        NodeMove(key, old.get(key), new.get(key))
+        for key in sorted(set(old) | set(new))
+        if old.get(key) != new.get(key)
+    ]
+
+
 @dataclass
 class DiffReport:
     base: str
     head: str
     director: str
     images: dict[str, ImageDiff]
+    nodes: list[NodeMove] = field(default_factory=list)  # the director's `nodes:` changes
 
     @property
     def changed(self) -> bool:
-        return any(d.status != Status.UNCHANGED for d in self.images.values())
+        moved = bool(self.nodes)
+        return moved or any(d.status != Status.UNCHANGED for d in self.images.values())
 
     def summary(self) -> dict[str, Any]:
         """Each image once, under its heaviest action; removed images apart; unchanged counted."""
@@ -64,12 +91,15 @@ class DiffReport:
         return out
 
     def as_json(self) -> dict[str, Any]:
-        return {
+        doc: dict[str, Any] = {
             "base": self.base,
             "head": self.head,
             "images": {n: d.as_json() for n, d in sorted(self.images.items())},
             "summary": self.summary(),
         }
+        if self.nodes:  # only then: sites without `nodes:` keep SPEC §8's exact shape
+            doc["nodes"] = [m.as_json() for m in self.nodes]
+        return doc
 
 
 # ----------------------------------------------------------------- reach
@@ -300,7 +330,9 @@ def compare(
             )
             continue
         images[name] = _image_diff(name, old_tree, new_tree, profiles)
-    return DiffReport(base=base, head=head, director=director, images=images)
+    old_nodes = old.docs.site.model.directors[director].nodes if old and old_has else {}
+    moves = node_moves(old_nodes, new.docs.site.model.directors[director].nodes)
+    return DiffReport(base=base, head=head, director=director, images=images, nodes=moves)
 
 
 def _image_diff(

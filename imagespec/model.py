@@ -73,6 +73,7 @@ class Director(Strict):
     builder: Literal["xcat", "native", "none"] = "xcat"
     build: BuildOptions = Field(default_factory=BuildOptions)
     distros: dict[str, DistroOverride] = Field(default_factory=dict)
+    nodes: dict[str, StrictStr] = Field(default_factory=dict)  # noderange -> image
 
 
 class Image(Strict):

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Optional
 
 from .actions import Action, BuildStatus, Stage, Status, stage_actions
-from .diff import DiffReport, ImageDiff
+from .diff import DiffReport, ImageDiff, node_moves
 from .digest import sha256_hex
 from .render import RenderedDirector, RenderedFile, RenderedImage
 from .state import ImageState, State
@@ -103,7 +103,7 @@ class Plan:
     @property
     def work(self) -> bool:
         busy = any(d.actions for n, d in self.report.images.items() if n not in self.frozen)
-        return busy or self.files.changes or bool(self.nodeset)
+        return busy or self.files.changes or bool(self.nodeset) or bool(self.report.nodes)
 
     def as_json(self) -> dict[str, Any]:
         doc = self.report.as_json()
@@ -207,6 +207,7 @@ def make_plan(
     only: Optional[set[str]] = None,
     rebuild: Optional[set[str]] = None,
     observed: Optional[Observed] = None,
+    nodes: Optional[dict[str, str]] = None,
 ) -> Plan:
     """Everything apply would do, and why.
 
@@ -235,6 +236,8 @@ def make_plan(
     report = DiffReport(
         base=state.commit or "none", head=commit, director=rendered.name, images=images
     )
+    if builder == "xcat" and not only:  # only xCAT boots nodes; --only leaves them
+        report.nodes = node_moves(state.nodes, nodes or {})
     notes = list(observed.notes) if observed else []
     return Plan(rendered.name, builder, commit, files, report, orphans, frozen, nodeset, notes)
 

@@ -49,6 +49,9 @@ URL_RE = re.compile(r"^(https?|ftp|file)://[A-Za-z0-9_.,:/=@%+~-]+$")
 EXCLUDE_RE = re.compile(r"^[A-Za-z0-9_.,:/=@%+~*?\[\]!^-]+$")
 # A noderange (xCAT's grammar: names, ranges, groups, '^' files, ',', '@', '-').
 NODERANGE_RE = re.compile(r"^[A-Za-z0-9_.,:/=@%+~\[\]^-]+$")
+# A key of a director's `nodes:` map: node names, ranges and groups, comma separated;
+# no regular expressions, '^file' lists or '-' exclusions (only xCAT could expand them).
+NODES_KEY_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\[\]-]*(,[A-Za-z0-9][A-Za-z0-9_.\[\]-]*)*$")
 
 
 def is_name(value: str) -> bool:

@@ -29,7 +29,7 @@ from pydantic import (
 
 from .actions import BuildStatus
 from .errors import ImagespecError
-from .safe import OBJECT_NAME_RE
+from .safe import NODES_KEY_RE, OBJECT_NAME_RE
 
 STATE_VERSION = 1
 MOVE_ASIDE = (
@@ -69,6 +69,7 @@ class State:
     time: Optional[str] = None
     files: dict[str, str] = field(default_factory=dict)  # path -> sha256 hex
     images: dict[str, ImageState] = field(default_factory=dict)
+    nodes: dict[str, str] = field(default_factory=dict)  # noderange -> image nodeset was run for
 
     def to_json(self) -> bytes:
         doc: dict[str, Any] = {
@@ -79,6 +80,8 @@ class State:
             "files": dict(sorted(self.files.items())),
             "images": {name: asdict(img) for name, img in sorted(self.images.items())},
         }
+        if self.nodes:
+            doc["nodes"] = dict(sorted(self.nodes.items()))
         return (json.dumps(doc, indent=2, sort_keys=True) + "\n").encode()
 
     @classmethod
@@ -109,6 +112,7 @@ class State:
             time=checked.time,
             files=dict(checked.files),
             images={n: ImageState(**i.model_dump()) for n, i in checked.images.items()},
+            nodes=dict(checked.nodes),
         )
 
 
@@ -168,6 +172,7 @@ Digest = Annotated[StrictStr, _matching(DIGEST, "'sha256:' and 64 lowercase hex 
 Time = Annotated[StrictStr, _matching(TIME, "a UTC time like 2025-01-31T12:00:00Z")]
 ImageName = Annotated[StrictStr, _matching(OBJECT_NAME_RE, "an image name")]
 ManagedPath = Annotated[StrictStr, AfterValidator(_check_managed_path)]
+NodesKey = Annotated[StrictStr, _matching(NODES_KEY_RE, "a noderange of a `nodes:` map")]
 Generation = Annotated[StrictInt, Field(ge=0)]
 
 
@@ -202,6 +207,7 @@ class StateDoc(BaseModel):
     time: Optional[Time] = None
     files: dict[ManagedPath, Hex64] = Field(default_factory=dict)
     images: dict[ImageName, ImageDoc] = Field(default_factory=dict)
+    nodes: dict[NodesKey, ImageName] = Field(default_factory=dict)
 
 
 def describe(exc: ValidationError) -> str:

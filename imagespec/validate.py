@@ -12,7 +12,7 @@ import re
 from collections.abc import Collection, Iterable, Mapping
 from typing import Callable, Optional
 
-from . import safe
+from . import noderange, safe
 from .errors import Pos, Problem, suggest
 from .load import LoadedProfile, SiteDocs
 from .model import (
@@ -110,12 +110,69 @@ def check_site(docs: SiteDocs) -> list[Problem]:
         problems += _check_attrs(image.attributes, where, f"image '{iname}'")
     problems += _check_directors(docs)
     problems += _check_image_directors(docs)
+    problems += _check_node_maps(docs)
     problems += _check_remote_dirs(docs)
     problems += _check_site_words(docs)
     if not site.model.directors:
         problems.append(
             Problem(site.pos("directors"), "no directors defined; add one under 'directors:'")
         )
+    return problems
+
+
+def _check_node_maps(docs: SiteDocs) -> list[Problem]:
+    """A director's `nodes:`: safe noderanges, images it builds, no node named twice."""
+    site = docs.site
+    images = site.model.images
+    problems = []
+    for dname, director in site.model.directors.items():
+        seen: list[tuple[str, noderange.Expanded]] = []
+        for key, image in director.nodes.items():
+            pos = site.pos("directors", dname, "nodes", key)
+            if not safe.NODES_KEY_RE.match(key):
+                problems.append(
+                    Problem(
+                        pos,
+                        f"director '{dname}': '{key}' is not a noderange imagespec passes to"
+                        " xCAT; use node names, ranges (cn[001-128]) and groups, comma"
+                        " separated",
+                    )
+                )
+                continue
+            if image not in images:
+                problems.append(
+                    Problem(
+                        pos,
+                        f"director '{dname}': nodes '{key}' boot unknown image '{image}'"
+                        f"{suggest(image, images)}",
+                    )
+                )
+            elif not images[image].on(dname):
+                problems.append(
+                    Problem(
+                        pos,
+                        f"director '{dname}': nodes '{key}' boot image '{image}', which"
+                        f" director '{dname}' does not build (its directors:"
+                        f" {', '.join(images[image].directors or [])})",
+                    )
+                )
+            try:
+                expanded = noderange.expand(key)
+            except noderange.NodeRangeError as exc:
+                problems.append(Problem(pos, f"director '{dname}': nodes '{key}': {exc}"))
+                continue
+            for other, other_nodes in seen:
+                both = noderange.overlap(expanded, other_nodes)
+                if both:
+                    some = ", ".join(sorted(both)[:3]) + (", ..." if len(both) > 3 else "")
+                    problems.append(
+                        Problem(
+                            pos,
+                            f"director '{dname}': nodes '{key}' overlap '{other}' ({some});"
+                            " a node boots one image",
+                        )
+                    )
+            seen.append((key, expanded))
     return problems
 
 

@@ -359,6 +359,10 @@ class XcatBuilder:
         self._run(["nodeset", ",".join(nodes), f"osimage={image.name}"], log)
         return len(nodes)
 
+    def nodeset_range(self, nodes: str, image: str, log: Log) -> None:
+        """nodeset for a noderange of a `nodes:` map (xCAT expands ranges and groups)."""
+        self._run(["nodeset", nodes, f"osimage={image}"], log)
+
     def undefine(self, name: str, log: Log) -> None:
         self._run(["rmdef", "-t", "osimage", "-o", name], log)
 

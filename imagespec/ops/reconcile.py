@@ -21,7 +21,7 @@ from ..actions import STAGE_OF, Action, ApplyResult, BuildStatus, Stage
 from ..builders import Builder
 from ..builders.native import NativeBuilder
 from ..builders.xcat import NoBuilder, XcatBuilder, observe
-from ..diff import DiffReport, compare
+from ..diff import DiffReport, NodeMove, compare
 from ..digest import sha256_hex
 from ..errors import ImagespecError
 from ..gitrepo import GitRepo
@@ -122,7 +122,16 @@ def make_director_plan(
     settings = target.view.docs.site.model.directors[target.name]
     observed = observe(target.transport) if settings.builder == "xcat" else None
     return make_plan(
-        rendered, state, actual, settings.builder, target.commit, changes, only, rebuild, observed
+        rendered,
+        state,
+        actual,
+        settings.builder,
+        target.commit,
+        changes,
+        only,
+        rebuild,
+        observed,
+        dict(settings.nodes),
     )
 
 
@@ -148,10 +157,16 @@ class ApplyOutcome:
     files_deleted: int = 0
     drift_saved: Optional[str] = None
     pruned: list[str] = field(default_factory=list)
+    nodes_set: list[NodeMove] = field(default_factory=list)  # nodeset run for these
+    nodes_failed: list[str] = field(default_factory=list)  # "range: why", owed to the next apply
 
     @property
     def failed(self) -> list[ImageOutcome]:
         return [i for i in self.images if i.result == ApplyResult.FAILED]
+
+    @property
+    def any_failed(self) -> bool:
+        return bool(self.failed or self.nodes_failed)
 
 
 class StateBook:
@@ -379,6 +394,39 @@ def run_images(
     return sorted(outcomes, key=lambda o: o.name)
 
 
+def assign_nodes(target: Target, plan: Plan, book: StateBook, outcome: ApplyOutcome) -> None:
+    """nodeset for the nodes whose image changed in the director's `nodes:` map.
+
+    Only once their image is built: nodes moved to an image that failed (or
+    was never built) keep booting what they booted and stay owed.  Nodes
+    taken out of the map are only forgotten; imagespec never un-nodesets.
+    """
+    failed = {o.name for o in outcome.failed}
+    builder = target.builder
+    if not isinstance(builder, XcatBuilder):
+        return
+    for move in plan.report.nodes:
+        if move.new is None:
+            with book.lock:
+                book.state.nodes.pop(move.nodes, None)
+                book.save_locked()
+            continue
+        entry = book.state.images.get(move.new)
+        frozen = move.new in plan.frozen
+        if move.new in failed or (not frozen and (entry is None or entry.status != BuildStatus.OK)):
+            outcome.nodes_failed.append(f"{move.nodes}: image {move.new} is not built")
+            continue
+        try:
+            builder.nodeset_range(move.nodes, move.new, lambda _line: None)
+        except (CommandError, ImagespecError) as exc:
+            outcome.nodes_failed.append(f"{move.nodes}: {str(exc).splitlines()[0][:300]}")
+            continue
+        outcome.nodes_set.append(move)
+        with book.lock:
+            book.state.nodes[move.nodes] = move.new
+            book.save_locked()
+
+
 def prune(target: Target, plan: Plan, book: StateBook) -> list[str]:
     """Remove orphaned osimage definitions (never their roots) and forget them."""
     done = []
@@ -468,8 +516,9 @@ def run_and_record(
     outcome.images = run_images(target, plan, book, jobs, progress)
     if options.prune_images:
         outcome.pruned = prune(target, plan, book)
+    assign_nodes(target, plan, book, outcome)
     with book.lock:
-        if not outcome.failed and not options.only:
+        if not outcome.any_failed and not options.only:
             book.state.commit = target.commit
         book.state.time = now()
         book.save_locked()

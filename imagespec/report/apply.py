@@ -56,6 +56,8 @@ def print_plan(console: Console, plan: Plan) -> None:
     for note in plan.notes:
         console.print(f"[yellow]note[/yellow]: {escape(note)}")
     up_to_date = len(plan.report.images) - busy
+    for move in plan.report.nodes:
+        console.print(f"nodeset owed: {escape(str(move))}")
     console.print(f"{up_to_date} image(s) up to date" + ("" if plan.work else "; nothing to do"))
 
 
@@ -85,6 +87,10 @@ def print_outcome(console: Console, outcome: ApplyOutcome) -> None:
         f"{outcome.files_written} file(s) written, {outcome.files_deleted} deleted"
         + (f"; pruned {', '.join(outcome.pruned)}" if outcome.pruned else "")
     )
+    for move in outcome.nodes_set:
+        console.print(f"nodeset {escape(move.nodes)} osimage={escape(move.new or '')}")
+    for problem in outcome.nodes_failed:
+        console.print(f"[red]nodes not set[/red]: {escape(problem)} (the next apply retries)")
 
 
 def outcome_json(plan: Plan, outcome: ApplyOutcome) -> dict[str, Any]:
@@ -107,5 +113,9 @@ def outcome_json(plan: Plan, outcome: ApplyOutcome) -> dict[str, Any]:
             for i in outcome.images
         },
         "pruned": outcome.pruned,
+        "nodes": {
+            "set": [m.as_json() for m in outcome.nodes_set],
+            "failed": list(outcome.nodes_failed),
+        },
         "plan": plan.as_json(),
     }

@@ -147,6 +147,10 @@ def print_text(console: Console, report: DiffReport) -> None:
             console.print(
                 f"  {escape(name)}: definition and build outputs are left on the director"
             )
+    if report.nodes:
+        console.print(f"\n[bold]nodes that boot another image[/bold] ({len(report.nodes)})")
+        for move in report.nodes:
+            console.print(f"  {escape(str(move))}")
 
 
 def _md_code(text: str) -> str:
@@ -163,6 +167,14 @@ def render_markdown(report: DiffReport, command: str = "imagespec diff") -> str:
     ]
     if not report.changed:
         return "\n".join([*head, "No image changes.", ""])
+    if report.nodes:
+        head += ["| nodes | boot now | booted before |", "|---|---|---|"]
+        head += [
+            f"| `{m.nodes}` | {_md_code(m.new) if m.new else 'not assigned'} |"
+            f" {_md_code(m.old) if m.old else 'not assigned'} |"
+            for m in report.nodes
+        ]
+        head.append("")
     head += ["| what happens | images |", "|---|---|"]
     for group in HEAVIEST_FIRST:
         if summary[group]:

@@ -17,8 +17,15 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import dump_yaml
-from tests.integration.sites import APPLY_PROFILES, Env, run_main
-from tests.xcatstub import add_nodes, clear_failures, inject_failure, read_calls, read_osimages
+from tests.integration.sites import APPLY_PROFILES, Env, apply_site_doc, run_main
+from tests.xcatstub import (
+    add_nodes,
+    clear_failures,
+    inject_failure,
+    read_calls,
+    read_nodes,
+    read_osimages,
+)
 
 ROCKY = Path("netboot/rocky8/x86_64")
 MAC = "52:54:00:00:00:"
@@ -327,3 +334,67 @@ def test_liteimg_never_runs_twice_on_one_root_after_a_failed_pack(
     assert new.index(["genimage", "img-lite-imagespec-staging"]) < new.index(
         ["liteimg", "img-lite-imagespec-staging"]
     )
+
+
+def nodes_map(env: Env, nodes: dict[str, str]) -> None:
+    doc = apply_site_doc({"install_root": str(env.install), "prefix": "p", "builder": "xcat"})
+    doc["directors"]["here"]["nodes"] = nodes
+    env.write("imagespec.yaml", dump_yaml(doc))
+
+
+def test_nodes_moved_in_git_show_in_diff_and_plan_and_get_exactly_one_nodeset(
+    env: Env, capsys: pytest.CaptureFixture[str]
+) -> None:
+    add_nodes(
+        env.stub_state,
+        {f"cn00{i}": {"groups": "compute", "mac": f"{MAC}0{i}"} for i in range(1, 9)},
+    )
+    nodes_map(env, {"cn[001-004]": "img-compute", "cn[005-008]": "img-compute"})
+    env.commit("compute nodes")
+    run = run_main(capsys, "apply", "--yes")
+    assert run.code == 0, run.err
+    nodesets = [c["args"] for c in read_calls(env.stub_state) if c["cmd"] == "nodeset"]
+    assert sorted(nodesets) == [
+        ["cn[001-004]", "osimage=img-compute"],
+        ["cn[005-008]", "osimage=img-compute"],
+    ]
+    assert env.state()["nodes"] == {"cn[001-004]": "img-compute", "cn[005-008]": "img-compute"}
+    nodes_map(env, {"cn[001-004]": "img-login", "cn[005-008]": "img-compute"})
+    env.commit("cn001-004 become login nodes")
+    move = {"nodes": "cn[001-004]", "from": "img-compute", "to": "img-login"}
+    diff = run_main(capsys, "diff", "HEAD~1", "HEAD", "--format", "json").json()
+    assert diff["nodes"] == [move]
+    text = run_main(capsys, "diff", "HEAD~1", "HEAD")
+    assert "cn[001-004]: img-compute -> img-login" in text.out
+    markdown = run_main(capsys, "diff", "HEAD~1", "HEAD", "--format", "markdown")
+    assert "| `cn[001-004]` | `img-login` | `img-compute` |" in markdown.out
+    plan = run_main(capsys, "plan", "--json", "--exit-code")
+    assert plan.code == 2
+    assert json.loads(plan.out)["nodes"] == [move]
+    start = len(read_calls(env.stub_state))
+    run = run_main(capsys, "apply", "--yes")
+    assert run.code == 0, run.err
+    new = [c["args"] for c in read_calls(env.stub_state)[start:] if c["cmd"] == "nodeset"]
+    assert new == [["cn[001-004]", "osimage=img-login"]]
+    assert read_nodes(env.stub_state)["cn001"]["provmethod"] == "img-login"
+    assert read_nodes(env.stub_state)["cn005"]["provmethod"] == "img-compute"
+    start = len(read_calls(env.stub_state))
+    assert run_main(capsys, "apply", "--yes").code == 0
+    assert not [c for c in read_calls(env.stub_state)[start:] if c["cmd"] == "nodeset"]
+    assert run_main(capsys, "status").code == 0
+
+
+def test_nodes_moved_to_an_image_that_failed_to_build_stay_owed(
+    env: Env, capsys: pytest.CaptureFixture[str]
+) -> None:
+    add_nodes(env.stub_state, {"cn001": {"groups": "compute", "mac": f"{MAC}01"}})
+    nodes_map(env, {"cn001": "img-compute"})
+    env.commit("cn001 is a compute node")
+    inject_failure(env.stub_state, "genimage", "img-compute-imagespec-staging", once=True)
+    run = run_main(capsys, "apply", "--yes")
+    assert run.code == 3
+    assert "cn001: image img-compute is not built" in run.out
+    assert "nodes" not in env.state()
+    run = run_main(capsys, "apply", "--yes")
+    assert run.code == 0, run.err
+    assert env.state()["nodes"] == {"cn001": "img-compute"}
