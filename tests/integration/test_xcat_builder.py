@@ -22,6 +22,7 @@ from tests.xcatstub import (
     add_nodes,
     clear_failures,
     inject_failure,
+    read_bootparams,
     read_calls,
     read_nodes,
     read_osimages,
@@ -398,3 +399,26 @@ def test_nodes_moved_to_an_image_that_failed_to_build_stay_owed(
     run = run_main(capsys, "apply", "--yes")
     assert run.code == 0, run.err
     assert env.state()["nodes"] == {"cn001": "img-compute"}
+
+
+def test_a_kernel_command_line_change_is_a_define_and_a_nodeset_not_a_build(
+    env: Env, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """anaconda.pm mknetboot writes the image's addkcmdline into each node's boot
+    parameters: a changed addkcmdline reaches nodes only through nodeset."""
+    add_nodes(
+        env.stub_state,
+        {"cn001": {"groups": "compute", "provmethod": "img-login", "mac": f"{MAC}01"}},
+    )
+    assert run_main(capsys, "apply", "--yes").code == 0
+    profile_edit(env, "login", attributes={"addkcmdline": "console=ttyS0"})
+    env.commit("login: serial console")
+    plan = run_main(capsys, "plan", "--json").json()
+    assert plan["images"]["img-login"]["actions"] == ["sync", "define"]
+    assert plan["images"]["img-login"]["nodeset"] == {"owed": True, "nodes": 1}
+    start = len(read_calls(env.stub_state))
+    assert run_main(capsys, "apply", "--yes").code == 0
+    new = [[c["cmd"], *c["args"]] for c in read_calls(env.stub_state)[start:]]
+    assert not [c for c in new if c[0] in ("genimage", "packimage")]
+    assert ["nodeset", "cn001", "osimage=img-login"] in new
+    assert "console=ttyS0" in read_bootparams(env.stub_state)["cn001"]["kcmdline"]
