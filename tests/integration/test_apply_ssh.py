@@ -8,6 +8,7 @@ import os
 import re
 from pathlib import Path
 
+import git
 import pytest
 
 from tests.helpers import write_tree
@@ -22,7 +23,7 @@ from tests.integration.sites import (
     work_in,
 )
 from tests.sshd import SshServer
-from tests.xcatstub import read_calls, read_osimages
+from tests.xcatstub import add_nodes, read_calls, read_osimages
 
 pytestmark = pytest.mark.slow  # a real sshd per test
 
@@ -127,3 +128,32 @@ def test_drift_on_a_remote_director_is_saved_before_overwrite(
     )
     assert saved and saved[0].read_text() == "edited on the director\n"
     assert "objtype=osimage" in stanza.read_text()
+
+
+def test_rollback_and_nodeset_on_a_remote_xcat_director(
+    remote: Path, xcat_state: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The staging build, the switch, rollback and nodeset all run over ssh."""
+    add_nodes(
+        xcat_state,
+        {"cn001": {"groups": "compute", "provmethod": "img-compute", "mac": "52:54:00:00:00:01"}},
+    )
+    assert run_main(capsys, "apply", "--yes").code == 0
+    root = remote / "netboot/rocky8/x86_64/compute"
+    assert os.readlink(root) == ".compute.imagespec/1"
+    site = Path.cwd()
+    write_tree(
+        site,
+        {"profiles/compute.yaml": "inherits: [base]\npackages: [slurm, kernel-5.14.0-9]\n"},
+    )
+    SiteRepo(git.Repo(site), site, site, Clock()).commit("newer kernel")
+    run = run_main(capsys, "apply", "--yes")
+    assert run.code == 0, run.err
+    assert os.readlink(root) == ".compute.imagespec/2"
+    kernel = xcat_state / "tftpboot/xcat/osimage/img-compute/kernel"
+    assert kernel.read_bytes() == b"xcatstub kernel 5.14.0-9\n"
+    run = run_main(capsys, "rollback", "img-compute")
+    assert run.code == 0, run.err
+    assert os.readlink(root) == ".compute.imagespec/1"
+    assert kernel.read_bytes() == b"xcatstub kernel default\n"
+    assert "nodeset run for 1 node(s) booting img-compute" in run.out
