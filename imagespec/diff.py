@@ -14,6 +14,7 @@ from typing import Any, Optional
 
 from .actions import ALL_ACTIONS, HEAVIEST_FIRST, Action, Stage, Status, heaviest_of, stage_actions
 from .load import SiteDocs
+from .noderange import booting
 from .render import RenderedDirector, RenderedImage
 from .render.kinds import PLAIN_LISTS, SCRIPTS, SYNC_SOURCES, ScriptKind
 from .resolve import SyncItem
@@ -69,6 +70,7 @@ class DiffReport:
     director: str
     images: dict[str, ImageDiff]
     nodes: list[NodeMove] = field(default_factory=list)  # the director's `nodes:` changes
+    booting: dict[str, str] = field(default_factory=dict)  # image -> who boots it ("412 nodes")
 
     @property
     def changed(self) -> bool:
@@ -331,8 +333,15 @@ def compare(
             continue
         images[name] = _image_diff(name, old_tree, new_tree, profiles)
     old_nodes = old.docs.site.model.directors[director].nodes if old and old_has else {}
-    moves = node_moves(old_nodes, new.docs.site.model.directors[director].nodes)
-    return DiffReport(base=base, head=head, director=director, images=images, nodes=moves)
+    new_nodes = new.docs.site.model.directors[director].nodes
+    return DiffReport(
+        base=base,
+        head=head,
+        director=director,
+        images=images,
+        nodes=node_moves(old_nodes, new_nodes),
+        booting=booting(new_nodes),
+    )
 
 
 def _image_diff(

@@ -58,6 +58,33 @@ def expand(text: str) -> Expanded:
     return found
 
 
+def booting(nodes: dict[str, str]) -> dict[str, str]:
+    """Per image of a `nodes:` map, who boots it, for reports: '412 nodes', '4 nodes + login'.
+
+    Names and ranges are counted; other words (xCAT groups, or single nodes
+    imagespec cannot tell from groups) are listed.
+    """
+    counted: dict[str, set[str]] = {}
+    listed: dict[str, list[str]] = {}
+    for key, image in nodes.items():
+        try:
+            found = expand(key)
+        except NodeRangeError:
+            continue
+        counted.setdefault(image, set()).update(found.nodes)
+        listed.setdefault(image, []).extend(sorted(found.words) + found.opaque)
+    out = {}
+    for image in sorted(counted):
+        parts = (
+            [f"{len(counted[image])} node{'s' * (len(counted[image]) != 1)}"]
+            if counted[image]
+            else []
+        )
+        parts += listed[image]
+        out[image] = " + ".join(parts)
+    return out
+
+
 def overlap(a: Expanded, b: Expanded) -> set[str]:
     """Nodes (or words) two noderanges both name."""
     mine = a.nodes | a.words

@@ -138,7 +138,11 @@ def print_text(console: Console, report: DiffReport) -> None:
             status = (
                 "[green]added[/green]" if image.status == Status.ADDED else ", ".join(image.actions)
             )
-            console.print(f"  [bold]{escape(image.name)}[/bold]: {status}{escape(_why(image))}")
+            boots = report.booting.get(image.name)
+            who = f" [{boots} boot it]" if boots else ""
+            console.print(
+                f"  [bold]{escape(image.name)}[/bold]: {status}{escape(_why(image))}{escape(who)}"
+            )
             for line in change_lines(image):
                 console.print(f"      {escape(line)}")
     if summary["removed"]:
@@ -182,17 +186,23 @@ def render_markdown(report: DiffReport, command: str = "imagespec diff") -> str:
     if summary["removed"]:
         head.append(f"| removed (left on the director) | {len(summary['removed'])} |")
     head.append(f"| unchanged | {summary['unchanged']} |")
-    head += ["", "| image | status | actions | via |", "|---|---|---|---|"]
+    boots = bool(report.booting)  # a column only for sites that assign nodes
+    head += [
+        "",
+        "| image | status | actions | via |" + (" booted by |" if boots else ""),
+        "|---|---|---|---|" + ("---|" if boots else ""),
+    ]
     details: list[str] = []
     for _group, members in _grouped(report):
         for image in members:
             head.append(
                 f"| `{image.name}` | {image.status}{' (frozen)' if image.frozen else ''} | "
                 f"{', '.join(image.actions)} | {', '.join(image.via)} |"
+                + (f" {report.booting.get(image.name, '')} |" if boots else "")
             )
             details.append(_md_details(image))
     for name in summary["removed"]:
-        head.append(f"| `{name}` | removed | | |")
+        head.append(f"| `{name}` | removed | | |" + (" |" if boots else ""))
     return _fit("\n".join(head) + "\n", details, command)
 
 

@@ -369,6 +369,12 @@ def test_nodes_moved_in_git_show_in_diff_and_plan_and_get_exactly_one_nodeset(
     assert "cn[001-004]: img-compute -> img-login" in text.out
     markdown = run_main(capsys, "diff", "HEAD~1", "HEAD", "--format", "markdown")
     assert "| `cn[001-004]` | `img-login` | `img-compute` |" in markdown.out
+    profile_edit(env, "aux", packages=["vim-enhanced", "htop"])
+    env.commit("htop for admins")
+    text = run_main(capsys, "diff", "HEAD~1", "HEAD")
+    assert "img-login: sync, genimage, pack (via aux) [4 nodes boot it]" in text.out
+    markdown = run_main(capsys, "diff", "HEAD~1", "HEAD", "--format", "markdown")
+    assert "| `img-login` | changed | sync, genimage, pack | aux | 4 nodes |" in markdown.out
     plan = run_main(capsys, "plan", "--json", "--exit-code")
     assert plan.code == 2
     assert json.loads(plan.out)["nodes"] == [move]

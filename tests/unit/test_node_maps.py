@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from imagespec.noderange import NodeRangeError, expand, overlap
+from imagespec.noderange import NodeRangeError, booting, expand, overlap
 from imagespec.state import State, StateError
 from tests.unit.test_errors import lines, open_all, problem_lines, site
 
@@ -104,3 +104,9 @@ def test_applied_assignments_round_trip_through_state_and_doctored_ones_are_refu
     doc["nodes"] = {"-cn001 --fork": "img"}
     with pytest.raises(StateError, match="nodes"):
         State.from_json(json.dumps(doc).encode(), "main", "state.json")
+
+
+def test_who_boots_each_image_counts_names_and_ranges_and_lists_groups() -> None:
+    assert booting(
+        {"cn[001-412]": "compute", "gpu[01-04],login1": "gpu", "login": "login", "cn[9-1]": "x"}
+    ) == {"compute": "412 nodes", "gpu": "4 nodes + login1", "login": "login"}
