@@ -22,8 +22,11 @@ from dataclasses import dataclass, field
 from typing import Any, Optional
 
 from ..errors import ImagespecError
+from ..render import RenderedDirector, RenderedImage
 from ..render.layout import generation_home
+from ..render.readers import parse_litefile
 from ..runner import Effect
+from ..state import now
 from ..transport.base import Transport
 from . import Log, run_logged
 
@@ -178,6 +181,19 @@ def adopt_foreign(transport: Transport, found: Survey, log: Log) -> None:
     write_text(transport, posixpath.join(dirs.gen(0), GENERATION_FILE), _dump(adopted), log)
     found.generations[0] = adopted
     found.foreign_dir = False
+
+
+def mark_built(transport: Transport, dirs: ImageDirs, build: str, commit: str, log: Log) -> None:
+    """Record in staging that genimage finished for these build inputs (survey reads it)."""
+    marker = {"build": build, "commit": commit, "time": now()}
+    data = (json.dumps(marker, sort_keys=True) + "\n").encode()
+    write_text(transport, posixpath.join(dirs.staging, BUILD_FILE), data, log)
+
+
+def litefile_rows(rendered: RenderedDirector, image: RenderedImage) -> list[tuple[str, str]]:
+    """The (file, options) rows rendered for a statelite image (its litefile CSV)."""
+    csv_files = [p for p in image.files if p.endswith(".litefile.csv")]
+    return parse_litefile("".join(rendered.files[p].data.decode() for p in csv_files))
 
 
 def _dump(generation: Generation) -> bytes:

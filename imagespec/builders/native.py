@@ -17,11 +17,10 @@ director only needs dnf, and --dry-run prints each command line.
 
 from __future__ import annotations
 
-import json
 import os
 import posixpath
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Optional
@@ -35,7 +34,6 @@ from ..render.readers import (
     el_major,
     parse_environvar,
     parse_exlist,
-    parse_litefile,
     parse_otherpkglist,
     parse_postinstall,
     parse_synclist_for_pack,
@@ -48,13 +46,14 @@ from ..state import ImageState, now
 from ..transport.base import Transport
 from . import Log, run_logged
 from .generations import (
-    BUILD_FILE,
     BuildError,
     Generation,
     ImageDirs,
     Survey,
     adopt_foreign,
     kept_match,
+    litefile_rows,
+    mark_built,
     promote,
     prune,
     q,
@@ -242,8 +241,7 @@ class NativeBuilder:
         with self._hacked_uname(build, version):
             self._postinstall(build, version)
         self._copy_initrd(build, version)
-        marker = {"build": image.digests["build"], "commit": self.commit, "time": now()}
-        write_text(self.transport, f"{build.dirs.staging}/{BUILD_FILE}", _line(marker), log)
+        mark_built(self.transport, build.dirs, image.digests["build"], self.commit, log)
 
     def _start(self, image: RenderedImage, others: list[OtherPass], log: Log) -> Build:
         """A fresh staging directory with the build's dnf configuration."""
@@ -643,14 +641,9 @@ class NativeBuilder:
 
     def _liteimg(self, image: RenderedImage, root: str) -> str:
         try:
-            return liteimg_script(root, self._litefile_rows(image), image.name)
+            return liteimg_script(root, litefile_rows(self.rendered, image), image.name)
         except ValueError as exc:
             raise BuildError(f"image {image.name}: litefile path {exc}; fix the litefile") from None
-
-    def _litefile_rows(self, image: RenderedImage) -> list[tuple[str, str]]:
-        csv_files = [p for p in image.files if p.endswith(".litefile.csv")]
-        text = "".join(self.rendered.files[p].data.decode() for p in csv_files)
-        return parse_litefile(text)
 
     def _archive_path(self, dirs: ImageDirs) -> str:
         method, compress = self.options.method, self.options.compress
@@ -734,7 +727,3 @@ def _kernel_hint(exc: CommandError, build: Build, pinned: list[str]) -> Optional
 
 def _url(path: str) -> str:
     return path if is_url(path) else "file://" + path
-
-
-def _line(doc: Mapping[str, Optional[str]]) -> bytes:
-    return (json.dumps(doc, sort_keys=True) + "\n").encode()

@@ -24,29 +24,28 @@ director's transport, so --dry-run prints exactly these command lines.
 
 from __future__ import annotations
 
-import json
 import posixpath
 import re
-from collections.abc import Mapping
 from typing import Optional
 
 from ..model import BuildOptions
 from ..plan import Observed, boot_changes
 from ..render import RenderedDirector, RenderedImage
 from ..render.formats import litefile_csv_rows, stanza
-from ..render.readers import parse_litefile
 from ..runner import CommandError, Effect, Result
+from ..safe import OBJECT_NAME_RE
 from ..state import ImageState, now
 from ..transport.base import Transport
 from ..validate import STAGING_SUFFIX
 from . import Log, run_logged
 from .generations import (
-    BUILD_FILE,
     BuildError,
     Generation,
     ImageDirs,
     adopt_foreign,
     kept_match,
+    litefile_rows,
+    mark_built,
     promote,
     prune,
     q,
@@ -89,7 +88,6 @@ def parse_stanzas(text: str) -> dict[str, dict[str, str]]:
     return objects
 
 
-NODE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 NODE_LINE = re.compile(r"^(\S+):\s+provmethod=(.*)$")
 
 
@@ -238,8 +236,7 @@ class XcatBuilder:
         self._run(["mkdir", "-p", dirs.staging], log)
         name = self._define_staging(image, dirs, log)
         self._run(["genimage", name], log)
-        marker = {"build": image.digests["build"], "commit": self.commit, "time": now()}
-        write_text(self.transport, f"{dirs.staging}/{BUILD_FILE}", _line(marker), log)
+        mark_built(self.transport, dirs, image.digests["build"], self.commit, log)
 
     # ------------------------------------------------------------ pack
 
@@ -317,7 +314,7 @@ class XcatBuilder:
         liteimg reads the staging osimage's rows; nodes booting the image read
         the image's own.  tabrestore takes the table name from the file name.
         """
-        rows = self._litefile_rows(image)
+        rows = litefile_rows(self.rendered, image)
         for owner in (image.name, name):
             self._run(["tabch", "-d", f"image={owner}", "litefile"], log)
             script = (
@@ -325,12 +322,6 @@ class XcatBuilder:
                 'tabrestore -a "$d/litefile.csv"; rc=$?; rm -rf "$d"; exit $rc'
             )
             self._run(["sh", "-c", script], log, input_data=litefile_csv_rows(owner, rows))
-
-    def _litefile_rows(self, image: RenderedImage) -> list[tuple[str, str]]:
-        csv_files = [p for p in image.files if p.endswith(".litefile.csv")]
-        if not csv_files:
-            raise BuildError(f"statelite image {image.name} has no rendered litefile table")
-        return parse_litefile(self.rendered.files[csv_files[0]].data.decode("utf-8"))
 
     # ------------------------------------------------------------ boot
 
@@ -347,7 +338,7 @@ class XcatBuilder:
     def nodeset(self, image: RenderedImage, log: Log) -> Optional[int]:
         """Copy the image's kernel and initrd for its nodes (xCAT's nodeset); how many."""
         nodes = self.nodes_of(image.name)
-        odd = [n for n in nodes if not NODE_NAME.match(n)]
+        odd = [n for n in nodes if not OBJECT_NAME_RE.match(n)]
         if odd:
             raise BuildError(
                 f"xCAT lists node names imagespec will not pass to nodeset: {', '.join(odd[:3])};"
@@ -365,10 +356,6 @@ class XcatBuilder:
 
     def undefine(self, name: str, log: Log) -> None:
         self._run(["rmdef", "-t", "osimage", "-o", name], log)
-
-
-def _line(doc: Mapping[str, Optional[str]]) -> bytes:
-    return (json.dumps(doc, sort_keys=True) + "\n").encode()
 
 
 class NoBuilder:

@@ -15,6 +15,7 @@ from ..resolve import Event, script_name
 from ..runner import CommandError, Effect
 
 if TYPE_CHECKING:
+    from ..builders.xcat import XcatBuilder
     from .reconcile import Target
 
 
@@ -140,8 +141,11 @@ def director_litefile(target: Target, image: RenderedImage) -> LiteView:
     `groups`); when they fail the view says so and holds the rendered rows
     and the automatic /etc/mtab row only.
     """
+    from ..builders.xcat import XcatBuilder  # not at import: show and diff start faster
+
     rendered = {p: e.value or "" for p, e in image.resolved.merge.litefile.items()}
-    if target.builder.name != "xcat":
+    builder = target.builder
+    if not isinstance(builder, XcatBuilder):
         note = (
             f"director {target.name} uses the {target.builder.name} builder: no xCAT litefile table"
         )
@@ -151,18 +155,17 @@ def director_litefile(target: Target, image: RenderedImage) -> LiteView:
         if not result.ok:
             raise ImagespecError(result.output.strip().splitlines()[0] if result.output else "")
         table = parse_table(result.output)
-        groups = _groups(target, image.name)
+        groups = _groups(builder, image.name)
     except (CommandError, ImagespecError) as exc:
         note = f"the litefile table of director {target.name} could not be read: {exc}"
         return LiteView(effective_rows(image.name, rendered, None, None), False, note)
     return LiteView(effective_rows(image.name, rendered, table, groups), True)
 
 
-def _groups(target: Target, name: str) -> Optional[str]:
-    argv = ["lsdef", "-t", "osimage", "-o", name, "-i", "groups", "-c"]
-    result = target.transport.run(argv, check=False, effect=Effect.READ)
-    for line in result.output.splitlines() if result.ok else []:
-        _, _, value = line.partition(": groups=")
-        if value.strip():
-            return value.strip()
-    return None
+def _groups(builder: XcatBuilder, name: str) -> Optional[str]:
+    """The image's `groups` as xCAT holds it (None: not defined yet, or not readable)."""
+    try:
+        have = builder.read_definition(name)
+    except CommandError:
+        return None
+    return (have or {}).get("groups", "").strip() or None

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Optional
+from typing import Any, Optional, Union
 
 from rich.console import Console
 from rich.table import Table
@@ -52,6 +52,11 @@ def _where(origin: Origin) -> Text:
 
 
 def _section(console: Console, title: str, rows: list[tuple[str, Origin]]) -> None:
+    _table(console, title, [(value, _where(origin)) for value, origin in rows])
+
+
+def _table(console: Console, title: str, rows: list[tuple[Union[str, Text], Text]]) -> None:
+    """A titled two-column table: each value beside where it came from."""
     if not rows:
         return
     table = Table(
@@ -63,8 +68,8 @@ def _section(console: Console, title: str, rows: list[tuple[str, Origin]]) -> No
     )
     table.add_column("value", overflow="fold")
     table.add_column("from", overflow="fold")
-    for value, origin in rows:
-        table.add_row(value, _where(origin))
+    for value, where in rows:
+        table.add_row(value, where)
     console.print(table)
 
 
@@ -105,17 +110,9 @@ def print_show(console: Console, image: RenderedImage, lite: Optional[LiteView] 
 
 def _print_lite(console: Console, lite: LiteView) -> None:
     """The rows liteimg applies: the profile's, the director's and xCAT's own /etc/mtab row."""
-    table = Table(
-        title=f"litefile as liteimg applies it ({len(lite.rows)})",
-        title_justify="left",
-        show_header=False,
-        box=None,
-        pad_edge=False,
-    )
-    table.add_column("value", overflow="fold")
-    table.add_column("from", overflow="fold")
-    for row in lite.rows:
-        table.add_row(Text(f"{row.file}  {row.options}"), Text(row.source, style="dim"))
-    console.print(table)
+    rows: list[tuple[Union[str, Text], Text]] = [
+        (Text(f"{r.file}  {r.options}"), Text(r.source, style="dim")) for r in lite.rows
+    ]
+    _table(console, "litefile as liteimg applies it", rows)
     if lite.note:
         console.print(Text(f"note: {lite.note}", style="yellow"))
