@@ -591,6 +591,55 @@ def rollback(
         print_rollback(_console(), done)
 
 
+@app.command()
+def rollout(
+    ctx: typer.Context,
+    image: Optional[str] = typer.Argument(None, help="Only the nodes of this image (or variant)."),
+    nodes: Optional[str] = typer.Option(
+        None, "--nodes", help="Only these nodes (an xCAT noderange: cn[001-004],rack1)."
+    ),
+    canary: Optional[int] = typer.Option(
+        None, "--canary", min=0, help="Nodes in the first batch (default: the director's, 1)."
+    ),
+    batch: Optional[str] = typer.Option(
+        None, "--batch", help="Nodes per batch, or a percentage such as 25% (default 10%)."
+    ),
+    max_failed: Optional[int] = typer.Option(
+        None, "--max-failed", min=0, help="Stop once more nodes failed than this (default 0)."
+    ),
+    wait_boot: Optional[float] = typer.Option(
+        None, "--wait-boot", min=0.1, help="Seconds a batch may take to boot (default 900)."
+    ),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Show the batches; reboot nothing."),
+    wait: bool = typer.Option(False, "--wait", help="Wait for a running apply or rollout."),
+    director: Optional[str] = DirectorOpt,
+    branch: Optional[str] = BranchOpt,
+    site: Optional[Path] = SiteOpt,
+    json_out: bool = JsonOpt,
+) -> None:
+    """Reboot nodes onto their image's current generation: canary, then batches (xcat)."""
+    from .ops.rollout import RolloutOptions
+    from .ops.rollout import rollout as do_rollout
+    from .report.rollout import print_rollout
+
+    setup = _targets(ctx, site, director, branch, None, dry_run)
+    if len(setup.targets) != 1:
+        raise UsageError("rollout acts on one director; choose it with --director")
+    target = setup.targets[0]
+    options = RolloutOptions(
+        image, nodes, canary, batch, max_failed, wait_boot, dry_run=dry_run, wait=wait
+    )
+    as_json = _want_json(ctx, json_out)
+    done = do_rollout(target, options, _quiet if as_json else _echo)
+    if as_json:
+        _print_json(done.as_json())
+    else:
+        what = f" {image}" if image else f" --nodes {nodes}" if nodes else ""
+        print_rollout(_console(), done, f"imagespec rollout{what} --director {target.name}")
+    if not done.ok:
+        raise typer.Exit(3)
+
+
 # ------------------------------------------------------------------ entry point
 
 

@@ -63,6 +63,33 @@ class Distro(Strict):
     attributes: Attributes = Field(default_factory=dict)
 
 
+class RolloutSettings(Strict):
+    """How `imagespec rollout` reboots a director's nodes (each has a command line option)."""
+
+    reserved: StrList = Field(default_factory=list)  # xCAT groups whose nodes are never rebooted
+    canary: StrictInt = Field(default=1, ge=0, le=10_000)
+    batch: Union[StrictInt, StrictStr] = "10%"  # nodes per batch, or a percentage of those due
+    max_failed: StrictInt = Field(default=0, ge=0)
+    wait_boot: StrictInt = Field(default=900, ge=1, le=86_400)  # seconds a batch may take to boot
+
+    @model_validator(mode="after")
+    def _batch_size(self) -> RolloutSettings:
+        batch_size(self.batch)
+        return self
+
+
+def batch_size(value: Union[int, str]) -> tuple[int, bool]:
+    """A batch as (number, is_percentage): 5, "5" or "25%"; ValueError when it is neither."""
+    text = str(value).strip()
+    percent = text.endswith("%")
+    digits = text[:-1] if percent else text
+    if not digits.isdigit() or not 1 <= int(digits) <= (100 if percent else 100_000):
+        raise ValueError(
+            f"batch {text!r} is neither a number of nodes (1 or more) nor a percentage (1% to 100%)"
+        )
+    return int(digits), percent
+
+
 class Director(Strict):
     """An xCAT management node (or a local directory) that images are reconciled to."""
 
@@ -74,6 +101,7 @@ class Director(Strict):
     build: BuildOptions = Field(default_factory=BuildOptions)
     distros: dict[str, DistroOverride] = Field(default_factory=dict)
     nodes: dict[str, StrictStr] = Field(default_factory=dict)  # noderange -> image
+    rollout: RolloutSettings = Field(default_factory=RolloutSettings)
 
 
 class Image(Strict):

@@ -99,6 +99,8 @@ class Plan:
     # xcat: images whose nodes apply runs nodeset for -> how many nodes (None: unknown)
     nodeset: dict[str, Optional[int]] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)  # what could not be read on the director
+    # xcat: per image, its nodes by the generation they run (see node_generations)
+    running: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def work(self) -> bool:
@@ -239,7 +241,50 @@ def make_plan(
     if builder == "xcat" and not only:  # only xCAT boots nodes; --only leaves them
         report.nodes = node_moves(state.nodes, nodes or {})
     notes = list(observed.notes) if observed else []
-    return Plan(rendered.name, builder, commit, files, report, orphans, frozen, nodeset, notes)
+    running = node_generations(rendered, state, observed) if builder == "xcat" else {}
+    return Plan(
+        rendered.name, builder, commit, files, report, orphans, frozen, nodeset, notes, running
+    )
+
+
+def node_generations(
+    rendered: RenderedDirector, state: State, observed: Optional[Observed]
+) -> dict[str, dict[str, Any]]:
+    """Per image with nodes: how many boot it, and which generation each runs.
+
+    A node's generation is what it booted after imagespec last rebooted it
+    (rollout); a node imagespec never rebooted, or that boots another image
+    than imagespec rebooted it into, is `unknown`.  `behind` counts the nodes
+    not (known to be) on the image's current generation: those a rollout reboots.
+    """
+    if observed is None or observed.nodes is None:
+        return {}
+    out: dict[str, dict[str, Any]] = {}
+    for name in sorted(rendered.images):
+        nodes = observed.nodes.get(name, [])
+        if not nodes:
+            continue
+        entry = state.images.get(name)
+        current = entry.generation if entry and entry.status == BuildStatus.OK else None
+        counts: dict[str, int] = {}
+        unknown = behind = 0
+        for node in nodes:
+            boot = state.boots.get(node)
+            if boot is None or boot.running_image != name or boot.running_generation is None:
+                unknown += 1
+                behind += 1
+                continue
+            key = str(boot.running_generation)
+            counts[key] = counts.get(key, 0) + 1
+            behind += boot.running_generation != current
+        out[name] = {
+            "nodes": len(nodes),
+            "generation": current,
+            "running": dict(sorted(counts.items(), key=lambda kv: int(kv[0]))),
+            "unknown": unknown,
+            "behind": behind,
+        }
+    return out
 
 
 def _definition(name: str, observed: Optional[Observed]) -> Optional[dict[str, str]]:

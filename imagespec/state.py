@@ -63,6 +63,23 @@ class ImageState:
 
 
 @dataclass
+class NodeBoot:
+    """One node, as imagespec last set and saw it (apply's nodeset, rollout's reboot)."""
+
+    image: str  # the osimage nodeset pointed it at (an image or one of its variants)
+    generation: int  # that image's generation then
+    nodeset: Optional[str] = None  # when imagespec ran nodeset for it (None: never)
+    running_image: Optional[str] = None  # what the node booted after imagespec rebooted it
+    running_generation: Optional[int] = None
+    booted: Optional[str] = None  # when it reported booted
+    rebooting: Optional[str] = None  # rollout: reboot asked, director time it was asked at
+    error: Optional[str] = None  # rollout: why the last reboot failed
+
+    def runs(self, image: str, generation: int) -> bool:
+        return self.running_image == image and self.running_generation == generation
+
+
+@dataclass
 class State:
     director: str
     commit: Optional[str] = None
@@ -70,6 +87,21 @@ class State:
     files: dict[str, str] = field(default_factory=dict)  # path -> sha256 hex
     images: dict[str, ImageState] = field(default_factory=dict)
     nodes: dict[str, str] = field(default_factory=dict)  # noderange -> image nodeset was run for
+    boots: dict[str, NodeBoot] = field(default_factory=dict)  # node -> what it was set to, runs
+
+    def record_nodeset(self, sets: dict[str, str], generation: int) -> None:
+        """Nodes nodeset just pointed at an osimage (node -> image) of `generation`."""
+        when = now()
+        for node, image in sets.items():
+            old = self.boots.get(node)
+            boot = NodeBoot(image, generation, when)
+            if old is not None:
+                boot.running_image, boot.running_generation = (
+                    old.running_image,
+                    old.running_generation,
+                )
+                boot.booted = old.booted
+            self.boots[node] = boot
 
     def to_json(self) -> bytes:
         doc: dict[str, Any] = {
@@ -82,6 +114,8 @@ class State:
         }
         if self.nodes:
             doc["nodes"] = dict(sorted(self.nodes.items()))
+        if self.boots:
+            doc["boots"] = {name: asdict(boot) for name, boot in sorted(self.boots.items())}
         return (json.dumps(doc, indent=2, sort_keys=True) + "\n").encode()
 
     @classmethod
@@ -113,6 +147,7 @@ class State:
             files=dict(checked.files),
             images={n: ImageState(**i.model_dump()) for n, i in checked.images.items()},
             nodes=dict(checked.nodes),
+            boots={n: NodeBoot(**b.model_dump()) for n, b in checked.boots.items()},
         )
 
 
@@ -174,6 +209,11 @@ ImageName = Annotated[StrictStr, _matching(OBJECT_NAME_RE, "an image name")]
 ManagedPath = Annotated[StrictStr, AfterValidator(_check_managed_path)]
 NodesKey = Annotated[StrictStr, _matching(NODES_KEY_RE, "a noderange of a `nodes:` map")]
 Generation = Annotated[StrictInt, Field(ge=0)]
+NodeName = Annotated[StrictStr, _matching(OBJECT_NAME_RE, "a node name")]
+# xCAT's nodelist.statustime form, the director's local time (see rollout.STATUSTIME)
+StatusTime = Annotated[
+    StrictStr, _matching(re.compile(r"\d\d-\d\d-\d{4} \d\d:\d\d:\d\d"), "an xCAT status time")
+]
 
 
 class ImageDoc(BaseModel):
@@ -196,6 +236,21 @@ class ImageDoc(BaseModel):
     nodeset_owed: StrictBool = False
 
 
+class NodeBootDoc(BaseModel):
+    """One node's record, as NodeBoot writes it."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    image: ImageName
+    generation: Generation
+    nodeset: Optional[Time] = None
+    running_image: Optional[ImageName] = None
+    running_generation: Optional[Generation] = None
+    booted: Optional[Time] = None
+    rebooting: Optional[StatusTime] = None
+    error: Optional[StrictStr] = None
+
+
 class StateDoc(BaseModel):
     """The whole of state.json."""
 
@@ -208,6 +263,7 @@ class StateDoc(BaseModel):
     files: dict[ManagedPath, Hex64] = Field(default_factory=dict)
     images: dict[ImageName, ImageDoc] = Field(default_factory=dict)
     nodes: dict[NodesKey, ImageName] = Field(default_factory=dict)
+    boots: dict[NodeName, NodeBootDoc] = Field(default_factory=dict)
 
 
 def describe(exc: ValidationError) -> str:

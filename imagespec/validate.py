@@ -13,7 +13,7 @@ from collections.abc import Collection, Iterable, Mapping
 from typing import Callable, Optional
 
 from . import noderange, safe
-from .errors import Pos, Problem, suggest
+from .errors import Pos, Problem, suggest, visible
 from .load import LoadedProfile, SiteDocs
 from .model import (
     LITEFILE_OPTIONS,
@@ -173,6 +173,15 @@ def _check_node_maps(docs: SiteDocs) -> list[Problem]:
                         )
                     )
             seen.append((key, expanded))
+        for index, group in enumerate(director.rollout.reserved):
+            if not safe.OBJECT_NAME_RE.match(group):
+                problems.append(
+                    Problem(
+                        site.pos("directors", dname, "rollout", "reserved", index),
+                        f"director '{dname}': rollout reserved group '{visible(group)}' is not an"
+                        " xCAT group name (letters, digits, '_', '.', '-')",
+                    )
+                )
     return problems
 
 

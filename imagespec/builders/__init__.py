@@ -27,8 +27,8 @@ class Builder(Protocol):
     def undefine(self, name: str, log: Log) -> None:
         """Remove an osimage definition (never its root)."""
 
-    def nodeset(self, image: RenderedImage, log: Log) -> Optional[int]:
-        """Point the image's nodes at its kernel and initrd; how many, None if not xCAT's."""
+    def nodeset(self, image: RenderedImage, log: Log) -> Optional[dict[str, str]]:
+        """Point the image's nodes at its kernel and initrd: {node: osimage}, None if not xCAT's."""
 
 
 def run_logged(

@@ -211,7 +211,7 @@ class NativeBuilder:
     def undefine(self, name: str, log: Log) -> None:
         return None
 
-    def nodeset(self, image: RenderedImage, log: Log) -> Optional[int]:
+    def nodeset(self, image: RenderedImage, log: Log) -> Optional[dict[str, str]]:
         return None  # no xCAT: nothing copies kernels to tftp for nodes
 
     # ------------------------------------------------------------ genimage

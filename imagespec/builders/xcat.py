@@ -53,6 +53,7 @@ from .generations import (
     switch,
     write_text,
 )
+from .xcatnodes import node_names
 
 # Written into staging before liteimg runs on it.  liteimg deletes or empties the
 # paths of rows removed or changed since its last run on a root (statelite.pm
@@ -335,8 +336,11 @@ class XcatBuilder:
             raise CommandError(argv, result.returncode, result.output)
         return parse_provmethods(result.output).get(name, [])
 
-    def nodeset(self, image: RenderedImage, log: Log) -> Optional[int]:
-        """Copy the image's kernel and initrd for its nodes (xCAT's nodeset); how many."""
+    def nodeset(self, image: RenderedImage, log: Log) -> Optional[dict[str, str]]:
+        """Copy the image's kernel and initrd for its nodes (xCAT's nodeset).
+
+        Returns {node: osimage} for the nodes it ran for.
+        """
         nodes = self.nodes_of(image.name)
         odd = [n for n in nodes if not OBJECT_NAME_RE.match(n)]
         if odd:
@@ -346,13 +350,17 @@ class XcatBuilder:
             )
         if not nodes:
             log(f"no node has provmethod {image.name}: no nodeset needed")
-            return 0
+            return {}
         self._run(["nodeset", ",".join(nodes), f"osimage={image.name}"], log)
-        return len(nodes)
+        return dict.fromkeys(nodes, image.name)
 
-    def nodeset_range(self, nodes: str, image: str, log: Log) -> None:
-        """nodeset for a noderange of a `nodes:` map (xCAT expands ranges and groups)."""
+    def nodeset_range(self, nodes: str, image: str, log: Log) -> dict[str, str]:
+        """nodeset for a noderange of a `nodes:` map (xCAT expands ranges and groups).
+
+        Returns {node: image} for the nodes xCAT expanded the range to.
+        """
         self._run(["nodeset", nodes, f"osimage={image}"], log)
+        return dict.fromkeys(node_names(self.transport, nodes), image)
 
     def undefine(self, name: str, log: Log) -> None:
         self._run(["rmdef", "-t", "osimage", "-o", name], log)
@@ -375,5 +383,5 @@ class NoBuilder:
     def undefine(self, name: str, log: Log) -> None:
         return None
 
-    def nodeset(self, image: RenderedImage, log: Log) -> Optional[int]:
+    def nodeset(self, image: RenderedImage, log: Log) -> Optional[dict[str, str]]:
         return None

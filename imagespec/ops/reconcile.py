@@ -304,10 +304,11 @@ class ImageJob:
             return
         self.progress(self.image.name, "nodeset")
         self.log(f"== nodeset {self.image.name} at {now()}")
-        count = builder.nodeset(self.image, self.log)
-        self.log(f"nodeset done for {count or 0} node(s)")
+        sets = builder.nodeset(self.image, self.log) or {}
+        self.log(f"nodeset done for {len(sets)} node(s)")
         with self.book.image(self.image.name) as entry:
             entry.nodeset_owed = False
+            self.book.state.record_nodeset(sets, entry.generation)
 
     def _failed(self, action: str, exc: Exception) -> None:
         """Record the failure; the stage's digest is cleared so the next apply retries it.
@@ -417,13 +418,14 @@ def assign_nodes(target: Target, plan: Plan, book: StateBook, outcome: ApplyOutc
             outcome.nodes_failed.append(f"{move.nodes}: image {move.new} is not built")
             continue
         try:
-            builder.nodeset_range(move.nodes, move.new, lambda _line: None)
+            sets = builder.nodeset_range(move.nodes, move.new, lambda _line: None)
         except (CommandError, ImagespecError) as exc:
             outcome.nodes_failed.append(f"{move.nodes}: {str(exc).splitlines()[0][:300]}")
             continue
         outcome.nodes_set.append(move)
         with book.lock:
             book.state.nodes[move.nodes] = move.new
+            book.state.record_nodeset(sets, entry.generation if entry else 0)
             book.save_locked()
 
 

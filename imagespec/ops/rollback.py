@@ -12,7 +12,7 @@ from ..builders.generations import ImageDirs, Survey, survey, switch
 from ..errors import ImagespecError, UsageError
 from ..render import RenderedImage
 from ..runner import CommandError, Effect
-from ..state import ImageState, now
+from ..state import ImageState, State, now
 from .reconcile import Target, lock_for, read_state
 
 Echo = Callable[[str], None]
@@ -93,7 +93,7 @@ def rollback(
         entry.commit, entry.time = generation.commit, now()
         entry.nodeset_owed = target.builder.name == "xcat"
         target.transport.write_atomic(target.state_rel, state.to_json())
-        nodes = _nodeset(target, image, entry, lines, echo)
+        nodes = _nodeset(target, state, image, entry, lines, echo)
         if nodes is not None:
             target.transport.write_atomic(target.state_rel, state.to_json())
     assert found.current is not None
@@ -109,7 +109,12 @@ def rollback(
 
 
 def _nodeset(
-    target: Target, image: RenderedImage, entry: ImageState, lines: list[str], echo: Echo
+    target: Target,
+    state: State,
+    image: RenderedImage,
+    entry: ImageState,
+    lines: list[str],
+    echo: Echo,
 ) -> Optional[int]:
     """The nodes booting the image get the kernel and initrd of the generation switched to.
 
@@ -118,12 +123,13 @@ def _nodeset(
     if not entry.nodeset_owed:
         return None
     try:
-        count = target.builder.nodeset(image, lines.append)
+        sets = target.builder.nodeset(image, lines.append) or {}
     except (CommandError, ImagespecError) as exc:
         echo(f"nodeset for {image.name} failed: {exc}; the next apply runs it again")
         return None
     entry.nodeset_owed = False
-    return count
+    state.record_nodeset(sets, entry.generation)
+    return len(sets)
 
 
 @dataclass

@@ -34,6 +34,7 @@ def status_json(target: Any, state: State, plan: Plan, in_sync: bool) -> dict[st
             }
             for name, entry in sorted(state.images.items())
         },
+        "nodes": plan.running,
         "never_applied": sorted(set(plan.report.images) - set(state.images) - set(plan.orphans)),
         "drift": sorted(plan.files.drift),
         "orphans": list(plan.orphans),
@@ -65,6 +66,8 @@ def print_status(console: Console, target: Any, state: State, plan: Plan, in_syn
         status = "frozen" if name in plan.frozen else "never applied"
         table.add_row(escape(name), status, "", "", "", ", ".join(plan.report.images[name].actions))
     console.print(table)
+    for name, seen in doc["nodes"].items():
+        console.print(f"nodes of {escape(name)}: {running_text(seen)}")
     for path in doc["drift"]:
         console.print(
             f"[yellow]drift[/yellow]: {escape(path)} was changed on the director (apply saves it, then overwrites)"
@@ -73,3 +76,14 @@ def print_status(console: Console, target: Any, state: State, plan: Plan, in_syn
         console.print(
             f"[yellow]orphaned[/yellow]: {escape(name)} is no longer in the site (apply --prune-images removes its definition)"
         )
+
+
+def running_text(seen: dict[str, Any]) -> str:
+    """'4 nodes: 2 on generation 3, 1 on 2, 1 unknown; 2 behind (imagespec rollout)'."""
+    parts = [f"{count} on generation {gen}" for gen, count in reversed(seen["running"].items())]
+    if seen["unknown"]:
+        parts.append(f"{seen['unknown']} unknown")
+    text = f"{seen['nodes']} node{'s' * (seen['nodes'] != 1)}: {', '.join(parts)}"
+    if seen["behind"]:
+        text += f"; {seen['behind']} not on generation {seen['generation']} (imagespec rollout)"
+    return text
