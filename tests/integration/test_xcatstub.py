@@ -10,10 +10,15 @@ from __future__ import annotations
 import gzip
 import lzma
 import os
+import re
+import shutil
 import socket
 import stat
 import subprocess
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Optional
 
@@ -23,15 +28,20 @@ from tests.xcatstub import (
     STUB_COMMANDS,
     add_nodes,
     clear_failures,
+    clear_node_boot,
     inject_failure,
     install_stub,
     read_bootparams,
     read_calls,
     read_litefile,
+    read_node_faults,
     read_nodes,
     read_osimages,
     read_packages,
+    read_power,
+    read_running,
     read_transactions,
+    set_node_boot,
 )
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -561,6 +571,245 @@ def test_nodeset_statelite_boots_the_nfs_root_or_the_ramdisk(stub: Stub) -> None
     stub.ok("chdef", "-t", "osimage", "-o", "lite", "rootfstype=ramdisk")
     proc = stub.run("nodeset", "sl1", "osimage=lite")
     assert 'please run "liteimg" to create it.' in proc.stderr
+
+
+# ---------------------------------------------------------------------------- power and boot
+
+IPMI = {"groups": "compute", "mac": "aa:bb:cc:dd:ee:01", "mgt": "ipmi"}
+STATUSTIME = re.compile(r"\d{2}-\d{2}-\d{4} \d{2}:\d{2}:\d{2}")
+
+
+def wait_for(check: Callable[[], bool], timeout: float = 30.0) -> bool:
+    """Poll check() until it holds or timeout seconds passed; its last answer."""
+    deadline = time.monotonic() + timeout
+    while not check():
+        if time.monotonic() > deadline:
+            return check()
+        time.sleep(0.1)
+    return True
+
+
+def node_status(stub: Stub, node: str) -> str:
+    """status and statustime through `lsdef -i status,statustime -c`, which settles boots."""
+    out = stub.ok("lsdef", "-t", "node", "-o", node, "-i", "status,statustime", "-c")
+    return out
+
+
+def booted(stub: Stub, node: str) -> bool:
+    return f"{node}: status=booted\n" in node_status(stub, node)
+
+
+def parse_statustime(text: str) -> datetime:
+    """monitorctrl.pm setNodeStatusAttributes: MM-DD-YYYY HH:MM:SS, local time."""
+    assert STATUSTIME.fullmatch(text), text
+    return datetime.strptime(text, "%m-%d-%Y %H:%M:%S")
+
+
+def test_rpower_answers_like_the_ipmi_and_kvm_plugins(stub: Stub) -> None:
+    """ipmi.pm power_with_context/power_response (lines 2835-2978): boot prints the action
+    it sent, `reset` for a node that was on and `on` for one that was off; stat prints the
+    state; on of an on node and reset/off of an off node print the state and do nothing.
+    kvm.pm power (lines 3216-3325) prints the old state first for boot: `on reset`,
+    `off on`.  on/boot/reset set status powering-on and off powering-off, with statustime
+    in monitorctrl.pm's MM-DD-YYYY HH:MM:SS local time (lines 694-705)."""
+    kvm = dict(IPMI, mgt="kvm")
+    add_nodes(stub.state, {"cn1": IPMI, "cn2": IPMI, "vm1": kvm, "vm2": kvm})
+    for node in ("cn1", "cn2", "vm1", "vm2"):
+        set_node_boot(stub.state, node, delay=600)  # no boot completes during the test
+    assert stub.ok("rpower", "compute", "stat") == "cn1: on\ncn2: on\nvm1: on\nvm2: on\n"
+    assert stub.ok("rpower", "cn2,vm2", "off") == "cn2: off\nvm2: off\n"
+    assert stub.ok("rpower", "cn2,vm2", "off") == "cn2: off\nvm2: off\n"
+    assert stub.ok("rpower", "cn2", "reset") == "cn2: off\n"
+    status = stub.ok("lsdef", "-t", "node", "-o", "cn2", "-i", "status", "-c")
+    assert status == "cn2: status=powering-off\n"
+    before = datetime.now()
+    proc = stub.run("rpower", "compute", "boot")
+    assert (proc.returncode, proc.stderr) == (0, "")
+    assert proc.stdout == "cn1: reset\ncn2: on\nvm1: on reset\nvm2: off on\n"
+    out = stub.ok("lsdef", "-t", "node", "-o", "cn1,vm2", "-i", "status,statustime", "-c")
+    lines = out.splitlines()
+    assert [line.split("=")[0] for line in lines] == [
+        "cn1: status",
+        "cn1: statustime",
+        "vm2: status",
+        "vm2: statustime",
+    ]
+    assert lines[0] == "cn1: status=powering-on"
+    when = parse_statustime(lines[1].split("=", 1)[1])
+    assert before - timedelta(seconds=2) <= when <= datetime.now() + timedelta(seconds=1)
+    assert stub.ok("rpower", "cn1", "on") == "cn1: on\n"
+    assert stub.ok("rpower", "cn1", "state") == "cn1: on\n"
+    assert stub.ok("nodestat", "compute") == "cn1: noping\ncn2: noping\nvm1: noping\nvm2: noping\n"
+
+
+def test_a_boot_completes_after_its_delay_with_what_the_firmware_fetched(stub: Stub) -> None:
+    """The boot rpower starts completes `delay` seconds later: status booted (the node's
+    `installstatus booted`, xcatdsklspost lines 1047-1066, through updatenode.pm
+    updatenodestat) with the completion time, nodestat sshd, and running.json records the
+    boot files and kernel command line nodeset had set up when rpower ran, and the real
+    path of the (symlinked) image directory the kernel command line serves the root from."""
+    gen1 = bootable(stub, "img")
+    current = stub.root / "netboot" / "current"
+    current.symlink_to(gen1)
+    stub.ok("chdef", "-t", "osimage", "-o", "img", f"rootimgdir={current}")
+    add_nodes(stub.state, {"cn1": IPMI, "cn2": IPMI})
+    stub.ok("nodeset", "cn1,cn2", "osimage=img")
+    params = read_bootparams(stub.state)["cn1"]
+    assert f"imgurl=http://!myipfn!:80/{current}/rootimg.cpio.gz " in params["kcmdline"]
+    set_node_boot(stub.state, "cn1", delay=600)
+    set_node_boot(stub.state, "cn2", delay=600)
+    assert stub.ok("rpower", "cn1,cn2", "boot") == "cn1: reset\ncn2: reset\n"
+    # what nodeset sets up now is not what the firmware already fetched
+    stub.ok("chdef", "-t", "osimage", "-o", "img", "addkcmdline=rd.break")
+    stub.ok("nodeset", "cn1", "osimage=img")
+    assert "cn1: status=powering-on\n" in node_status(stub, "cn1")
+    set_node_boot(stub.state, "cn1", delay=0.3)  # the pending boot's delay, read now
+    assert wait_for(lambda: booted(stub, "cn1"))
+    assert "cn2: status=powering-on\n" in node_status(stub, "cn2")
+    assert stub.ok("nodestat", "cn1,cn2") == "cn1: sshd\ncn2: noping\n"
+    running = read_running(stub.state)
+    assert sorted(running) == ["cn1"]
+    record = running["cn1"]
+    assert {k: v for k, v in record.items() if k != "time"} == {
+        "image": "img",
+        "provmethod": "img",
+        "kernel": "xcat/osimage/img/kernel",
+        "initrd": "xcat/osimage/img/initrd-stateless.gz",
+        "kcmdline": params["kcmdline"],
+        "rootimgdir": os.path.realpath(gen1),
+    }
+    lines = node_status(stub, "cn1").splitlines()
+    assert lines[1] == f"cn1: statustime={record['time']}"
+    assert parse_statustime(record["time"]) <= datetime.now()
+    # a new generation behind the symlink: the next boot runs it
+    gen2 = stub.root / "netboot" / "img-gen2"
+    shutil.copytree(gen1, gen2, symlinks=True)
+    current.unlink()
+    current.symlink_to(gen2)
+    set_node_boot(stub.state, "cn1", delay=0)
+    assert stub.ok("rpower", "cn1", "boot") == "cn1: reset\n"
+    assert wait_for(lambda: booted(stub, "cn1"))
+    record = read_running(stub.state)["cn1"]
+    assert record["rootimgdir"] == os.path.realpath(gen2)
+    assert record["kcmdline"].endswith(" rd.break ")
+
+
+def test_faults_never_rpower_error_and_down(stub: Stub) -> None:
+    """Per-node faults: a node that never boots stays powering-on and noping while the
+    others boot; an rpower error prints `<node>: Error: <text>` on stderr (Client.pm
+    handle_response) and exit 1, the other nodes proceeding (ipmi.pm sendmsg per node);
+    a down node is noping and `off`, keeps its status, and rpower boot powers it on."""
+    bootable(stub, "img")
+    add_nodes(
+        stub.state,
+        {
+            "cn1": IPMI,
+            "cn2": IPMI,
+            "cn3": IPMI,
+            "cn4": dict(IPMI, status="powering-off", statustime="01-02-2025 03:04:05"),
+        },
+    )
+    stub.ok("nodeset", "compute", "osimage=img")
+    set_node_boot(stub.state, "cn2", never=True)
+    set_node_boot(stub.state, "cn3", rpower_error="Unable to establish IPMI v2 / RMCP+ session")
+    set_node_boot(stub.state, "cn4", down=True)
+    assert stub.ok("nodestat", "compute") == "cn1: sshd\ncn2: sshd\ncn3: sshd\ncn4: noping\n"
+    proc = stub.run("rpower", "compute", "stat")
+    assert proc.returncode == 1
+    assert proc.stdout == "cn1: on\ncn2: on\ncn4: off\n"
+    assert proc.stderr == "cn3: Error: Unable to establish IPMI v2 / RMCP+ session\n"
+    assert "cn4: status=powering-off\n" in node_status(stub, "cn4")
+    proc = stub.run("rpower", "compute", "boot")
+    assert proc.returncode == 1
+    assert proc.stdout == "cn1: reset\ncn2: reset\ncn4: on\n"
+    assert proc.stderr == "cn3: Error: Unable to establish IPMI v2 / RMCP+ session\n"
+    assert read_node_faults(stub.state)["cn4"]["down"] is False
+    assert wait_for(lambda: booted(stub, "cn1") and booted(stub, "cn4"))
+    assert "cn2: status=powering-on\n" in node_status(stub, "cn2")
+    assert node_status(stub, "cn3") == "cn3: status=\ncn3: statustime=\n"
+    assert stub.ok("nodestat", "compute") == "cn1: sshd\ncn2: noping\ncn3: sshd\ncn4: sshd\n"
+    assert sorted(read_running(stub.state)) == ["cn1", "cn4"]
+    assert read_power(stub.state)["cn2"]["boot"]["offline"] is False
+    # going down loses a pending boot; the next boot without faults completes
+    set_node_boot(stub.state, "cn1", delay=600)
+    stub.ok("rpower", "cn1", "boot")
+    set_node_boot(stub.state, "cn1", down=True)
+    assert stub.ok("rpower", "cn1", "stat") == "cn1: off\n"
+    assert read_power(stub.state)["cn1"]["boot"] is None
+    clear_node_boot(stub.state, "cn1")  # still off: only rpower powers it on
+    assert stub.ok("nodestat", "cn1,cn2") == "cn1: noping\ncn2: noping\n"
+    assert stub.ok("rpower", "cn1", "boot") == "cn1: on\n"
+    clear_node_boot(stub.state)  # cn2's pending boot is no longer held back
+    assert read_node_faults(stub.state) == {}
+    assert wait_for(lambda: booted(stub, "cn1") and booted(stub, "cn2"))
+    assert stub.ok("nodestat", "cn1,cn2") == "cn1: sshd\ncn2: sshd\n"
+
+
+def test_rpower_and_nodestat_refusals(stub: Stub) -> None:
+    """xcatd plugin_command refuses an unknown node or group before any plugin runs
+    (lines 1726-1733); a node without mgt has no plugin (xcatd lines 1866-1890, the message
+    restapi.pl line 2371 quotes); ipmi.pm refuses an unknown action (lines 8338-8348);
+    a node without boot parameters has nothing to netboot and never reports booted."""
+    add_nodes(stub.state, {"cn1": IPMI, "cn2": {"groups": "compute"}})
+    for command, args in (("rpower", ["cn1,cn9,nogroup", "boot"]), ("nodestat", ["cn9"])):
+        proc = stub.run(command, *args)
+        assert (proc.returncode, proc.stdout) == (1, "")
+        missed = "cn9,nogroup" if command == "rpower" else "cn9"
+        assert proc.stderr == f"Error: Invalid nodes and/or groups in noderange: {missed}\n"
+    assert read_power(stub.state) == {}
+    proc = stub.run("rpower", "compute", "boot")
+    assert (proc.returncode, proc.stdout) == (1, "cn1: reset\n")
+    assert proc.stderr == (
+        "cn2: Error: Unable to identify plugin for this command, check relevant tables: "
+        "nodehm.power,mgt;nodehm.mgt\n"
+    )
+    proc = stub.run("rpower", "cn1", "bogus")
+    assert (proc.returncode, proc.stderr) == (1, "")
+    assert proc.stdout == "cn1: Error: Unsupported command: rpower bogus when using mgt=ipmi.\n"
+    assert "xcatstub: rpower cycle is not implemented" in stub.run("rpower", "cn1", "cycle").stderr
+    proc = stub.run("nodestat")
+    assert (proc.returncode, proc.stdout.splitlines()[0]) == (1, "Usage:")
+    # cn1 has no boot parameters: powered on (no delay), it never boots
+    assert "cn1: status=powering-on\n" in node_status(stub, "cn1")
+    assert stub.ok("nodestat", "compute") == "cn1: noping\ncn2: sshd\n"
+    assert read_power(stub.state)["cn1"]["boot"]["offline"] is True
+
+
+def test_rpower_and_nodestat_honour_injections_and_are_recorded(stub: Stub) -> None:
+    add_nodes(stub.state, {"cn1": IPMI, "cn2": IPMI})
+    inject_failure(stub.state, "rpower", "cn2", once=True)
+    inject_failure(stub.state, "nodestat", "cn1", once=True)
+    assert stub.run("rpower", "cn1,cn2", "boot").stderr == "Error: injected failure\n"
+    assert read_power(stub.state) == {}
+    assert stub.run("nodestat", "compute").stderr == "Error: injected failure\n"
+    assert stub.ok("rpower", "cn2", "off") == "cn2: off\n"
+    assert stub.ok("rpower", "cn1", "off") == "cn1: off\n"
+    assert stub.ok("nodestat", "compute") == "cn1: noping\ncn2: noping\n"
+    assert [(c["cmd"], c["args"], c["rc"]) for c in read_calls(stub.state)] == [
+        ("rpower", ["cn1,cn2", "boot"], 1),
+        ("nodestat", ["compute"], 1),
+        ("rpower", ["cn2", "off"], 0),
+        ("rpower", ["cn1", "off"], 0),
+        ("nodestat", ["compute"], 0),
+    ]
+
+
+def test_lsdef_lists_status_with_the_other_node_attributes(stub: Stub) -> None:
+    """defls (DBobjectdefs.pm lines 4129-4200): -i attributes in sorted order, one
+    `node: attr=value` line each with -c, unset ones empty."""
+    bootable(stub, "img")
+    add_nodes(stub.state, {"cn1": IPMI, "cn2": dict(IPMI, provmethod="img")})
+    stub.ok("nodeset", "cn1", "osimage=img")
+    stub.ok("rpower", "cn1", "boot")
+    assert wait_for(lambda: booted(stub, "cn1"))
+    assert stub.ok("lsdef", "-t", "node", "-i", "provmethod,status,groups", "-c") == (
+        "cn1: groups=compute\ncn1: provmethod=img\ncn1: status=booted\n"
+        "cn2: groups=compute\ncn2: provmethod=img\ncn2: status=\n"
+    )
+    with pytest.raises(ValueError, match="no node 'cn9'"):
+        set_node_boot(stub.state, "cn9", never=True)
+    with pytest.raises(ValueError, match="invalid node name"):
+        set_node_boot(stub.state, "cn1.x", never=True)
 
 
 # ---------------------------------------------------------------------------- genimage

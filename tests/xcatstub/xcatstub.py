@@ -4,11 +4,16 @@
 Usage: xcatstub.py COMMAND [ARGS...]   with XCATSTUB_STATE=<state dir> in the environment.
 
 COMMAND is one of mkdef, chdef, lsdef, rmdef, genimage, packimage, liteimg,
-tabrestore, tabch, tabdump, nodeset, xdcp.  The state directory holds the stub's database:
+tabrestore, tabch, tabdump, nodeset, xdcp, rpower, nodestat.  The state directory holds
+the stub's database:
 
     osimage.json   {name: {attr: value}}   (objtype is implied)
     node.json      {name: {attr: value}}   (node objects: groups, mac, provmethod, ...)
     bootparams.json {node: {kernel, initrd, kcmdline}}   what nodeset set up to boot
+    power.json     {node: {power, boot}}   power state and the boot rpower started
+    running.json   {node: {image, provmethod, kernel, initrd, kcmdline, rootimgdir, time}}
+                   each node's last completed boot
+    nodefaults.json {node: {delay, never, rpower_error, down}}   faults tests set
     litefile.json  [{image, file, options, comments, disable}]   (null for unset cells)
     calls.jsonl    one line per call: {"cmd", "args", "stdin" (when read), "rc"}
     transactions.jsonl  one line per package manager run of genimage
@@ -23,6 +28,13 @@ packimage and liteimg copy the synclist entries into the root (falling back to
 liteimg links, copies and recovers files exactly as statelite.pm does.  `xdcp -i ROOT -F
 SYNCLIST` copies into an image; `xdcp NODERANGE -F SYNCLIST` prints what boot-time sync
 would do on each node (nothing runs).
+
+`rpower NODERANGE on|off|reset|boot|stat` answers as the ipmi (or, with mgt=kvm, the
+kvm) plugin does and starts a boot on on/boot/reset; the boot completes `delay` seconds
+later (status booted, running.json), settled lazily by whichever command runs next.
+`nodestat NODERANGE` prints sshd for a node that is up and noping for one that is off or
+still booting.  Faults per node (delay, never, rpower_error, down) come from
+nodefaults.json, read at every call.
 
 Arguments are checked the way xCAT 2.19 (xcat-core HEAD) checks them (DBobjectdefs.pm, genimage.pm,
 packimage.pm, statelite.pm, tabutils.pm and the xCAT-client front ends); where the
@@ -69,6 +81,8 @@ COMMANDS = (
     "tabdump",
     "nodeset",
     "xdcp",
+    "rpower",
+    "nodestat",
 )
 INTERNAL_COMMANDS = ("_pkgmgr",)
 
@@ -3313,6 +3327,332 @@ def cmd_nodeset(state: State, args: list[str]) -> int:
     return msgs.rc if params or msgs.rc else 1
 
 
+# ---------------------------------------------------------------------------- power and boot
+#
+# The stand-in's nodes: power.json holds each node's power ("on"/"off") and the boot an
+# rpower started ({"start", "offline", "record"}); a node without an entry is on.
+# nodefaults.json holds the faults tests set per node (tests/xcatstub set_node_boot):
+# {"delay", "never", "rpower_error", "down"}.  A boot completes lazily: every command
+# settles the boots that are due (settle_boots) before it looks at the nodes, so the
+# completion time is the due time, whenever it is observed.  running.json holds each
+# node's last completed boot.
+
+STATUS_POWERING_ON = "powering-on"  # perl-xCAT/xCAT/GlobalDef.pm line 52
+STATUS_POWERING_OFF = "powering-off"  # GlobalDef.pm line 53
+STATUS_BOOTED = "booted"  # GlobalDef.pm line 51
+# monitorctrl.pm setNodeStatusAttributes (lines 694-701): sprintf("%02d-%02d-%04d
+# %02d:%02d:%02d", mon+1, mday, year+1900, hour, min, sec) of localtime(time)
+STATUSTIME_FORMAT = "%m-%d-%Y %H:%M:%S"
+# xcatd plugin_command (lines 1866-1890) for a node no rpower plugin claims: the handler
+# specs of the plugins registered for rpower ('nodehm:power,mgt', 'nodehm:mgt'), ':' as
+# '.'; restapi.pl line 2371 quotes this very message
+NO_PLUGIN = (
+    "Unable to identify plugin for this command, check relevant tables: nodehm.power,mgt;nodehm.mgt"
+)
+# ipmi.pm preprocess_request (line 8338): the actions the ipmi plugin accepts
+IPMI_ACTIONS = frozenset(
+    [
+        "reseat",
+        "stat",
+        "state",
+        "status",
+        "on",
+        "off",
+        "softoff",
+        "nmi",
+        "cycle",
+        "reset",
+        "boot",
+        "wake",
+        "suspend",
+    ]
+)
+STUB_ACTIONS = frozenset(["on", "off", "reset", "boot", "stat", "state", "status"])
+POWER_MGTS = ("ipmi", "kvm")
+NODESTAT_USAGE = (
+    "Usage:\n"
+    "  nodestat [noderange] [-m|--usemon] [-p|powerstat] [-f|--usefping] [-u|--updatedb]\n"
+    "  nodestat [-h|--help|-v|--version]"
+)
+
+
+def statustime(when: float) -> str:
+    return time.strftime(STATUSTIME_FORMAT, time.localtime(when))
+
+
+def load_json(state: State, name: str, default: Any) -> Any:
+    """A state file, read while the caller holds the state lock."""
+    return state._load(name, default)
+
+
+def node_faults(state: State) -> dict[str, dict[str, Any]]:
+    """nodefaults.json: {node: {"delay", "never", "rpower_error", "down"}}."""
+    data: dict[str, dict[str, Any]] = load_json(state, "nodefaults.json", {})
+    return data
+
+
+def is_down(faults: dict[str, dict[str, Any]], node: str) -> bool:
+    return bool(faults.get(node, {}).get("down"))
+
+
+def power_is_on(
+    power: dict[str, dict[str, Any]], faults: dict[str, dict[str, Any]], node: str
+) -> bool:
+    """A down node is off; otherwise power.json says, and a node never powered is on."""
+    if is_down(faults, node):
+        return False
+    return bool(power.get(node, {}).get("power", "on") == "on")
+
+
+def settle_boots(state: State, now: Optional[float] = None) -> None:
+    """Complete the boots that are due, as the nodes themselves would report them.
+
+    A netbooted node reports `netbooting` from its initrd (netboot/rh/dracut/
+    xcat-premount.sh line 23) and `booted` once its postbootscripts ran
+    (postscripts/xcatdsklspost lines 1047-1066, "installstatus booted"); xcatd turns each
+    report into updatenodestat (xcatd lines 505-526), which sets status and statustime
+    through setNodeStatusAttributes (updatenode.pm lines 2419-2434).  The stand-in skips
+    the netbooting report: status stays powering-on until the boot completes, and then is
+    booted with the completion time.  A boot completes `delay` seconds after rpower
+    started it, unless the node is `never` (both read now, from nodefaults.json: a test
+    may change them while the boot is pending).  A node set `down` has lost power: it
+    stays off, its pending boot lost, until rpower powers it on.  Caller holds the state
+    lock.
+    """
+    power: dict[str, dict[str, Any]] = load_json(state, "power.json", {})
+    faults = node_faults(state)
+    falling = [n for n in faults if is_down(faults, n) and power.get(n, {}).get("power") != "off"]
+    pending = [n for n, e in power.items() if e.get("boot")]
+    if not pending and not falling:
+        return
+    now = time.time() if now is None else now
+    nodes = state.objects("node")
+    running: dict[str, dict[str, str]] = load_json(state, "running.json", {})
+    for name in falling:
+        if name in nodes:
+            power[name] = {"power": "off", "boot": None}
+    for name in pending:
+        boot = power[name]["boot"]
+        if boot is None:
+            continue
+        if name not in nodes:
+            power[name]["boot"] = None
+            continue
+        fault = faults.get(name, {})
+        due = boot["start"] + float(fault.get("delay") or 0.0)
+        if boot.get("offline") or fault.get("never") or due > now:
+            continue
+        done = statustime(due)
+        nodes[name].update(status=STATUS_BOOTED, statustime=done)
+        running[name] = dict(boot["record"], time=done)
+        power[name]["boot"] = None
+    state.save_objects("node", nodes)
+    state._save("running.json", running)
+    state._save("power.json", power)
+
+
+def booted_rootimgdir(kcmdline: str, image: dict[str, str]) -> str:
+    """The image directory a node fetches: the path in the kernel command line nodeset
+    built (imgurl=http://<server>:<port>/<rootimgdir>/<file>, or root=nfs:<server>:
+    <rootimgdir>/rootimg:<options> for statelite), resolved as the web or NFS server
+    resolves it when the node fetches it; else the osimage's rootimgdir."""
+    match = re.search(r"(?:^|\s)imgurl=https?://[^/\s]+(/\S*)/[^/\s]+", kcmdline)
+    match = match or re.search(r"(?:^|\s)root=nfs:[^:\s]+:(\S+?)/rootimg:", kcmdline)
+    path = match.group(1) if match else image.get("rootimgdir", "")
+    if not path:
+        return ""
+    return os.path.realpath("/" + path.lstrip("/"))
+
+
+def boot_record(
+    name: str, node: dict[str, str], params: Optional[dict[str, str]], images: dict[str, Any]
+) -> dict[str, str]:
+    """What the node boots: the boot files nodeset set up for it (bootparams.json) and the
+    image directory its kernel command line names."""
+    params = params or {}
+    provmethod = node.get("provmethod", "")
+    match = re.match(r"xcat/osimage/([^/]+)/", params.get("kernel", ""))
+    image = match.group(1) if match else provmethod
+    return {
+        "image": image,
+        "provmethod": provmethod,
+        "kernel": params.get("kernel", ""),
+        "initrd": params.get("initrd", ""),
+        "kcmdline": params.get("kcmdline", ""),
+        "rootimgdir": booted_rootimgdir(params.get("kcmdline", ""), images.get(image, {})),
+    }
+
+
+def power_message(mgt: str, action: str, was_on: bool) -> tuple[str, Optional[str]]:
+    """(what rpower prints for the node, the status it sets or None) for one action.
+
+    ipmi.pm power_with_context (lines 2835-2938) reads the power state first: stat/state/
+    status print it (lines 2857-2867); boot becomes reset when on and on when off (lines
+    2870-2874); on of an on node and off/reset of an off node print the state and send
+    nothing (lines 2883-2900).  power_response (lines 2940-2978) prints the action sent
+    ("on" or "reset" for boot: the "on "/"off " prefix line 2871 builds is never printed)
+    and records powering-on for on/boot/reset and powering-off for off (lines 2957-2967),
+    which process_request writes with setNodeStatusAttributes (line 9033).
+    kvm.pm power (lines 3216-3325) prints the old state before the action for boot
+    ("off on", "on reset", lines 3227-3235, 3314, 3322-3324); otherwise the same words.
+    """
+    state_word = "on" if was_on else "off"
+    if action in ("stat", "state", "status"):
+        return state_word, None
+    if action == "boot":
+        done = "reset" if was_on else "on"
+        text = f"{state_word} {done}" if mgt == "kvm" else done
+        return text, STATUS_POWERING_ON
+    if action == "on":
+        return "on", None if was_on else STATUS_POWERING_ON
+    if action == "reset":
+        return ("reset", STATUS_POWERING_ON) if was_on else ("off", None)
+    return "off", STATUS_POWERING_OFF if was_on else None  # off
+
+
+def parse_rpower(args: list[str]) -> tuple[str, str]:
+    """xcatclient: the first argument not starting with '-' is the noderange, the others
+    are the arguments (xCAT-client/bin/xcatclient lines 62-70)."""
+    options = [a for a in args if a.startswith("-")]
+    operands = [a for a in args if not a.startswith("-")]
+    if options:
+        raise stub_error(f"rpower: options are not implemented ({' '.join(options)})")
+    if len(operands) < 2:
+        raise stub_error(
+            "rpower needs a noderange and an action (xCAT prints its usage and 'Please enter "
+            "an action' for each ipmi node)"
+        )
+    if len(operands) > 2:
+        raise stub_error(f"rpower: extra arguments after the action: {' '.join(operands[2:])}")
+    return operands[0], operands[1]
+
+
+def cmd_rpower(state: State, args: list[str]) -> int:
+    """rpower <noderange> on|off|reset|boot|stat|state|status for mgt=ipmi and mgt=kvm.
+
+    Output per node `<node>: <text>` on stdout, errors `<node>: Error: <text>` on stderr
+    with exit code 1 (Client.pm handle_response lines 1229-1320); the other nodes still
+    proceed.  on/boot/reset of a node start a boot (settle_boots completes it).
+    """
+    noderange_text, action = parse_rpower(args)
+    with state.locked():
+        nodes = state.objects("node")
+    names, missed = noderange(noderange_text, nodes, verify=True)
+    if missed:
+        # xcatd plugin_command lines 1726-1733, before any plugin runs
+        raise XcatError(f"Invalid nodes and/or groups in noderange: {','.join(missed)}")
+    if action not in IPMI_ACTIONS:
+        if any(nodes[n].get("mgt") != "ipmi" for n in names):
+            raise stub_error(f"rpower {action} for nodes not managed by ipmi is not implemented")
+        # ipmi.pm preprocess_request lines 8338-8348: one data response, errorcode 1
+        for name in names:
+            print(f"{name}: Error: Unsupported command: rpower {action} when using mgt=ipmi.")
+        return 1
+    if action not in STUB_ACTIONS:
+        raise stub_error(f"rpower {action} is not implemented")
+    state.injected("rpower", names)
+    msgs = Messages()
+    with state.locked():
+        now = time.time()
+        settle_boots(state, now)
+        nodes = state.objects("node")
+        power: dict[str, dict[str, Any]] = load_json(state, "power.json", {})
+        faults = node_faults(state)
+        bootparams = state.bootparams()
+        images = state.osimages()
+        changed = False
+        for name in names:
+            fault = faults.get(name, {})
+            mgt = nodes[name].get("mgt", "")
+            if fault.get("rpower_error"):
+                msgs.node_error(name, str(fault["rpower_error"]))
+                continue
+            if not mgt:
+                msgs.node_error(name, NO_PLUGIN)
+                continue
+            if mgt not in POWER_MGTS:
+                msgs.node_error(name, f"xcatstub: rpower for mgt={mgt} is not implemented")
+                continue
+            was_on = power_is_on(power, faults, name)
+            text, status = power_message(mgt, action, was_on)
+            print(f"{name}: {text}")
+            if status is None:
+                continue
+            changed = True
+            nodes[name].update(status=status, statustime=statustime(now))
+            entry = power.setdefault(name, {})
+            if status == STATUS_POWERING_OFF:
+                entry.update(power="off", boot=None)
+                continue
+            record = boot_record(name, nodes[name], bootparams.get(name), images)
+            # without boot parameters the node is `offline` (xnba.pm getstate, lines
+            # 84-87): it has nothing to netboot and never reports booted
+            boot: dict[str, Any] = {"start": now, "offline": not record["kernel"]}
+            boot["record"] = record
+            entry.update(power="on", boot=boot)
+            if fault.get("down"):
+                fault["down"] = False  # powered on again
+        if changed:
+            state.save_objects("node", nodes)
+            state._save("power.json", power)
+            state._save("nodefaults.json", faults)
+    return msgs.rc
+
+
+def cmd_nodestat(state: State, args: list[str]) -> int:
+    """nodestat <noderange>: `<node>: sshd` for a node that is up, `<node>: noping` for
+    one that is off or has not finished booting (nodestat.pm: nmap finds port 22 open,
+    appstatus 'sshd', lines 663-690, printed instead of 'ping', line 1148; a node that
+    does not answer is 'noping', lines 763-765); sorted by node name (line 1142); exit 0.
+    A pingable node without sshd (xCAT prints its nodeset state) is not modelled."""
+    try:
+        opts, operands = getopts(
+            args,
+            [
+                Option("m|usemon"),
+                Option("q|quiet"),
+                Option("u|updatedb"),
+                Option("p|powerstat"),
+                Option("h|help"),
+                Option("v|version"),
+            ],
+            bundling=True,
+        )
+    except XcatError:
+        # preprocess_request lines 147-157: usage as data with errorcode 1.  -f is not
+        # among its options (process_request parses it, line 926), so it lands here too.
+        print(NODESTAT_USAGE)
+        return 1
+    if opts.get("help"):
+        print(NODESTAT_USAGE)
+        return 0
+    if opts.get("version"):
+        print("Version 2.19.0 (xcatstub)")
+        return 0
+    used = [k for k in ("m", "q", "u", "p") if opts.get(k)]
+    if used:
+        raise stub_error(f"nodestat: option -{used[0]} is not implemented")
+    if not operands:
+        print(NODESTAT_USAGE)  # lines 169-174: no noderange
+        return 1
+    if len(operands) > 1:
+        raise stub_error(f"nodestat takes one noderange, got {' '.join(operands)}")
+    with state.locked():
+        nodes = state.objects("node")
+    names, missed = noderange(operands[0], nodes, verify=True)
+    if missed:
+        raise XcatError(f"Invalid nodes and/or groups in noderange: {','.join(missed)}")
+    state.injected("nodestat", names)
+    with state.locked():
+        settle_boots(state)
+        power: dict[str, dict[str, Any]] = load_json(state, "power.json", {})
+        faults = node_faults(state)
+    for name in sorted(names):
+        up = power_is_on(power, faults, name) and not power.get(name, {}).get("boot")
+        print(f"{name}: {'sshd' if up else 'noping'}")
+    return 0
+
+
 # ---------------------------------------------------------------------------- tables
 
 
@@ -3560,6 +3900,8 @@ def cmd_tabdump(state: State, args: list[str]) -> int:
 
 def run(command: str, args: list[str], state: State, record: dict[str, Any]) -> int:
     try:
+        with state.locked():
+            settle_boots(state)  # the boots due by now, before the command looks at nodes
         if command in ("mkdef", "chdef", "lsdef", "rmdef"):
             stdin = read_stdin()
             if stdin is not None:
@@ -3580,6 +3922,8 @@ def run(command: str, args: list[str], state: State, record: dict[str, Any]) -> 
             "tabdump": cmd_tabdump,
             "nodeset": cmd_nodeset,
             "xdcp": cmd_xdcp,
+            "rpower": cmd_rpower,
+            "nodestat": cmd_nodestat,
         }[command]
         return simple(state, args)
     except Usage as usage:
