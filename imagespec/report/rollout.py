@@ -48,6 +48,7 @@ def print_rollout(console: Console, done: Rollout, again: str) -> None:
         for image in images:
             console.print(
                 f"  to go back: imagespec rollback {escape(image)} --director"
-                f" {escape(done.director)}, then {escape(again)} again"
+                f" {escape(done.director)} (or revert the change in git and apply),"
+                f" then {escape(again)} again"
             )
         console.print(f"  to go on once the failed nodes are fixed: {escape(again)}")

@@ -1,0 +1,271 @@
+"""`imagespec rollout` against the xCAT stand-in: canary and batches, failures, resume.
+
+The stand-in's nodes boot what nodeset set up for them (running.json records
+the kernel command line and the real directory of the root image they booted),
+report `booted` with a statustime after a delay, and fail as told per node:
+rpower errors, boots that never finish, nodes that are down.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import dump_yaml
+from tests.integration.sites import Env, apply_site_doc, run_main
+from tests.xcatstub import (
+    add_nodes,
+    clear_node_boot,
+    read_calls,
+    read_running,
+    set_node_boot,
+)
+
+MAC = "52:54:00:00:01:"
+FOUR = [f"cn00{i}" for i in range(1, 5)]
+
+
+def seed(env: Env, names: list[str], groups: str = "compute") -> None:
+    add_nodes(
+        env.stub_state,
+        {
+            n: {"groups": groups, "mac": f"{MAC}{i:02d}", "mgt": "ipmi"}
+            for i, n in enumerate(names, 1)
+        },
+    )
+
+
+def site(env: Env, nodes: dict[str, str], **rollout: object) -> None:
+    doc = apply_site_doc({"install_root": str(env.install), "prefix": "p", "builder": "xcat"})
+    doc["directors"]["here"]["nodes"] = nodes
+    if rollout:
+        doc["directors"]["here"]["rollout"] = rollout
+    env.write("imagespec.yaml", dump_yaml(doc))
+
+
+def rpowers(env: Env, since: int = 0) -> list[list[str]]:
+    """The noderange of every rpower call after the `since`-th stub call."""
+    return [c["args"][:-1] for c in read_calls(env.stub_state)[since:] if c["cmd"] == "rpower"]
+
+
+def mark(env: Env) -> int:
+    return len(read_calls(env.stub_state))
+
+
+def generation_dir(env: Env, profile: str, number: int) -> str:
+    return os.path.realpath(
+        env.install / "netboot/rocky8/x86_64" / f".{profile}.imagespec/{number}"
+    )
+
+
+def rollout(capsys: pytest.CaptureFixture[str], *args: str):  # type: ignore[no-untyped-def]
+    return run_main(capsys, "rollout", "--wait-boot", "5", *args)
+
+
+@pytest.fixture
+def four(env: Env, capsys: pytest.CaptureFixture[str]) -> Env:
+    """cn001-cn004 booted on img-compute generation 1 by a first rollout."""
+    seed(env, FOUR)
+    site(env, {"cn[001-004]": "img-compute"})
+    env.commit("four compute nodes")
+    assert run_main(capsys, "apply", "--yes").code == 0
+    run = rollout(capsys, "--batch", "100%")
+    assert run.code == 0, run.out + run.err
+    return env
+
+
+def test_moved_nodes_reboot_canary_first_stop_at_a_failure_and_resume(
+    four: Env, capsys: pytest.CaptureFixture[str]
+) -> None:
+    env = four
+    site(env, {"cn[001-004]": "img-login"})
+    env.commit("cn001-004 become login nodes")
+    start = mark(env)
+    assert run_main(capsys, "apply", "--yes").code == 0
+    nodesets = [c["args"] for c in read_calls(env.stub_state)[start:] if c["cmd"] == "nodeset"]
+    assert nodesets == [["cn[001-004]", "osimage=img-login"]]
+    assert rpowers(env, start) == []  # apply never reboots
+    boots = env.state()["boots"]
+    assert boots["cn001"]["image"] == "img-login"
+    assert boots["cn001"]["running_image"] == "img-compute"
+
+    set_node_boot(env.stub_state, "cn003", rpower_error="BMC not responding")
+    start = mark(env)
+    run = rollout(capsys, "--canary", "1", "--batch", "2", "--max-failed", "0")
+    assert run.code == 3, run.out + run.err
+    assert rpowers(env, start) == [["cn001"], ["cn002,cn003"]]
+    running = read_running(env.stub_state)
+    assert running["cn001"]["image"] == "img-login"
+    assert running["cn001"]["rootimgdir"] == generation_dir(env, "login", 1)
+    assert running["cn004"]["image"] == "img-compute"  # never rebooted
+    assert "cn003: FAILED: rpower: Error: BMC not responding" in run.out, run.out
+    assert "not rebooted: cn004" in run.out
+    assert "imagespec rollback img-login --director here" in run.out
+    boots = env.state()["boots"]
+    assert boots["cn002"]["running_image"] == "img-login"
+    assert boots["cn003"]["running_image"] == "img-compute"
+    assert "BMC not responding" in boots["cn003"]["error"]
+
+    clear_node_boot(env.stub_state, "cn003")
+    start = mark(env)
+    run = rollout(capsys, "--canary", "1", "--batch", "2", "--max-failed", "0")
+    assert run.code == 0, run.out + run.err
+    assert rpowers(env, start) == [["cn003"], ["cn004"]]
+    running = read_running(env.stub_state)
+    assert {running[n]["image"] for n in FOUR} == {"img-login"}
+    start = mark(env)
+    run = rollout(capsys, "--json")
+    assert run.code == 0
+    assert run.json()["current"] == FOUR
+    assert rpowers(env, start) == []
+
+
+def test_status_counts_nodes_per_generation_and_a_rebuild_makes_them_due(
+    four: Env, capsys: pytest.CaptureFixture[str]
+) -> None:
+    env = four
+    status = run_main(capsys, "status", "--json").json()
+    assert status["nodes"]["img-compute"] == {
+        "nodes": 4,
+        "generation": 1,
+        "running": {"1": 4},
+        "unknown": 0,
+        "behind": 0,
+    }
+    env.write(
+        "profiles/compute.yaml", dump_yaml({"inherits": ["base"], "packages": ["slurm", "make"]})
+    )
+    env.commit("compute: make")
+    assert run_main(capsys, "apply", "--yes").code == 0
+    status = run_main(capsys, "status")
+    assert "nodes of img-compute: 4 nodes: 4 on generation 1; 4 not on generation 2" in status.out
+    dry = rollout(capsys, "--dry-run", "--batch", "3", "--json").json()
+    assert [b["nodes"] for b in dry["batches"]] == [["cn001"], ["cn002", "cn003", "cn004"]]
+    start = mark(env)
+    assert rollout(capsys, "--dry-run").code == 0
+    assert rpowers(env, start) == []
+    assert rollout(capsys, "img-compute", "--batch", "50%").code == 0
+    running = read_running(env.stub_state)
+    assert {running[n]["rootimgdir"] for n in FOUR} == {generation_dir(env, "compute", 2)}
+    status = run_main(capsys, "status", "--json").json()
+    assert status["nodes"]["img-compute"]["running"] == {"2": 4}
+
+
+def test_a_node_that_does_not_boot_in_time_fails_and_is_picked_up_when_it_comes_back(
+    four: Env, capsys: pytest.CaptureFixture[str]
+) -> None:
+    env = four
+    env.write("profiles/compute.yaml", dump_yaml({"inherits": ["base"], "packages": ["make"]}))
+    env.commit("compute: make")
+    assert run_main(capsys, "apply", "--yes").code == 0
+    set_node_boot(env.stub_state, "cn002", never=True)
+    start = mark(env)
+    run = run_main(
+        capsys, "rollout", "--wait-boot", "1", "--canary", "0", "--batch", "2", "--max-failed", "0"
+    )
+    assert run.code == 3
+    assert rpowers(env, start) == [["cn001,cn002"]]
+    assert "cn002: FAILED: did not report booted within 1 s (status: powering-on)" in run.out
+    assert env.state()["boots"]["cn002"]["rebooting"] is not None
+    clear_node_boot(env.stub_state, "cn002")  # it comes up late, on the new generation
+    start = mark(env)
+    run = rollout(capsys, "--canary", "0", "--batch", "2", "--json")
+    assert run.code == 0, run.out
+    assert run.json()["resumed"] == ["cn002"]
+    assert rpowers(env, start) == [["cn003,cn004"]]
+
+
+def test_reserved_and_down_nodes_are_skipped_and_reported(
+    env: Env, capsys: pytest.CaptureFixture[str]
+) -> None:
+    seed(env, ["cn001", "cn002"])
+    seed(env, ["cn003"], groups="compute,noreboot")
+    site(env, {"cn[001-003]": "img-compute"}, reserved=["noreboot"])
+    env.commit("three compute nodes")
+    assert run_main(capsys, "apply", "--yes").code == 0
+    set_node_boot(env.stub_state, "cn002", down=True)
+    start = mark(env)
+    run = rollout(capsys, "--json")
+    assert run.code == 0, run.out
+    doc = run.json()
+    assert doc["skipped"] == {"cn003": "reserved (group noreboot)"}
+    assert doc["batches"][1]["skipped"] == {"cn002": "down (nodestat: noping)"}
+    assert rpowers(env, start) == [["cn001"]]
+    status = run_main(capsys, "status", "--json").json()
+    assert status["nodes"]["img-compute"]["behind"] == 2
+
+
+def test_nodes_assigned_by_hand_get_nodeset_before_their_reboot(
+    env: Env, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert run_main(capsys, "apply", "--yes").code == 0
+    seed(env, ["cn001"])
+    add_nodes(env.stub_state, {"cn001": {"provmethod": "img-compute"}})  # chdef by hand
+    start = mark(env)
+    run = rollout(capsys, "img-compute")
+    assert run.code == 0, run.out + run.err
+    calls = [[c["cmd"], *c["args"]] for c in read_calls(env.stub_state)[start:]]
+    changing = [c for c in calls if c[0] in ("nodeset", "rpower")]
+    assert changing == [["nodeset", "cn001", "osimage=img-compute"], ["rpower", "cn001", "boot"]]
+    assert read_running(env.stub_state)["cn001"]["image"] == "img-compute"
+
+
+def test_rollout_refuses_what_it_cannot_do(env: Env, capsys: pytest.CaptureFixture[str]) -> None:
+    seed(env, ["cn001"])
+    site(env, {"cn001": "img-compute"})
+    env.commit("cn001")
+    assert run_main(capsys, "apply", "--yes").code == 0
+    run = rollout(capsys, "img-nope")
+    assert run.code == 1 and "img-nope" in run.err
+    run = rollout(capsys, "--batch", "0")
+    assert run.code == 1 and "--batch" in run.err
+    run = rollout(capsys, "--nodes", "-o")
+    assert run.code == 1 and "noderange" in run.err
+    run = rollout(capsys, "--nodes", "nosuchnode")
+    assert run.code == 1
+
+
+def test_a_killed_rollout_is_resumed_by_the_next(
+    four: Env, capsys: pytest.CaptureFixture[str]
+) -> None:
+    env = four
+    env.write("profiles/compute.yaml", dump_yaml({"inherits": ["base"], "packages": ["make"]}))
+    env.commit("compute: make")
+    assert run_main(capsys, "apply", "--yes").code == 0
+    for node in FOUR:
+        set_node_boot(env.stub_state, node, never=True)
+    start = mark(env)
+    child = subprocess.Popen(
+        [sys.executable, "-m", "imagespec", "rollout", "--canary", "0", "--batch", "4"],
+        cwd=env.site,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 60
+    while not rpowers(env, start) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert rpowers(env, start) == [["cn001,cn002,cn003,cn004"]]
+    child.send_signal(signal.SIGKILL)
+    child.wait(timeout=30)
+    assert {b["rebooting"] is not None for b in env.state()["boots"].values()} == {True}
+    clear_node_boot(env.stub_state)  # they all came up meanwhile
+    start = mark(env)
+    run = rollout(capsys, "--json")
+    assert run.code == 0, run.out + run.err
+    assert run.json()["resumed"] == FOUR
+    assert rpowers(env, start) == []
+    assert {b["running_generation"] for b in env.state()["boots"].values()} == {2}
+
+
+def test_rollout_needs_an_xcat_director(
+    repo_root: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run = run_main(capsys, "--site", str(repo_root), "rollout", "--director", "local")
+    assert run.code == 1
+    assert "rollout needs the xcat builder; director 'local' uses 'native'" in run.err
