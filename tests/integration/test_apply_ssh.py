@@ -157,3 +157,37 @@ def test_rollback_and_nodeset_on_a_remote_xcat_director(
     assert os.readlink(root) == ".compute.imagespec/1"
     assert kernel.read_bytes() == b"xcatstub kernel default\n"
     assert "nodeset run for 1 node(s) booting img-compute" in run.out
+
+
+def test_rollout_over_ssh_reboots_in_batches_and_records_each_node(
+    remote: Path, xcat_state: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """rpower, nodestat, lsdef and the director's clock all go through ssh."""
+    add_nodes(
+        xcat_state,
+        {
+            f"cn00{i}": {
+                "groups": "compute",
+                "provmethod": "img-compute",
+                "mac": f"52:54:00:00:00:0{i}",
+                "mgt": "ipmi",
+            }
+            for i in (1, 2, 3)
+        },
+    )
+    assert run_main(capsys, "apply", "--yes").code == 0
+    start = len(read_calls(xcat_state))
+    run = run_main(capsys, "rollout", "--canary", "1", "--batch", "2", "--wait-boot", "20")
+    assert run.code == 0, run.out + run.err
+    rpowers = [c[1] for c in calls(xcat_state)[start:] if c[0] == "rpower"]
+    assert rpowers == ["cn001", "cn002,cn003"]
+    state = json.loads((remote / "p/.imagespec/state.json").read_text())
+    assert {n: b["running_generation"] for n, b in state["boots"].items()} == {
+        "cn001": 1,
+        "cn002": 1,
+        "cn003": 1,
+    }
+    running = json.loads((xcat_state / "running.json").read_text())
+    assert running["cn003"]["rootimgdir"] == os.path.realpath(
+        remote / "netboot/rocky8/x86_64/.compute.imagespec/1"
+    )

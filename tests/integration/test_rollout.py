@@ -9,6 +9,7 @@ rpower errors, boots that never finish, nodes that are down.
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -18,10 +19,19 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import dump_yaml
-from tests.integration.sites import Env, apply_site_doc, run_main
+from tests.integration.sites import (
+    Clock,
+    Env,
+    SiteRepo,
+    apply_site_doc,
+    new_repo,
+    run_main,
+    work_in,
+)
 from tests.xcatstub import (
     add_nodes,
     clear_node_boot,
+    install_stub,
     read_calls,
     read_running,
     set_node_boot,
@@ -269,3 +279,103 @@ def test_rollout_needs_an_xcat_director(
     run = run_main(capsys, "--site", str(repo_root), "rollout", "--director", "local")
     assert run.code == 1
     assert "rollout needs the xcat builder; director 'local' uses 'native'" in run.err
+
+
+# ---------------------------------------------------------------- the bundled example site
+
+SITE_PARTS = ("imagespec.yaml", "profiles", "synclists", "postinstall", "postscripts")
+COMPUTE = "rocky8-x86_64-netboot-compute"
+COMPUTE_MIN = "rocky8-x86_64-netboot-compute-min"
+
+
+@pytest.fixture
+def example(
+    repo_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> tuple[SiteRepo, Path]:
+    """The example site in a repository of its own, its director cascade on this machine
+    (the stand-in on PATH, /install under tmp_path); returns it and the stand-in's state."""
+    site = tmp_path / "site"
+    site.mkdir()
+    for part in SITE_PARTS:
+        source = repo_root / part
+        if source.is_dir():
+            shutil.copytree(source, site / part)
+        else:
+            shutil.copy2(source, site / part)
+    text = (site / "imagespec.yaml").read_text()
+    text = text.replace("    host: cascade-mn\n    install_root: /install\n", "", 1)
+    text = text.replace(
+        "    prefix: cascade\n", f"    prefix: cascade\n    install_root: {tmp_path}/install\n", 1
+    )
+    (site / "imagespec.yaml").write_text(text)
+    state = tmp_path / "xcat"
+    stub_bin = install_stub(tmp_path / "xcat-bin", state)
+    monkeypatch.setenv("PATH", f"{stub_bin}{os.pathsep}{os.environ['PATH']}")
+    repo = work_in(SiteRepo(new_repo(site), site, site, Clock()), monkeypatch)
+    return repo, state
+
+
+def test_example_site_move_cn001_004_to_compute_min_and_roll_it_out(
+    example: tuple[SiteRepo, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Issue #14's walk-through on the example site, as the README shows it."""
+    repo, state = example
+    names = [
+        *(f"cn{i:03d}" for i in range(1, 129)),
+        *(f"login{i:02d}" for i in (1, 2)),
+        *(f"lm{i:02d}" for i in range(1, 9)),
+    ]
+    add_nodes(
+        state,
+        {
+            name: {
+                "groups": "all",
+                "mac": f"52:54:00:00:{i // 256:02x}:{i % 256:02x}",
+                "mgt": "ipmi",
+            }
+            for i, name in enumerate(names)
+        },
+    )
+    run = run_main(capsys, "apply", "-d", "cascade", "--yes")
+    assert run.code == 0, run.out + run.err
+    assert rollout_on(capsys, "--batch", "100%").code == 0
+
+    yaml = repo.site / "imagespec.yaml"
+    yaml.write_text(
+        yaml.read_text().replace(
+            f'"cn[001-004]": {COMPUTE}\n', f'"cn[001-004]": {COMPUTE_MIN}\n', 1
+        )
+    )
+    repo.commit("cn001-004 run the minimal compute image")
+    diff = run_main(capsys, "diff", "HEAD~1", "HEAD", "-d", "cascade")
+    assert f"cn[001-004]: {COMPUTE} -> {COMPUTE_MIN}" in diff.out
+    plan = run_main(capsys, "plan", "-d", "cascade", "--json")
+    assert plan.json()["nodes"] == [{"nodes": "cn[001-004]", "from": COMPUTE, "to": COMPUTE_MIN}]
+    start = len(read_calls(state))
+    assert run_main(capsys, "apply", "-d", "cascade", "--yes").code == 0
+    nodesets = [c["args"] for c in read_calls(state)[start:] if c["cmd"] == "nodeset"]
+    assert nodesets == [["cn[001-004]", f"osimage={COMPUTE_MIN}"]]
+
+    set_node_boot(state, "cn003", rpower_error="BMC not responding")
+    start = len(read_calls(state))
+    run = rollout_on(capsys, "--canary", "1", "--batch", "2", "--max-failed", "0")
+    assert run.code == 3
+    calls = [c["args"][0] for c in read_calls(state)[start:] if c["cmd"] == "rpower"]
+    assert calls == ["cn001", "cn002,cn003"]
+    assert "not rebooted: cn004" in run.out
+    clear_node_boot(state, "cn003")
+    start = len(read_calls(state))
+    run = rollout_on(capsys, "--canary", "1", "--batch", "2", "--max-failed", "0")
+    assert run.code == 0, run.out + run.err
+    calls = [c["args"][0] for c in read_calls(state)[start:] if c["cmd"] == "rpower"]
+    assert calls == ["cn003", "cn004"]
+    running = read_running(state)
+    assert {running[f"cn00{i}"]["image"] for i in range(1, 5)} == {COMPUTE_MIN}
+    assert {running[f"cn{i:03d}"]["image"] for i in range(5, 129)} == {COMPUTE}
+    status = run_main(capsys, "status", "-d", "cascade", "--json").json()
+    assert status["nodes"][COMPUTE_MIN]["running"] == {"1": 4}
+    assert status["nodes"][COMPUTE]["running"] == {"1": 124}
+
+
+def rollout_on(capsys: pytest.CaptureFixture[str], *args: str):  # type: ignore[no-untyped-def]
+    return run_main(capsys, "rollout", "-d", "cascade", "--wait-boot", "10", *args)
