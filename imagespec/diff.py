@@ -15,7 +15,7 @@ from typing import Any, Optional
 from .actions import ALL_ACTIONS, HEAVIEST_FIRST, Action, Stage, Status, heaviest_of, stage_actions
 from .load import SiteDocs
 from .noderange import booting
-from .render import RenderedDirector, RenderedImage
+from .render import RenderedDirector, RenderedImage, RenderedVariant
 from .render.kinds import PLAIN_LISTS, SCRIPTS, SYNC_SOURCES, ScriptKind
 from .resolve import SyncItem
 from .site import SiteView
@@ -161,7 +161,9 @@ def reached_images(old: Optional[SiteView], new: SiteView, changed: set[str]) ->
 
 
 def _file_ids(image: RenderedImage, tree: RenderedDirector) -> dict[str, str]:
-    return {p: tree.files[p].identity for p in image.files if p != image.stanza_path}
+    """The files a build or boot uses; stanzas (the image's and its variants') are `define`."""
+    stanzas = image.stanza_paths
+    return {p: tree.files[p].identity for p in image.files if p not in stanzas}
 
 
 def image_actions(
@@ -201,6 +203,7 @@ def image_changes(
         ("synclist", _sync_changes(old, new, old_tree, new_tree)),
         ("litefile", _litefile_changes(old, new)),
         ("attributes", _attribute_changes(old.attributes, new.attributes)),
+        ("variants", _variant_changes(old, new)),
         ("chain", _pair(list(a.chain), list(b.chain))),
         ("frozen", _pair(old.frozen, new.frozen)),
     ]
@@ -226,6 +229,42 @@ def _attribute_changes(old: dict[str, str], new: dict[str, str]) -> dict[str, An
         for k in sorted(set(old) | set(new))
         if old.get(k) != new.get(k)
     }
+
+
+def _variant_changes(old: RenderedImage, new: RenderedImage) -> dict[str, Any]:
+    """Boot variants added, removed and changed, with their attribute changes: for an
+    added variant, where it differs from its image (`old` is the image's value); for a
+    changed one, its values before and after where it does not just follow its image
+    (an image attribute change is reported under `attributes`)."""
+    a = {v.variant: v for v in old.variants.values()}
+    b = {v.variant: v for v in new.variants.values()}
+    attributes = {n: _attribute_changes(new.attributes, b[n].attributes) for n in b if n not in a}
+    for name in set(a) & set(b):
+        attributes[name] = {
+            k: pair
+            for k, pair in _attribute_changes(a[name].attributes, b[name].attributes).items()
+            if not _follows_image(k, old, a[name], new, b[name])
+        }
+    out: dict[str, Any] = {}
+    for key, names in (
+        ("added", sorted(set(b) - set(a))),
+        ("removed", sorted(set(a) - set(b))),
+        ("changed", sorted(n for n in set(a) & set(b) if attributes[n])),
+    ):
+        if names:
+            out[key] = names
+    if any(attributes.values()):
+        out["attributes"] = {n: change for n, change in sorted(attributes.items()) if change}
+    return out
+
+
+def _follows_image(
+    key: str, old: RenderedImage, a: RenderedVariant, new: RenderedImage, b: RenderedVariant
+) -> bool:
+    """The variant has its image's value of `key` before and after (it changed with it)."""
+    before = old.attributes.get(key) == a.attributes.get(key)
+    after = new.attributes.get(key) == b.attributes.get(key)
+    return before and after
 
 
 def _script_paths(image: RenderedImage, kind: ScriptKind, tree: RenderedDirector) -> dict[str, str]:
@@ -334,13 +373,14 @@ def compare(
         images[name] = _image_diff(name, old_tree, new_tree, profiles)
     old_nodes = old.docs.site.model.directors[director].nodes if old and old_has else {}
     new_nodes = new.docs.site.model.directors[director].nodes
+    owners = new.docs.site.model.osimages_on(director)  # a variant's nodes boot its image
     return DiffReport(
         base=base,
         head=head,
         director=director,
         images=images,
         nodes=node_moves(old_nodes, new_nodes),
-        booting=booting(new_nodes),
+        booting=booting({key: owners.get(o, o) for key, o in new_nodes.items()}),
     )
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Any
+from typing import Any, Optional
 
 BUILD_ATTRIBUTES = (
     "pkgdir",
@@ -78,6 +78,13 @@ def pack_digest(
     return sha256(canonical_json(doc))
 
 
-def define_digest(stanza: bytes) -> str:
-    """mkdef/chdef input: the stanza bytes."""
-    return sha256(stanza)
+def define_digest(stanza: bytes, variants: Optional[dict[str, bytes]] = None) -> str:
+    """mkdef/chdef input: the stanza bytes, and the stanza of every boot variant (by osimage
+    name).  Without variants it is the stanza's own digest, as before variants existed."""
+    if not variants:
+        return sha256(stanza)
+    doc = {
+        "stanza": sha256(stanza),
+        "variants": {name: sha256(data) for name, data in sorted(variants.items())},
+    }
+    return sha256(canonical_json(doc))

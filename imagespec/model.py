@@ -104,6 +104,17 @@ class Director(Strict):
     rollout: RolloutSettings = Field(default_factory=RolloutSettings)
 
 
+class Variant(Strict):
+    """A boot variant of an image: its own osimage `<image>-<variant>` on the image's root.
+
+    It differs from the image only in attributes nodeset reads (validate.py
+    VARIANT_ATTRIBUTES), so it costs a define and never a build.
+    """
+
+    attributes: Attributes = Field(default_factory=dict)
+    description: StrictStr = ""  # for people (show); never written to xCAT
+
+
 class Image(Strict):
     """One xCAT osimage: a profile built for a distro."""
 
@@ -112,10 +123,16 @@ class Image(Strict):
     attributes: Attributes = Field(default_factory=dict)
     frozen: StrictBool = False
     directors: Optional[StrList] = None  # the directors that build it; None: every one
+    variants: dict[str, Variant] = Field(default_factory=dict)  # variant name -> variant
 
     def on(self, director: str) -> bool:
         """Whether the image is built and defined on `director`."""
         return self.directors is None or director in self.directors
+
+
+def variant_osimage(image: str, variant: str) -> str:
+    """The osimage name of an image's boot variant."""
+    return f"{image}-{variant}"
 
 
 class Site(Strict):
@@ -127,6 +144,16 @@ class Site(Strict):
     directors: dict[str, Director] = Field(default_factory=dict)
     images: dict[str, Image] = Field(default_factory=dict)
     builtin_postscripts: StrList = Field(default_factory=list)
+
+    def osimages_on(self, director: str) -> dict[str, str]:
+        """Every osimage the director defines -> the image it belongs to (itself, or the
+        image a boot variant shares its root with)."""
+        owners: dict[str, str] = {}
+        for name, image in self.images.items():
+            if image.on(director):
+                owners[name] = name
+                owners.update({variant_osimage(name, v): name for v in image.variants})
+        return owners
 
 
 class SyncEntry(Strict):

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import posixpath
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any, Optional, Union
 
 from .actions import Action, BuildStatus, Stage, Status, stage_actions
 from .diff import DiffReport, ImageDiff, node_moves
 from .digest import sha256_hex
-from .render import RenderedDirector, RenderedFile, RenderedImage
+from .render import RenderedDirector, RenderedFile, RenderedImage, RenderedVariant
 from .state import ImageState, State
 
 # What nodeset reads from an osimage to write a node's boot configuration
@@ -44,11 +44,14 @@ class Observed:
     """What plan reads from xCAT on the director: definitions and which nodes boot what."""
 
     definitions: Optional[dict[str, dict[str, str]]] = None  # None: could not be read
-    nodes: Optional[dict[str, list[str]]] = None  # image -> nodes whose provmethod it is
+    nodes: Optional[dict[str, list[str]]] = None  # osimage -> nodes whose provmethod it is
     notes: list[str] = field(default_factory=list)
 
 
-def drifted_attributes(image: RenderedImage, have: dict[str, str]) -> list[str]:
+Defined = Union[RenderedImage, RenderedVariant]  # an osimage imagespec defines
+
+
+def drifted_attributes(image: Defined, have: dict[str, str]) -> list[str]:
     """Rendered attributes whose value on the director differs.
 
     Only what imagespec renders is compared: attributes set outside imagespec
@@ -60,7 +63,7 @@ def drifted_attributes(image: RenderedImage, have: dict[str, str]) -> list[str]:
     )
 
 
-def boot_changes(image: RenderedImage, have: Optional[dict[str, str]]) -> list[str]:
+def boot_changes(image: Defined, have: Optional[dict[str, str]]) -> list[str]:
     """Attributes nodeset reads whose value the next define changes."""
     if have is None:
         return []
@@ -69,6 +72,22 @@ def boot_changes(image: RenderedImage, have: Optional[dict[str, str]]) -> list[s
         for name in BOOT_ATTRIBUTES
         if (image.attributes.get(name) or "") != (have.get(name) or "")
     )
+
+
+def variant_boot_changes(
+    image: RenderedImage, definitions: Optional[dict[str, dict[str, str]]]
+) -> list[str]:
+    """The image's boot variants whose nodes boot otherwise after the next define: a new
+    variant ('NAME (new)') or a changed attribute nodeset reads ('NAME: addkcmdline')."""
+    if definitions is None:
+        return []
+    found = []
+    for name, variant in image.variants.items():
+        have = definitions.get(name)
+        changes = boot_changes(variant, have)
+        if have is None or changes:
+            found.append(f"{name} (new)" if have is None else f"{name}: {', '.join(changes)}")
+    return found
 
 
 @dataclass
@@ -227,7 +246,7 @@ def make_plan(
         images[name] = _plan_image(image, st, scope, _change_of(changes, name))
         owed = _nodeset_owed(image, st, images[name], scope)
         if owed:
-            nodeset[name] = _node_count(name, observed)
+            nodeset[name] = _node_count(image, observed)
             count = nodeset[name]
             if count is None and observed is not None:
                 images[name].reasons.append("nodeset owed (nodes could not be listed)")
@@ -250,7 +269,8 @@ def make_plan(
 def node_generations(
     rendered: RenderedDirector, state: State, observed: Optional[Observed]
 ) -> dict[str, dict[str, Any]]:
-    """Per image with nodes: how many boot it, and which generation each runs.
+    """Per image with nodes (its own and its variants'): how many boot it, and which
+    generation each runs.
 
     A node's generation is what it booted after imagespec last rebooted it
     (rollout); a node imagespec never rebooted, or that boots another image
@@ -261,16 +281,20 @@ def node_generations(
         return {}
     out: dict[str, dict[str, Any]] = {}
     for name in sorted(rendered.images):
-        nodes = observed.nodes.get(name, [])
-        if not nodes:
+        booting = {
+            node: osimage
+            for osimage in (name, *rendered.images[name].variants)
+            for node in observed.nodes.get(osimage, [])
+        }
+        if not booting:
             continue
         entry = state.images.get(name)
         current = entry.generation if entry and entry.status == BuildStatus.OK else None
         counts: dict[str, int] = {}
         unknown = behind = 0
-        for node in nodes:
+        for node, osimage in sorted(booting.items()):
             boot = state.boots.get(node)
-            if boot is None or boot.running_image != name or boot.running_generation is None:
+            if boot is None or boot.running_image != osimage or boot.running_generation is None:
                 unknown += 1
                 behind += 1
                 continue
@@ -278,7 +302,7 @@ def node_generations(
             counts[key] = counts.get(key, 0) + 1
             behind += boot.running_generation != current
         out[name] = {
-            "nodes": len(nodes),
+            "nodes": len(booting),
             "generation": current,
             "running": dict(sorted(counts.items(), key=lambda kv: int(kv[0]))),
             "unknown": unknown,
@@ -296,16 +320,22 @@ def _definition(name: str, observed: Optional[Observed]) -> Optional[dict[str, s
 def _definition_drift(
     image: RenderedImage, st: Optional[ImageState], observed: Optional[Observed]
 ) -> list[str]:
-    """Why the definition imagespec made differs on the director now (empty: it does not)."""
+    """Why the definitions imagespec made (the image's and its variants') differ on the
+    director now (empty: they do not)."""
     if observed is None or observed.definitions is None or not st or not st.digests.get("define"):
         return []
-    have = observed.definitions.get(image.name)
-    if have is None:
-        return ["definition missing on the director"]
-    drifted = drifted_attributes(image, have)
-    if not drifted:
-        return []
-    return [f"definition changed on the director: {', '.join(drifted)}"]
+    reasons = []
+    defined: list[tuple[str, Defined]] = [("", image)]
+    defined += [(f" of variant {name}", variant) for name, variant in image.variants.items()]
+    for what, osimage in defined:
+        have = observed.definitions.get(osimage.name)
+        if have is None:
+            reasons.append(f"definition{what} missing on the director")
+            continue
+        drifted = drifted_attributes(osimage, have)
+        if drifted:
+            reasons.append(f"definition{what} changed on the director: {', '.join(drifted)}")
+    return reasons
 
 
 def _nodeset_owed(
@@ -318,14 +348,18 @@ def _nodeset_owed(
         return True
     if Action.PACK in diff.actions:
         return True
+    if Action.DEFINE not in diff.actions:
+        return False
     have = _definition(image.name, scope.observed)
-    return Action.DEFINE in diff.actions and bool(boot_changes(image, have))
+    definitions = scope.observed.definitions if scope.observed else None
+    return bool(boot_changes(image, have) or variant_boot_changes(image, definitions))
 
 
-def _node_count(name: str, observed: Optional[Observed]) -> Optional[int]:
+def _node_count(image: RenderedImage, observed: Optional[Observed]) -> Optional[int]:
+    """The nodes booting the image: those whose provmethod is it or one of its variants."""
     if observed is None or observed.nodes is None:
         return None
-    return len(observed.nodes.get(name, []))
+    return sum(len(observed.nodes.get(name, [])) for name in [image.name, *image.variants])
 
 
 def _change_of(changes: Optional[DiffReport], name: str) -> Optional[ImageDiff]:

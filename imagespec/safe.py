@@ -21,6 +21,9 @@ from typing import Optional
 NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.+-]*$")
 # An image or profile name: xCAT's object names (mkdef refuses others), stricter than NAME_RE.
 OBJECT_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+# A boot variant's name, the tail of its osimage `<image>-<variant>`: lowercase words
+# joined by '-', so the full name stays an object name and reads as one.
+VARIANT_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 # One segment of a file path from the repository (sync sources may be dot files).
 SEGMENT_RE = re.compile(r"^[A-Za-z0-9_.][A-Za-z0-9_.+@=:,~%-]*$")
 # A word xCAT may put unquoted into a shell command line (rh/genimage builds

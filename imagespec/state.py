@@ -60,6 +60,7 @@ class ImageState:
     builder: Optional[str] = None
     rolled_back_from: Optional[int] = None  # set by `imagespec rollback` until the next pack
     nodeset_owed: bool = False  # xcat: the image's nodes still boot an older kernel/initrd
+    variants: list[str] = field(default_factory=list)  # xcat: variant osimages it defined
 
 
 @dataclass
@@ -110,7 +111,7 @@ class State:
             "commit": self.commit,
             "time": self.time,
             "files": dict(sorted(self.files.items())),
-            "images": {name: asdict(img) for name, img in sorted(self.images.items())},
+            "images": {name: _image_doc(img) for name, img in sorted(self.images.items())},
         }
         if self.nodes:
             doc["nodes"] = dict(sorted(self.nodes.items()))
@@ -149,6 +150,15 @@ class State:
             nodes=dict(checked.nodes),
             boots={n: NodeBoot(**b.model_dump()) for n, b in checked.boots.items()},
         )
+
+
+def _image_doc(image: ImageState) -> dict[str, Any]:
+    """An image's record; `variants` only when there are some, so that a state without
+    boot variants reads the same to an imagespec from before them."""
+    doc = asdict(image)
+    if not doc["variants"]:
+        del doc["variants"]
+    return doc
 
 
 # ------------------------------------------------------------------ checking a loaded file
@@ -234,6 +244,7 @@ class ImageDoc(BaseModel):
     builder: Optional[Literal["xcat", "native", "none"]] = None
     rolled_back_from: Optional[Generation] = None
     nodeset_owed: StrictBool = False
+    variants: list[ImageName] = Field(default_factory=list)  # absent before boot variants
 
 
 class NodeBootDoc(BaseModel):

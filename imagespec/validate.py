@@ -13,6 +13,7 @@ from collections.abc import Collection, Iterable, Mapping
 from typing import Callable, Optional
 
 from . import noderange, safe
+from .digest import BUILD_ATTRIBUTES, PACK_ATTRIBUTES
 from .errors import Pos, Problem, suggest, visible
 from .load import LoadedProfile, SiteDocs
 from .model import (
@@ -21,10 +22,11 @@ from .model import (
     Distro,
     DistroOverride,
     SyncEntry,
+    variant_osimage,
 )
 from .render.kinds import COMPUTED_ATTRIBUTES, SCRIPTS
 from .render.layout import generation_home
-from .render.tree import RenderedDirector, builtin_postscripts
+from .render.tree import RenderedDirector, RenderedImage, builtin_postscripts
 from .resolve import Entry, SyncItem, is_directive, sync_path
 
 PROVMETHODS = ("netboot", "statelite")
@@ -97,6 +99,38 @@ OSIMAGE_ATTRIBUTES = frozenset(
 )
 
 
+# What a boot variant may set: attributes only nodeset and the boot loader read, so that
+# the variants of an image share its build and its pack.  The build and pack stages read
+# none of them: genimage takes osvers, osarch, profile, provmethod, environvar and the
+# linuximage pkglist, pkgdir, otherpkglist, otherpkgdir, postinstall, rootimgdir,
+# kerneldir, krpmver, nodebootif, otherifce, kernelver, netdrivers, permission,
+# driverupdatesrc (xCAT-server/lib/xcat/plugins/genimage.pm:142,148); packimage osvers,
+# osarch, profile, provmethod, synclists, environvar, exlist, rootimgdir
+# (packimage.pm:154,159); liteimg rootfstype, osvers, osarch, profile, provmethod,
+# exlist, rootimgdir (statelite.pm:130,148).  nodebootif is not here: genimage builds
+# its driver into the initrd (genimage.pm:148,214-219).
+VARIANT_ATTRIBUTES = frozenset(
+    {
+        # appended to the kernel command line at nodeset by the boot loader plugin, from
+        # the linuximage row of the node's provmethod (xnba.pm:826-829 read, 155,191 use;
+        # grub2.pm:770-773 read, 138-148 use)
+        "addkcmdline",
+        # mknetboot: crashkernel= and dump= on the command line (anaconda.pm:298,355-356,798-820)
+        "crashkernelsize",
+        "dump",
+        # mknetboot: the statelite NFS root's mount options (anaconda.pm:287,348,641)
+        "nfsrootopts",
+        # mknetboot: PARTITION_RH / PARTITION_DOMOUNT_RH on the command line (anaconda.pm:298,313-334,836-841)
+        "partitionfile",
+        # only where it leaves the pack alone: see variant_rootfstype_problem
+        "rootfstype",
+        # informational (perl-xCAT/xCAT/Schema.pm:3196-3199, 3374-3376)
+        "description",
+        "usercomment",
+    }
+)
+
+
 def check_site(docs: SiteDocs) -> list[Problem]:
     """Checks of imagespec.yaml: names, attributes, directors."""
     site = docs.site
@@ -110,6 +144,7 @@ def check_site(docs: SiteDocs) -> list[Problem]:
         problems += _check_attrs(image.attributes, where, f"image '{iname}'")
     problems += _check_directors(docs)
     problems += _check_image_directors(docs)
+    problems += _check_variants(docs)
     problems += _check_node_maps(docs)
     problems += _check_remote_dirs(docs)
     problems += _check_site_words(docs)
@@ -121,9 +156,11 @@ def check_site(docs: SiteDocs) -> list[Problem]:
 
 
 def _check_node_maps(docs: SiteDocs) -> list[Problem]:
-    """A director's `nodes:`: safe noderanges, images it builds, no node named twice."""
+    """A director's `nodes:`: safe noderanges, images (or their boot variants) it builds,
+    no node named twice."""
     site = docs.site
     images = site.model.images
+    variants = {variant_osimage(i, v): i for i, img in images.items() for v in img.variants}
     problems = []
     for dname, director in site.model.directors.items():
         seen: list[tuple[str, noderange.Expanded]] = []
@@ -139,21 +176,25 @@ def _check_node_maps(docs: SiteDocs) -> list[Problem]:
                     )
                 )
                 continue
-            if image not in images:
+            owner = image if image in images else variants.get(image)
+            if owner is None:
                 problems.append(
                     Problem(
                         pos,
                         f"director '{dname}': nodes '{key}' boot unknown image '{image}'"
-                        f"{suggest(image, images)}",
+                        f"{suggest(image, [*images, *variants])}",
                     )
                 )
-            elif not images[image].on(dname):
+            elif not images[owner].on(dname):
+                what = f"image '{image}',"
+                if owner != image:
+                    what = f"'{image}', a variant of image '{owner}',"
                 problems.append(
                     Problem(
                         pos,
-                        f"director '{dname}': nodes '{key}' boot image '{image}', which"
+                        f"director '{dname}': nodes '{key}' boot {what} which"
                         f" director '{dname}' does not build (its directors:"
-                        f" {', '.join(images[image].directors or [])})",
+                        f" {', '.join(images[owner].directors or [])})",
                     )
                 )
             try:
@@ -182,6 +223,90 @@ def _check_node_maps(docs: SiteDocs) -> list[Problem]:
                         " xCAT group name (letters, digits, '_', '.', '-')",
                     )
                 )
+    return problems
+
+
+def _check_variants(docs: SiteDocs) -> list[Problem]:
+    """Boot variants: names that make an osimage of their own, and only boot attributes."""
+    problems = []
+    for iname, image in docs.site.model.images.items():
+        for vname, variant in image.variants.items():
+            problems += _variant_name_problems(docs, iname, vname)
+            where = f"image '{iname}' variant '{vname}'"
+            at = docs.site.at("images", iname, "variants", vname, "attributes")
+            for name in variant.attributes:
+                if name not in VARIANT_ATTRIBUTES:
+                    problems.append(
+                        Problem(
+                            at(name),
+                            f"{where}: '{name}' {_not_a_boot_attribute(name)}; a variant may"
+                            f" set only {', '.join(sorted(VARIANT_ATTRIBUTES))}: remove it, or"
+                            " give those nodes an image of their own",
+                        )
+                    )
+            allowed = {n: v for n, v in variant.attributes.items() if n in VARIANT_ATTRIBUTES}
+            problems += _check_attrs(allowed, at, where)
+    return problems + _osimage_clashes(docs)
+
+
+def _not_a_boot_attribute(name: str) -> str:
+    """Why an attribute cannot differ between an image and its variants."""
+    if name == "objtype":
+        return "is always osimage"
+    if name in COMPUTED_ATTRIBUTES:
+        return "is computed by imagespec from the image's profile and distro"
+    if name in BUILD_ATTRIBUTES:
+        return "is read by genimage (genimage.pm:142,148), and a variant shares its image's build"
+    if name in PACK_ATTRIBUTES:
+        return "is read by packimage and liteimg (packimage.pm:154, statelite.pm:130), and a variant shares its image's pack"
+    if name not in OSIMAGE_ATTRIBUTES:
+        return "is not an osimage attribute xCAT knows"
+    return "is not an attribute nodeset reads for a netboot or statelite node"
+
+
+def _variant_name_problems(docs: SiteDocs, image: str, variant: str) -> list[Problem]:
+    """A variant's name and its osimage `<image>-<variant>`, which xCAT must take as a name."""
+    pos = docs.site.pos("images", image, "variants", variant)
+    full = variant_osimage(image, variant)
+    messages = []
+    if not safe.VARIANT_NAME_RE.match(variant) or not safe.OBJECT_NAME_RE.match(full):
+        messages.append(
+            f"variant name '{variant}' may only use lowercase letters, digits and '-',"
+            " starting with a letter or digit; rename it"
+        )
+    elif DEFAULTS_STANZA_RE.match(full):
+        messages.append(
+            f"its osimage '{full}' is read by xCAT's stanza reader as the defaults for objects"
+            " of a type, not as an osimage, so mkdef never creates it; rename the variant"
+        )
+    if full.endswith(STAGING_SUFFIX):
+        messages.append(
+            f"its osimage '{full}' ends in '{STAGING_SUFFIX}', which the xcat builder uses for"
+            " the temporary osimage each build goes through; rename the variant"
+        )
+    return [Problem(pos, f"image '{image}' variant '{variant}': {m}") for m in messages]
+
+
+def _osimage_clashes(docs: SiteDocs) -> list[Problem]:
+    """A variant's osimage must not be named like an image or another image's variant:
+    both would be one xCAT object, defined twice and removed with either."""
+    site = docs.site
+    images = site.model.images
+    taken: dict[str, str] = {name: f"image '{name}'" for name in images}
+    problems = []
+    for iname, image in images.items():
+        for vname in image.variants:
+            full = variant_osimage(iname, vname)
+            if full in taken:
+                problems.append(
+                    Problem(
+                        site.pos("images", iname, "variants", vname),
+                        f"image '{iname}' variant '{vname}': its osimage '{full}' is the name"
+                        f" of {taken[full]}; rename the variant (one xCAT object cannot be both)",
+                    )
+                )
+                continue
+            taken[full] = f"variant '{vname}' of image '{iname}'"
     return problems
 
 
@@ -966,6 +1091,50 @@ def _lost_at_boot(item: SyncItem) -> str:
     return ""
 
 
+def _variant_rootfstype_problems(docs: SiteDocs, image: RenderedImage) -> list[Problem]:
+    """A variant's rootfstype, allowed only where the image's pack already boots it."""
+    problems = []
+    for variant in image.variants.values():
+        if "rootfstype" not in variant.settings:
+            continue
+        value, pos = variant.settings["rootfstype"]
+        why = variant_rootfstype_problem(image.statelite, image.attributes.get("rootfstype"), value)
+        if why:
+            problems.append(
+                Problem(pos, f"image '{image.name}' variant '{variant.variant}': {why}")
+            )
+    return problems
+
+
+def variant_rootfstype_problem(statelite: bool, own: Optional[str], value: Optional[str]) -> str:
+    """Why a variant's rootfstype would need a pack its image does not make, or ''.
+
+    Only statelite nodes read rootfstype: every use in mknetboot is in a statelite
+    branch (anaconda.pm:470,532,544,619,685,863) and packimage never reads it
+    (packimage.pm:154,159).  liteimg prepares the root the same way for nfs and
+    ramdisk and, for ramdisk only, also packs it into rootimg-statelite.gz
+    (statelite.pm:484-590).  So an NFS-root variant of a ramdisk image boots the root
+    its image's liteimg already prepared; a ramdisk variant of an NFS-root image would
+    need an archive that liteimg never made.  Unset means nfs (Schema.pm:789).
+    """
+    if value is not None and value not in ("nfs", "ramdisk"):
+        return f"rootfstype '{value}' is neither nfs nor ramdisk, the values xCAT knows (Schema.pm:789); fix it"
+    if not statelite:
+        return (
+            "rootfstype does nothing for a netboot image: only statelite nodes read it"
+            " (anaconda.pm mknetboot), and packimage never does; remove it"
+        )
+    if (value or "nfs") == "ramdisk" and (own or "nfs") != "ramdisk":
+        return (
+            "a ramdisk root boots rootimg-statelite.gz, which liteimg packs only when the"
+            " image's own rootfstype is ramdisk (statelite.pm:484), so this variant would"
+            " change the image's pack; set rootfstype: ramdisk on the image (its variants"
+            " may then boot the same root over NFS with rootfstype: nfs), or give those"
+            " nodes an image of their own"
+        )
+    return ""
+
+
 def check_rendered(docs: SiteDocs, rendered: RenderedDirector) -> list[Problem]:
     """Checks that need final attributes: rootimgdir clashes, statelite consistency."""
     problems = _nested_image_dirs(docs, rendered)
@@ -987,6 +1156,7 @@ def check_rendered(docs: SiteDocs, rendered: RenderedDirector) -> list[Problem]:
             Problem(where.origin.pos if where else pos, f"image '{name}': {m}")
             for m in _rootimgdir_problems(rendered, image.rootimgdir)
         ]
+        problems += _variant_rootfstype_problems(docs, image)
         merge = image.resolved.merge
         if image.statelite:
             problems += check_litefile(merge.litefile, name, pos)

@@ -28,15 +28,16 @@ import posixpath
 import re
 from typing import Optional
 
+from ..litetree import parse_table
 from ..model import BuildOptions
 from ..plan import Observed, boot_changes
-from ..render import RenderedDirector, RenderedImage
+from ..render import RenderedDirector, RenderedImage, RenderedVariant
 from ..render.formats import litefile_csv_rows, stanza
 from ..runner import CommandError, Effect, Result
 from ..safe import OBJECT_NAME_RE
 from ..state import ImageState, now
 from ..transport.base import Transport
-from ..validate import STAGING_SUFFIX
+from ..validate import STAGING_SUFFIX, VARIANT_ATTRIBUTES
 from . import Log, run_logged
 from .generations import (
     BuildError,
@@ -177,33 +178,100 @@ class XcatBuilder:
         return parse_stanzas(result.output).get(name)
 
     def define(self, image: RenderedImage, previous: Optional[ImageState], log: Log) -> bool:
-        """Create or update the definition; True when nodeset must follow.
+        """Create or update the definition and its boot variants'; True when nodeset must follow.
 
         mkdef only for a new object; otherwise chdef -z, which changes only the
         attributes in the stanza, so attributes set outside imagespec (groups,
         usercomment) survive.  `mkdef -f` would delete the object first and
         lose them (DBobjectdefs.pm).  An attribute imagespec set before and no
-        longer renders is unset with an empty value (`attr=`).
+        longer renders is unset with an empty value (`attr=`).  Each variant is
+        defined the same way; the variants defined last time and no longer
+        rendered are removed.
         """
         have = self.read_definition(image.name)
-        path = posixpath.join(self.transport.root, image.stanza_path)
-        if have is None:
-            self._run(["mkdef", "-z"], log, stdin_path=path)
-            return False
         ours_before = set(previous.attributes) if previous else set()
-        gone = sorted(a for a in ours_before - set(image.attributes) if a in have)
+        self._put(image.name, image.stanza_path, image.attributes, have, ours_before, {}, log)
         changes = boot_changes(image, have)
         if changes:
             log(f"boot attributes change ({', '.join(changes)}): nodeset follows")
-        if not gone:
-            self._run(["chdef", "-z"], log, stdin_path=path)
-        else:
-            log(f"unsetting attributes imagespec no longer sets: {', '.join(gone)}")
-            data = (
-                stanza(image.name, image.attributes) + "".join(f"    {a}=\n" for a in gone).encode()
+        boot = bool(changes)
+        for variant in image.variants.values():
+            boot = (
+                self._define_variant(variant, (have or {}).get("groups"), ours_before, log) or boot
             )
-            self._run(["chdef", "-z"], log, input_data=data)
+        self._drop_variants(image, previous, log)
+        if image.statelite and image.variants:
+            self._copy_rows_to_variants(image, log)
+        return boot
+
+    def _put(
+        self,
+        name: str,
+        stanza_path: str,
+        attributes: dict[str, str],
+        have: Optional[dict[str, str]],
+        ours_before: set[str],
+        extra: dict[str, str],
+        log: Log,
+    ) -> None:
+        """mkdef a new object, else chdef -z it, unsetting what imagespec set before and no
+        longer renders.  `extra`: attributes to set beside the rendered stanza's."""
+        path = posixpath.join(self.transport.root, stanza_path)
+        gone = sorted(a for a in ours_before - set(attributes) if have and a in have)
+        command = ["mkdef", "-z"] if have is None else ["chdef", "-z"]
+        if not gone and not extra:
+            self._run(command, log, stdin_path=path)
+            return
+        if gone:
+            log(f"unsetting attributes imagespec no longer sets on {name}: {', '.join(gone)}")
+        data = stanza(name, {**attributes, **extra}) + "".join(f"    {a}=\n" for a in gone).encode()
+        self._run(command, log, input_data=data)
+
+    def _define_variant(
+        self, variant: RenderedVariant, groups: Optional[str], ours_before: set[str], log: Log
+    ) -> bool:
+        """A boot variant's osimage; True when a node booting it needs nodeset.
+
+        The object is imagespec's: of the attributes a variant may set, those no
+        longer rendered are unset.  It takes the image's `groups` (set outside
+        imagespec), so that a statelite variant's nodes get the same litefile
+        group rows as the image's (litetree.pm:343-348).
+        """
+        have = self.read_definition(variant.name)
+        extra = {"groups": groups} if groups and (have or {}).get("groups") != groups else {}
+        unset = ours_before | VARIANT_ATTRIBUTES
+        self._put(variant.name, variant.stanza_path, variant.attributes, have, unset, extra, log)
+        if have is None:
+            log(f"new boot variant {variant.name}: nodeset follows for its nodes")
+            return True
+        changes = boot_changes(variant, have)
+        if changes:
+            log(f"boot attributes of {variant.name} change ({', '.join(changes)}): nodeset follows")
         return bool(changes)
+
+    def _drop_variants(
+        self, image: RenderedImage, previous: Optional[ImageState], log: Log
+    ) -> None:
+        """Remove the variant osimages imagespec defined for the image and no longer renders
+        (only those: state.json names them), with their litefile rows."""
+        stale = sorted(set(previous.variants if previous else []) - set(image.variants))
+        live = self.rendered.osimages
+        for name in stale:
+            if name in live:  # now another image's (validate refuses two owners at once)
+                log(f"{name} is now defined for image {live[name]}: not removed")
+                continue
+            log(f"boot variant {name} is no longer in the site: removing its definition")
+            self.undefine(name, log)
+            self._run(["tabch", "-d", f"image={name}", "litefile"], log, check=False)
+
+    def _copy_rows_to_variants(self, image: RenderedImage, log: Log) -> None:
+        """A statelite node asks for the litefile rows of its provmethod (litetree.pm:156-179,
+        343-359), so each variant gets the rows the image has on the director now.  The
+        rendered rows are loaded for the image and its variants together before liteimg."""
+        result = self.transport.run(["tabdump", "litefile"], effect=Effect.READ)
+        rows = [(r.file, r.options) for r in parse_table(result.output) if r.image == image.name]
+        for name in image.variants:
+            self._replace_rows(name, rows, log)
 
     # ------------------------------------------------------------ staging osimage
 
@@ -312,17 +380,22 @@ class XcatBuilder:
     def _load_litefile(self, image: RenderedImage, name: str, log: Log) -> None:
         """Replace the litefile rows of the image and of its staging osimage.
 
-        liteimg reads the staging osimage's rows; nodes booting the image read
-        the image's own.  tabrestore takes the table name from the file name.
+        liteimg reads the staging osimage's rows; nodes booting the image (or
+        one of its variants) read the image's (or the variant's) own.  tabrestore
+        takes the table name from the file name.
         """
         rows = litefile_rows(self.rendered, image)
-        for owner in (image.name, name):
-            self._run(["tabch", "-d", f"image={owner}", "litefile"], log)
-            script = (
-                'd=$(mktemp -d) && cat > "$d/litefile.csv" && '
-                'tabrestore -a "$d/litefile.csv"; rc=$?; rm -rf "$d"; exit $rc'
-            )
-            self._run(["sh", "-c", script], log, input_data=litefile_csv_rows(owner, rows))
+        for owner in (image.name, name, *image.variants):
+            self._replace_rows(owner, rows, log)
+
+    def _replace_rows(self, owner: str, rows: list[tuple[str, str]], log: Log) -> None:
+        """The litefile rows of one osimage, replaced by `rows`."""
+        self._run(["tabch", "-d", f"image={owner}", "litefile"], log)
+        script = (
+            'd=$(mktemp -d) && cat > "$d/litefile.csv" && '
+            'tabrestore -a "$d/litefile.csv"; rc=$?; rm -rf "$d"; exit $rc'
+        )
+        self._run(["sh", "-c", script], log, input_data=litefile_csv_rows(owner, rows))
 
     # ------------------------------------------------------------ boot
 
@@ -337,22 +410,27 @@ class XcatBuilder:
         return parse_provmethods(result.output).get(name, [])
 
     def nodeset(self, image: RenderedImage, log: Log) -> Optional[dict[str, str]]:
-        """Copy the image's kernel and initrd for its nodes (xCAT's nodeset).
+        """Copy the image's kernel and initrd for its nodes (xCAT's nodeset), once for the
+        nodes of the image and once for those of each boot variant.
 
         Returns {node: osimage} for the nodes it ran for.
         """
-        nodes = self.nodes_of(image.name)
-        odd = [n for n in nodes if not OBJECT_NAME_RE.match(n)]
-        if odd:
-            raise BuildError(
-                f"xCAT lists node names imagespec will not pass to nodeset: {', '.join(odd[:3])};"
-                f" run nodeset for the nodes of {image.name} by hand"
-            )
-        if not nodes:
-            log(f"no node has provmethod {image.name}: no nodeset needed")
-            return {}
-        self._run(["nodeset", ",".join(nodes), f"osimage={image.name}"], log)
-        return dict.fromkeys(nodes, image.name)
+        sets: dict[str, str] = {}
+        for name in (image.name, *image.variants):
+            nodes = self.nodes_of(name)
+            odd = [n for n in nodes if not OBJECT_NAME_RE.match(n)]
+            if odd:
+                raise BuildError(
+                    f"xCAT lists node names imagespec will not pass to nodeset:"
+                    f" {', '.join(odd[:3])}; run nodeset for the nodes of {name} by hand"
+                )
+            if nodes:
+                self._run(["nodeset", ",".join(nodes), f"osimage={name}"], log)
+                sets.update(dict.fromkeys(nodes, name))
+        if not sets:
+            variants = " or one of its variants" if image.variants else ""
+            log(f"no node has provmethod {image.name}{variants}: no nodeset needed")
+        return sets
 
     def nodeset_range(self, nodes: str, image: str, log: Log) -> dict[str, str]:
         """nodeset for a noderange of a `nodes:` map (xCAT expands ranges and groups).
@@ -363,7 +441,11 @@ class XcatBuilder:
         return dict.fromkeys(node_names(self.transport, nodes), image)
 
     def undefine(self, name: str, log: Log) -> None:
-        self._run(["rmdef", "-t", "osimage", "-o", name], log)
+        """rmdef; a definition already gone is what was wanted."""
+        argv = ["rmdef", "-t", "osimage", "-o", name]
+        result = self._run(argv, log, check=False)
+        if not result.ok and not _nothing_found(result):
+            raise CommandError(argv, result.returncode, result.output)
 
 
 class NoBuilder:

@@ -274,6 +274,7 @@ class ImageJob:
             previous = self.book.state.images.get(self.image.name)
         boot = False
         if action == Action.DEFINE:
+            self._note_variants(builder)
             boot = builder.define(self.image, previous, self.log)
         elif action == Action.GENIMAGE:
             builder.genimage(self.image, self.log)
@@ -287,6 +288,7 @@ class ImageJob:
                 entry.digests[Stage.PACK] = None
             if action == Action.DEFINE:
                 entry.attributes = sorted(self.image.attributes)
+                entry.variants = sorted(self.image.variants) if builder.name == "xcat" else []
             if action == Action.PACK:
                 entry.generation = generation if generation is not None else entry.generation + 1
                 entry.rolled_back_from = None
@@ -294,6 +296,14 @@ class ImageJob:
             # initrd or command line in tftp are stale until nodeset runs.
             if boot or (action == Action.PACK and builder.name == "xcat"):
                 entry.nodeset_owed = True
+
+    def _note_variants(self, builder: Builder) -> None:
+        """Before xCAT defines them, record the variant osimages about to exist: one that
+        a failed or killed define created is then still imagespec's to remove later."""
+        if builder.name != "xcat" or not self.image.variants:
+            return
+        with self.book.image(self.image.name) as entry:
+            entry.variants = sorted({*entry.variants, *self.image.variants})
 
     def _nodeset(self, builder: Builder) -> None:
         """Run nodeset for the image's nodes when owed; the record says it is done."""
@@ -406,16 +416,21 @@ def assign_nodes(target: Target, plan: Plan, book: StateBook, outcome: ApplyOutc
     builder = target.builder
     if not isinstance(builder, XcatBuilder):
         return
+    owners = target.rendered.osimages  # a boot variant is built when its image is
     for move in plan.report.nodes:
         if move.new is None:
             with book.lock:
                 book.state.nodes.pop(move.nodes, None)
                 book.save_locked()
             continue
-        entry = book.state.images.get(move.new)
-        frozen = move.new in plan.frozen
-        if move.new in failed or (not frozen and (entry is None or entry.status != BuildStatus.OK)):
-            outcome.nodes_failed.append(f"{move.nodes}: image {move.new} is not built")
+        image = owners.get(move.new, move.new)
+        entry = book.state.images.get(image)
+        frozen = image in plan.frozen
+        if image in failed or (not frozen and (entry is None or entry.status != BuildStatus.OK)):
+            outcome.nodes_failed.append(f"{move.nodes}: image {image} is not built")
+            continue
+        if image != move.new and (entry is None or move.new not in entry.variants):
+            outcome.nodes_failed.append(f"{move.nodes}: variant {move.new} is not defined")
             continue
         try:
             sets = builder.nodeset_range(move.nodes, move.new, lambda _line: None)
@@ -430,10 +445,17 @@ def assign_nodes(target: Target, plan: Plan, book: StateBook, outcome: ApplyOutc
 
 
 def prune(target: Target, plan: Plan, book: StateBook) -> list[str]:
-    """Remove orphaned osimage definitions (never their roots) and forget them."""
+    """Remove orphaned osimage definitions, with the boot variants imagespec defined for
+    them (never their roots), and forget them."""
     done = []
+    live = target.rendered.osimages
     for name in plan.orphans:
-        target.builder.undefine(name, lambda _line: None)
+        entry = book.state.images.get(name)
+        for variant in entry.variants if entry else []:
+            if variant not in live:  # a name the site now uses is no longer this orphan's
+                target.builder.undefine(variant, lambda _line: None)
+        if name not in live:
+            target.builder.undefine(name, lambda _line: None)
         with book.lock:
             book.state.images.pop(name, None)
             book.save_locked()

@@ -176,7 +176,7 @@ class RolloutRun:
 
     def osimages(self) -> dict[str, str]:
         """Every osimage imagespec defines on the director -> the image it belongs to."""
-        return {name: name for name in self.target.rendered.images}
+        return dict(self.target.rendered.osimages)
 
     def run(self) -> Rollout:
         target = self.target
@@ -246,6 +246,9 @@ class RolloutRun:
                     )
                 continue
             why = self._not_ready(image)
+            entry = state.images.get(image)
+            if not why and osimage != image and entry and osimage not in entry.variants:
+                why = f"variant {osimage} is not defined yet; run imagespec apply first"
             groups = set(attrs.get("groups", "").split(",")) & reserved
             if groups:
                 why = f"reserved (group {', '.join(sorted(groups))})"

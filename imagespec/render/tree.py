@@ -11,10 +11,10 @@ from .. import digest
 from ..actions import Stage
 from ..errors import ConfigError, Pos, Problem
 from ..load import SiteDocs
-from ..model import XCAT_BUILTIN_POSTSCRIPTS
-from ..resolve import Resolution, ResolvedImage
+from ..model import XCAT_BUILTIN_POSTSCRIPTS, variant_osimage
+from ..resolve import Resolution, ResolvedImage, attr_text
 from ..safe import SCHEME_RE as URL_RE
-from . import kinds
+from . import formats, kinds
 from .layout import Layout
 
 
@@ -30,6 +30,19 @@ class RenderedFile:
 
 
 @dataclass
+class RenderedVariant:
+    """A boot variant's osimage: its image's definition with the variant's attributes on top."""
+
+    name: str  # the osimage, <image>-<variant>
+    variant: str  # the variant's own name
+    stanza_path: str
+    attributes: dict[str, str]  # the osimage definition (without objtype)
+    settings: dict[str, tuple[Optional[str], Pos]]  # what the variant sets (None: unsets), where
+    description: str
+    pos: Pos  # where the variant is declared
+
+
+@dataclass
 class RenderedImage:
     name: str
     profile: str
@@ -41,10 +54,16 @@ class RenderedImage:
     attributes: dict[str, str]  # the osimage definition (without objtype)
     digests: dict[str, str]
     resolved: ResolvedImage
+    variants: dict[str, RenderedVariant] = field(default_factory=dict)  # by osimage name
 
     @property
     def rootimgdir(self) -> str:
         return self.attributes["rootimgdir"]
+
+    @property
+    def stanza_paths(self) -> tuple[str, ...]:
+        """The image's stanza and its variants' (definitions, not files a build uses)."""
+        return (self.stanza_path, *(v.stanza_path for v in self.variants.values()))
 
 
 @dataclass
@@ -53,6 +72,14 @@ class RenderedDirector:
     layout: Layout
     files: dict[str, RenderedFile] = field(default_factory=dict)
     images: dict[str, RenderedImage] = field(default_factory=dict)
+
+    @property
+    def osimages(self) -> dict[str, str]:
+        """Every osimage the director defines -> its image (a variant's is the one it shares)."""
+        owners = {name: name for name in self.images}
+        for name, image in self.images.items():
+            owners.update({variant: name for variant in image.variants})
+        return owners
 
     def add(
         self, path: str, data: bytes, mode: int = 0o644, canonical: Optional[bytes] = None
@@ -130,6 +157,7 @@ class _ImageRenderer:
             self.layout.image_file(image.family, image.name, kinds.STANZA.suffix), stanza
         )
         self.files.append(stanza_path)
+        variants = self._variants()
         return RenderedImage(
             name=image.name,
             profile=image.profile,
@@ -139,9 +167,39 @@ class _ImageRenderer:
             stanza_path=stanza_path,
             files=tuple(dict.fromkeys(self.files)),
             attributes=self.attrs,
-            digests=self._digests(stanza),
+            digests=self._digests(stanza, variants),
             resolved=image,
+            variants=variants,
         )
+
+    def _variants(self) -> dict[str, RenderedVariant]:
+        """One stanza per boot variant, written like the image's: the image's attributes
+        with the variant's set (or unset, null) on top."""
+        image = self.image
+        out: dict[str, RenderedVariant] = {}
+        declared = self.docs.site.model.images[image.name].variants
+        for vname, variant in sorted(declared.items()):
+            name = variant_osimage(image.name, vname)
+            at = self.docs.site.at("images", image.name, "variants", vname, "attributes")
+            attrs = dict(self.attrs)
+            settings: dict[str, tuple[Optional[str], Pos]] = {}
+            for key, value in variant.attributes.items():
+                text = None if value is None else attr_text(value)
+                settings[key] = (text, at(key))
+                if text is None:
+                    attrs.pop(key, None)
+                else:
+                    attrs[key] = text
+            path = self.out.add(
+                self.layout.image_file(image.family, name, kinds.STANZA.suffix),
+                formats.stanza(name, attrs),
+            )
+            self.files.append(path)
+            pos = self.docs.site.pos("images", image.name, "variants", vname)
+            out[name] = RenderedVariant(
+                name, vname, path, attrs, settings, variant.description, pos
+            )
+        return out
 
     def _base_attributes(self) -> dict[str, str]:
         """User attributes, computed identity, absolute package dirs and the default rootimgdir."""
@@ -211,7 +269,7 @@ class _ImageRenderer:
                 if item.nodes is None and item.mode in ("copy", "execute", "executealways"):
                     self.sources[src] = (data, mode)
 
-    def _digests(self, stanza: bytes) -> dict[str, str]:
+    def _digests(self, stanza: bytes, variants: dict[str, RenderedVariant]) -> dict[str, str]:
         build = self.docs.site.model.directors[self.image.director].build
         return {
             Stage.BUILD.value: digest.build_digest(
@@ -223,8 +281,16 @@ class _ImageRenderer:
                 self.attrs,
                 {"method": build.method, "compress": build.compress},
             ),
-            Stage.DEFINE.value: digest.define_digest(stanza),
+            Stage.DEFINE.value: digest.define_digest(
+                stanza, {name: self.out.files[v.stanza_path].data for name, v in variants.items()}
+            ),
         }
 
 
-__all__ = ["RenderedDirector", "RenderedFile", "RenderedImage", "render_director"]
+__all__ = [
+    "RenderedDirector",
+    "RenderedFile",
+    "RenderedImage",
+    "RenderedVariant",
+    "render_director",
+]

@@ -46,10 +46,29 @@ def change_lines(image: ImageDiff, code: Code = _plain) -> list[str]:
                 lines.append(
                     f"attribute {code(name)}: {_value(pair['old'], code)} -> {_value(pair['new'], code)}"
                 )
+        elif key == "variants":
+            lines += _variants(change, code)
         elif key == "chain":
             lines.append(f"chain: {' -> '.join(change['old'])}  =>  {' -> '.join(change['new'])}")
         elif key == "frozen":
             lines.append(f"frozen: {change['old']} -> {change['new']}")
+    return lines
+
+
+def _variants(change: dict[str, Any], code: Code) -> list[str]:
+    """'variants: added debug; changed serial', then one line per attribute of each."""
+    parts = [
+        f"{what} {_join(change[what], code)}"
+        for what in ("added", "removed", "changed")
+        if change.get(what)
+    ]
+    lines = [f"variants: {'; '.join(parts)}"]
+    for name, attributes in change.get("attributes", {}).items():
+        for attr, pair in attributes.items():
+            lines.append(
+                f"variant {code(name)}: attribute {code(attr)}:"
+                f" {_value(pair['old'], code)} -> {_value(pair['new'], code)}"
+            )
     return lines
 
 

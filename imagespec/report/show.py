@@ -102,10 +102,28 @@ def print_show(console: Console, image: RenderedImage, lite: Optional[LiteView] 
         origin = resolved.attributes[name].origin if name in resolved.attributes else computed
         attr_rows.append((f"{name}={value}", origin))
     _section(console, "attributes", attr_rows)
+    _print_variants(console, image)
     digest_table = Table(title="digests", title_justify="left", show_header=False, box=None)
     for name, value in image.digests.items():
         digest_table.add_row(name, value)
     console.print(digest_table)
+
+
+def _print_variants(console: Console, image: RenderedImage) -> None:
+    """Each boot variant's osimage and what it sets on top of the image (null: unsets).
+    Descriptions are free text, so they are printed as text, never as rich markup."""
+    rows: list[tuple[Union[str, Text], Text]] = []
+    for variant in image.variants.values():
+        where = _where(Origin(f"variant {variant.variant}", variant.pos))
+        if variant.description:
+            rows.append((Text(f"{variant.name}: {variant.description}"), where))
+        for name, (value, pos) in sorted(variant.settings.items()):
+            what = f"{name} unset" if value is None else f"{name}={value}"
+            origin = Origin(f"variant {variant.variant}", pos)
+            rows.append((Text(f"{variant.name}: {what}"), _where(origin)))
+        if not variant.settings:
+            rows.append((Text(f"{variant.name}: the image's attributes"), where))
+    _table(console, "variants", rows)
 
 
 def _print_lite(console: Console, lite: LiteView) -> None:

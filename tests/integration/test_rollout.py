@@ -379,3 +379,26 @@ def test_example_site_move_cn001_004_to_compute_min_and_roll_it_out(
 
 def rollout_on(capsys: pytest.CaptureFixture[str], *args: str):  # type: ignore[no-untyped-def]
     return run_main(capsys, "rollout", "-d", "cascade", "--wait-boot", "10", *args)
+
+
+def test_nodes_of_a_boot_variant_reboot_into_the_variant(
+    env: Env, capsys: pytest.CaptureFixture[str]
+) -> None:
+    seed(env, ["cn001", "cn002"])
+    doc = apply_site_doc({"install_root": str(env.install), "prefix": "p", "builder": "xcat"})
+    doc["directors"]["here"]["nodes"] = {"cn001": "img-compute-serial", "cn002": "img-compute"}
+    doc["images"]["img-compute"]["variants"] = {
+        "serial": {"attributes": {"addkcmdline": "console=ttyS0,115200"}}
+    }
+    env.write("imagespec.yaml", dump_yaml(doc))
+    env.commit("cn001 boots with a serial console")
+    assert run_main(capsys, "apply", "--yes").code == 0
+    run = rollout(capsys, "img-compute", "--canary", "0", "--batch", "2")
+    assert run.code == 0, run.out + run.err
+    running = read_running(env.stub_state)
+    assert running["cn001"]["image"] == "img-compute-serial"
+    assert "console=ttyS0,115200" in running["cn001"]["kcmdline"]
+    assert "console=ttyS0" not in running["cn002"]["kcmdline"]
+    assert running["cn001"]["rootimgdir"] == running["cn002"]["rootimgdir"]
+    status = run_main(capsys, "status", "--json").json()
+    assert status["nodes"]["img-compute"]["running"] == {"1": 2}

@@ -13,17 +13,19 @@ import gzip
 import json
 import os
 from pathlib import Path
+from typing import Optional
 
 import pytest
 
 from tests.helpers import dump_yaml
-from tests.integration.sites import APPLY_PROFILES, Env, apply_site_doc, run_main
+from tests.integration.sites import APPLY_PROFILES, Env, apply_site_doc, build_calls, run_main
 from tests.xcatstub import (
     add_nodes,
     clear_failures,
     inject_failure,
     read_bootparams,
     read_calls,
+    read_litefile,
     read_nodes,
     read_osimages,
 )
@@ -428,3 +430,237 @@ def test_a_kernel_command_line_change_is_a_define_and_a_nodeset_not_a_build(
     assert not [c for c in new if c[0] in ("genimage", "packimage")]
     assert ["nodeset", "cn001", "osimage=img-login"] in new
     assert "console=ttyS0" in read_bootparams(env.stub_state)["cn001"]["kcmdline"]
+
+
+# ---------------------------------------------------------------- boot variants (#14)
+
+SERIAL = {"serial": {"attributes": {"addkcmdline": "console=ttyS0"}, "description": "rack 4"}}
+
+
+def site_with(
+    env: Env,
+    variants: dict[str, dict[str, object]],
+    nodes: Optional[dict[str, str]] = None,
+    drop: tuple[str, ...] = (),
+) -> None:
+    """imagespec.yaml with boot variants per image, a `nodes:` map, images left out."""
+    director: dict[str, object] = {
+        "install_root": str(env.install),
+        "prefix": "p",
+        "builder": "xcat",
+        "build": {"jobs": 2},
+    }
+    if nodes:
+        director["nodes"] = nodes
+    doc = apply_site_doc(director)
+    for image, declared in variants.items():
+        doc["images"][image]["variants"] = declared
+    for image in drop:
+        del doc["images"][image]
+    env.write("imagespec.yaml", dump_yaml(doc))
+
+
+def new_calls(env: Env, start: int) -> list[list[str]]:
+    return env.calls()[start:]
+
+
+def test_a_variant_is_its_own_osimage_on_the_image_root_and_costs_no_build(
+    env: Env, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # a node the admin already points at the variant-to-be
+    add_nodes(
+        env.stub_state,
+        {"cn001": {"groups": "compute", "provmethod": "img-compute-serial", "mac": f"{MAC}01"}},
+    )
+    assert run_main(capsys, "apply", "--yes").code == 0
+    site_with(env, {"img-compute": SERIAL})
+    env.commit("compute: a serial console variant")
+    diff = run_main(capsys, "diff", "HEAD~1", "HEAD", "--format", "json").json()
+    assert diff["images"]["img-compute"]["actions"] == ["define"]
+    assert diff["images"]["img-compute"]["changes"]["variants"]["added"] == ["serial"]
+    plan = run_main(capsys, "plan", "--json").json()
+    assert plan["images"]["img-compute"]["actions"] == ["sync", "define"]
+    assert plan["images"]["img-compute"]["nodeset"] == {"owed": True, "nodes": 1}
+    start = len(env.calls())
+    run = run_main(capsys, "apply", "--yes")
+    assert run.code == 0, run.err
+    new = new_calls(env, start)
+    assert build_calls(new) == [], "a variant costs a define, never a build"
+    assert ["nodeset", "cn001", "osimage=img-compute-serial"] in new
+    assert "console=ttyS0" in read_bootparams(env.stub_state)["cn001"]["kcmdline"]
+    defs = read_osimages(env.stub_state)
+    assert defs["img-compute-serial"]["rootimgdir"] == defs["img-compute"]["rootimgdir"]
+    assert defs["img-compute-serial"]["addkcmdline"] == "console=ttyS0"
+    assert "addkcmdline" not in defs["img-compute"]
+    assert defs["img-compute-serial"]["pkglist"] == defs["img-compute"]["pkglist"]
+    assert env.state()["images"]["img-compute"]["variants"] == ["img-compute-serial"]
+    stanza = env.install / "p/custom/netboot/rocky/img-compute-serial.stanza"
+    assert "    addkcmdline=console=ttyS0\n" in stanza.read_text()
+    assert run_main(capsys, "status").code == 0
+    show = run_main(capsys, "show", "img-compute")
+    assert "img-compute-serial: addkcmdline=console=ttyS0" in show.out
+    assert "img-compute-serial: rack 4" in show.out
+    assert "variants" not in run_main(capsys, "show", "img-compute", "--json").json()
+
+
+def test_variant_nodes_get_their_command_line_now_and_after_a_rebuild(
+    env: Env, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """anaconda.pm mknetboot copies <rootimgdir>/kernel for the osimage nodeset names, and
+    xnba.pm:826-829 appends that osimage's addkcmdline: a variant's nodes boot the image's
+    kernel with the variant's command line."""
+    add_nodes(
+        env.stub_state,
+        {
+            "cn001": {"groups": "compute", "provmethod": "img-compute", "mac": f"{MAC}01"},
+            "cn002": {"groups": "compute", "provmethod": "img-compute-serial", "mac": f"{MAC}02"},
+        },
+    )
+    site_with(env, {"img-compute": SERIAL})
+    env.commit("compute: a serial console variant")
+    assert run_main(capsys, "apply", "--yes").code == 0
+    assert "console=ttyS0" in read_bootparams(env.stub_state)["cn002"]["kcmdline"]
+    assert "console=ttyS0" not in read_bootparams(env.stub_state)["cn001"]["kcmdline"]
+    site_with(env, {"img-compute": {"serial": {"attributes": {"addkcmdline": "console=ttyS1"}}}})
+    env.commit("compute: the serial console on ttyS1")
+    plan = run_main(capsys, "plan", "--json").json()
+    assert plan["images"]["img-compute"]["actions"] == ["sync", "define"]
+    assert plan["images"]["img-compute"]["nodeset"] == {"owed": True, "nodes": 2}
+    start = len(env.calls())
+    assert run_main(capsys, "apply", "--yes").code == 0
+    new = new_calls(env, start)
+    assert build_calls(new) == []
+    assert ["nodeset", "cn002", "osimage=img-compute-serial"] in new
+    assert "console=ttyS1" in read_bootparams(env.stub_state)["cn002"]["kcmdline"]
+    profile_edit(env, "compute", packages=["slurm", "kernel-5.14.0-2"])
+    env.commit("compute: newer kernel")
+    plan = run_main(capsys, "plan", "--json").json()
+    assert "nodeset owed: 2 nodes" in plan["images"]["img-compute"]["reasons"]
+    start = len(env.calls())
+    assert run_main(capsys, "apply", "--yes").code == 0
+    nodesets = [c[1:] for c in new_calls(env, start) if c[0] == "nodeset"]
+    assert nodesets == [["cn001", "osimage=img-compute"], ["cn002", "osimage=img-compute-serial"]]
+    serial = tftp(env) / "img-compute-serial" / "kernel"
+    assert serial.read_bytes() == b"xcatstub kernel 5.14.0-2\n"
+    boot = read_bootparams(env.stub_state)["cn002"]
+    assert boot["kernel"] == "xcat/osimage/img-compute-serial/kernel"
+    assert "console=ttyS1" in boot["kcmdline"]
+    run = run_main(capsys, "rollback", "img-compute", "--director", "here")
+    assert run.code == 0, run.err
+    assert serial.read_bytes() == b"xcatstub kernel default\n", "rollback nodesets variants too"
+
+
+def test_a_dropped_variant_is_removed_and_only_what_imagespec_defined(
+    env: Env, capsys: pytest.CaptureFixture[str]
+) -> None:
+    site_with(env, {"img-compute": {**SERIAL, "debug": {"attributes": {"addkcmdline": "debug"}}}})
+    env.commit("compute: two variants")
+    assert run_main(capsys, "apply", "--yes").code == 0
+    db = json.loads((env.stub_state / "osimage.json").read_text())
+    db["img-compute-serial"]["groups"] = "rack4"  # set by hand: survives a chdef
+    db["img-compute-mine"] = dict(db["img-compute"])  # an admin's own copy, never imagespec's
+    (env.stub_state / "osimage.json").write_text(json.dumps(db))
+    site_with(env, {"img-compute": {"serial": {"attributes": {"crashkernelsize": "256"}}}})
+    env.commit("compute: debug variant gone, serial without its console")
+    start = len(env.calls())
+    assert run_main(capsys, "apply", "--yes").code == 0
+    new = new_calls(env, start)
+    assert ["rmdef", "-t", "osimage", "-o", "img-compute-debug"] in new
+    assert not [c for c in new if c[0] == "rmdef" and c[-1] != "img-compute-debug"]
+    defs = read_osimages(env.stub_state)
+    assert "img-compute-debug" not in defs
+    assert "img-compute-mine" in defs
+    serial = defs["img-compute-serial"]
+    assert "addkcmdline" not in serial, "unset with chdef: imagespec no longer renders it"
+    assert (serial["crashkernelsize"], serial["groups"]) == ("256", "rack4")
+    assert env.state()["images"]["img-compute"]["variants"] == ["img-compute-serial"]
+    site_with(env, {})
+    env.commit("compute: no variants")
+    assert run_main(capsys, "apply", "--yes").code == 0
+    assert "img-compute-serial" not in read_osimages(env.stub_state)
+    assert "variants" not in env.state()["images"]["img-compute"]
+
+
+def test_a_nodes_map_entry_naming_a_variant_nodesets_it(
+    env: Env, capsys: pytest.CaptureFixture[str]
+) -> None:
+    add_nodes(
+        env.stub_state,
+        {f"cn00{i}": {"groups": "compute", "mac": f"{MAC}0{i}"} for i in range(1, 5)},
+    )
+    site_with(
+        env,
+        {"img-compute": SERIAL},
+        nodes={"cn[001-002]": "img-compute", "cn[003-004]": "img-compute-serial"},
+    )
+    env.commit("compute nodes, two on the serial console")
+    text = run_main(capsys, "diff", "HEAD~1", "HEAD")
+    assert "[4 nodes boot it]" in text.out, "a variant's nodes boot its image"
+    run = run_main(capsys, "apply", "--yes")
+    assert run.code == 0, run.err
+    nodesets = sorted(c[1:] for c in env.calls() if c[0] == "nodeset")
+    assert nodesets == [
+        ["cn[001-002]", "osimage=img-compute"],
+        ["cn[003-004]", "osimage=img-compute-serial"],
+    ]
+    assert read_nodes(env.stub_state)["cn003"]["provmethod"] == "img-compute-serial"
+    assert "console=ttyS0" in read_bootparams(env.stub_state)["cn004"]["kcmdline"]
+    assert env.state()["nodes"]["cn[003-004]"] == "img-compute-serial"
+    assert run_main(capsys, "status").code == 0
+
+
+def test_a_variant_of_an_image_that_failed_to_build_is_not_nodeset(
+    env: Env, capsys: pytest.CaptureFixture[str]
+) -> None:
+    add_nodes(env.stub_state, {"cn001": {"groups": "compute", "mac": f"{MAC}01"}})
+    site_with(env, {"img-compute": SERIAL}, nodes={"cn001": "img-compute-serial"})
+    env.commit("cn001 on the serial console")
+    inject_failure(env.stub_state, "genimage", "img-compute-imagespec-staging", once=True)
+    run = run_main(capsys, "apply", "--yes")
+    assert run.code == 3
+    assert "cn001: image img-compute is not built" in run.out
+    assert not [c for c in env.calls() if c[0] == "nodeset"]
+    assert run_main(capsys, "apply", "--yes").code == 0
+    assert env.state()["nodes"] == {"cn001": "img-compute-serial"}
+
+
+def test_a_statelite_variant_gets_its_image_litefile_rows(
+    env: Env, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A statelite node asks for the rows of its provmethod (litetree.pm:156-179, 343-359)."""
+
+    def rows(image: str) -> list[tuple[Optional[str], Optional[str]]]:
+        found = [r for r in read_litefile(env.stub_state) if r["image"] == image]
+        return sorted((r["file"], r["options"]) for r in found)
+
+    assert run_main(capsys, "apply", "--yes").code == 0
+    site_with(env, {"img-lite": {"dump": {"attributes": {"dump": "nfs:///install/dump"}}}})
+    env.commit("lite: a kdump variant")
+    assert run_main(capsys, "apply", "--yes").code == 0
+    assert rows("img-lite-dump") == rows("img-lite") == [("/var/log/", "persistent")]
+    lite = {**APPLY_PROFILES["lite"], "litefile": {"/var/log/": "tmpfs"}}
+    env.write("profiles/lite.yaml", dump_yaml(lite))
+    env.commit("lite: logs in tmpfs")
+    assert run_main(capsys, "apply", "--yes").code == 0
+    assert rows("img-lite-dump") == rows("img-lite") == [("/var/log/", "tmpfs")]
+    site_with(env, {})
+    env.commit("lite: no variant")
+    assert run_main(capsys, "apply", "--yes").code == 0
+    assert rows("img-lite-dump") == []
+
+
+def test_pruning_an_orphan_removes_the_variants_imagespec_defined_for_it(
+    env: Env, capsys: pytest.CaptureFixture[str]
+) -> None:
+    site_with(env, {"img-login": SERIAL})
+    env.commit("login: a serial console variant")
+    assert run_main(capsys, "apply", "--yes").code == 0
+    assert "img-login-serial" in read_osimages(env.stub_state)
+    site_with(env, {}, drop=("img-login",))
+    env.commit("no more login image")
+    assert run_main(capsys, "apply", "--yes").code == 0
+    assert {"img-login", "img-login-serial"} <= set(read_osimages(env.stub_state))
+    assert run_main(capsys, "apply", "--yes", "--prune-images").code == 0
+    defs = read_osimages(env.stub_state)
+    assert "img-login" not in defs
+    assert "img-login-serial" not in defs
