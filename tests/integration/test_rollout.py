@@ -8,6 +8,7 @@ rpower errors, boots that never finish, nodes that are down.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -402,3 +403,24 @@ def test_nodes_of_a_boot_variant_reboot_into_the_variant(
     assert running["cn001"]["rootimgdir"] == running["cn002"]["rootimgdir"]
     status = run_main(capsys, "status", "--json").json()
     assert status["nodes"]["img-compute"]["running"] == {"1": 2}
+
+
+def test_rollout_waits_for_no_one_while_another_holds_the_director(
+    four: Env, capsys: pytest.CaptureFixture[str]
+) -> None:
+    env = four
+    lock = env.install / "p/.imagespec/lock"
+    lock.mkdir()
+    info = {
+        "holder": "ci@runner-7",
+        "host": "runner-7",
+        "pid": 4242,
+        "commit": "0123456789abcdef",
+        "started": "2026-11-21T00:00:00Z",
+    }
+    (lock / "info.json").write_text(json.dumps(info))
+    start = mark(env)
+    run = rollout(capsys)
+    assert run.code == 1
+    assert "director is locked: held by ci@runner-7" in run.err
+    assert rpowers(env, start) == []
