@@ -54,7 +54,7 @@ from .generations import (
     switch,
     write_text,
 )
-from .xcatnodes import node_names
+from .xcatnodes import first_line, node_names, nothing_found
 
 # Written into staging before liteimg runs on it.  liteimg deletes or empties the
 # paths of rows removed or changed since its last run on a root (statelite.pm
@@ -103,39 +103,25 @@ def parse_provmethods(text: str) -> dict[str, list[str]]:
     return {image: sorted(names) for image, names in nodes.items()}
 
 
-def _nothing_found(result: Result) -> bool:
-    """lsdef's failure when nothing matches: no object of the type at all ('Could not get
-    objects of type ...') or not the one named ('Could not find an object named ...');
-    xCAT-server/lib/xcat/plugins/DBobjectdefs.pm, defls."""
-    return not result.ok and (
-        "Could not find" in result.output or "Could not get objects" in result.output
-    )
-
-
 def observe(transport: Transport) -> Observed:
     """Every osimage definition and every node's provmethod: two read-only lsdef calls."""
     seen = Observed()
     try:
         result = transport.run(["lsdef", "-t", "osimage", "-z"], check=False, effect=Effect.READ)
-        if result.ok or _nothing_found(result):
+        if result.ok or nothing_found(result):
             seen.definitions = parse_stanzas(result.output) if result.ok else {}
         else:
-            seen.notes.append(f"osimage definitions not read: {_first_line(result.output)}")
+            seen.notes.append(f"osimage definitions not read: {first_line(result.output)}")
         result = transport.run(
             ["lsdef", "-t", "node", "-i", "provmethod", "-c"], check=False, effect=Effect.READ
         )
-        if result.ok or _nothing_found(result):
+        if result.ok or nothing_found(result):
             seen.nodes = parse_provmethods(result.output) if result.ok else {}
         else:
-            seen.notes.append(f"nodes not read: {_first_line(result.output)}")
+            seen.notes.append(f"nodes not read: {first_line(result.output)}")
     except CommandError as exc:  # the director could not run lsdef at all
         seen.notes.append(f"xCAT not reachable: {exc}")
     return seen
-
-
-def _first_line(text: str) -> str:
-    lines = [line for line in text.splitlines() if line.strip()]
-    return lines[0][:200] if lines else "no output"
 
 
 # ------------------------------------------------------------------ the builder
@@ -169,7 +155,7 @@ class XcatBuilder:
         result = self.transport.run(
             ["lsdef", "-t", "osimage", "-z", "-o", name], check=False, effect=Effect.READ
         )
-        if _nothing_found(result):
+        if nothing_found(result):
             return None
         if not result.ok:
             raise CommandError(
@@ -403,7 +389,7 @@ class XcatBuilder:
         """The nodes whose provmethod is the image: those nodeset must be run for."""
         argv = ["lsdef", "-t", "node", "-w", f"provmethod=={name}", "-i", "provmethod", "-c"]
         result = self.transport.run(argv, check=False, effect=Effect.READ)
-        if _nothing_found(result):
+        if nothing_found(result):
             return []
         if not result.ok:
             raise CommandError(argv, result.returncode, result.output)
@@ -444,7 +430,7 @@ class XcatBuilder:
         """rmdef; a definition already gone is what was wanted."""
         argv = ["rmdef", "-t", "osimage", "-o", name]
         result = self._run(argv, log, check=False)
-        if not result.ok and not _nothing_found(result):
+        if not result.ok and not nothing_found(result):
             raise CommandError(argv, result.returncode, result.output)
 
 

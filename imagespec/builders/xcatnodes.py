@@ -67,7 +67,10 @@ def check_noderange(text: str) -> str:
     return text
 
 
-def _nothing_found(result: Result) -> bool:
+def nothing_found(result: Result) -> bool:
+    """lsdef's failure when nothing matches: no object of the type at all ('Could not get
+    objects of type ...') or not the one named ('Could not find an object named ...');
+    xCAT-server/lib/xcat/plugins/DBobjectdefs.pm, defls."""
     return not result.ok and (
         "Could not find" in result.output or "Could not get objects" in result.output
     )
@@ -82,10 +85,10 @@ def read_nodes(
         argv += ["-o", check_noderange(noderange)]
     argv += ["-i", ",".join(attrs), "-c"]
     result = transport.run(argv, check=False, effect=Effect.READ)
-    if _nothing_found(result):
+    if nothing_found(result):
         return {}
     if not result.ok:
-        raise NodeCommandError(f"{' '.join(argv)} failed: {_first(result.output)}")
+        raise NodeCommandError(f"{' '.join(argv)} failed: {first_line(result.output)}")
     return parse_node_attrs(result.output)
 
 
@@ -104,7 +107,7 @@ def nodestat(transport: Transport, nodes: list[str]) -> dict[str, str]:
     result = transport.run(argv, check=False, effect=Effect.READ)
     found = parse_per_node(result.output)
     if not found and not result.ok:
-        raise NodeCommandError(f"nodestat failed: {_first(result.output)}")
+        raise NodeCommandError(f"nodestat failed: {first_line(result.output)}")
     return found
 
 
@@ -119,13 +122,12 @@ def rpower_boot(transport: Transport, nodes: list[str], log: Log) -> dict[str, s
     result = transport.run(argv, check=False, effect=Effect.CHANGE)
     if result.output:
         log(result.output.rstrip("\n"))
-    if result.note:  # a dry run: nothing was rebooted, nothing failed
+    if result.note:
         log(result.note)
-        return {}
     answers = parse_per_node(result.output)
     failed = {n: a for n, a in answers.items() if "error" in a.lower()}
     if not result.ok and not failed:
-        why = _first(result.output)
+        why = first_line(result.output)
         return dict.fromkeys(nodes, f"rpower failed: {why}")
     for node in nodes:
         if node not in answers and not result.ok:
@@ -167,6 +169,7 @@ def _checked(nodes: list[str]) -> list[str]:
     return nodes
 
 
-def _first(text: str) -> str:
+def first_line(text: str) -> str:
+    """The first non-blank line of a command's output, for one-line messages."""
     lines = [line for line in text.splitlines() if line.strip()]
     return lines[0][:200] if lines else "no output"

@@ -174,10 +174,6 @@ class RolloutRun:
 
     # ------------------------------------------------------------ choosing
 
-    def osimages(self) -> dict[str, str]:
-        """Every osimage imagespec defines on the director -> the image it belongs to."""
-        return dict(self.target.rendered.osimages)
-
     def run(self) -> Rollout:
         target = self.target
         with lock_for(target, self.options.wait, 600.0, self.echo):
@@ -227,7 +223,7 @@ class RolloutRun:
     def _choose(self, nodes: dict[str, dict[str, str]]) -> list[str]:
         """The nodes to reboot, in order; the others are current or skipped with a reason."""
         state, report = self._state(), self.report
-        owners = self.osimages()
+        owners = self.target.rendered.osimages  # osimage -> the image it belongs to
         reserved = set(self.settings.reserved)
         wanted = self.options.image
         if wanted is not None and wanted not in owners:
@@ -245,10 +241,7 @@ class RolloutRun:
                         f"boots {osimage or 'no osimage'}, not an image imagespec builds here"
                     )
                 continue
-            why = self._not_ready(image)
-            entry = state.images.get(image)
-            if not why and osimage != image and entry and osimage not in entry.variants:
-                why = f"variant {osimage} is not defined yet; run imagespec apply first"
+            why = self._not_ready(image, osimage)
             groups = set(attrs.get("groups", "").split(",")) & reserved
             if groups:
                 why = f"reserved (group {', '.join(sorted(groups))})"
@@ -264,8 +257,9 @@ class RolloutRun:
                 due.append(node)
         return due
 
-    def _not_ready(self, image: str) -> Optional[str]:
-        """Why the nodes of `image` cannot be rolled out now, if they cannot."""
+    def _not_ready(self, image: str, osimage: str) -> Optional[str]:
+        """Why the nodes booting `osimage` (`image` or one of its variants) cannot be
+        rolled out now, if they cannot."""
         entry = self._state().images.get(image)
         if image in self.target.rendered.images and self.target.rendered.images[image].frozen:
             return f"image {image} is frozen; imagespec does not know its generation"
@@ -274,6 +268,8 @@ class RolloutRun:
             return f"image {image} is not built ({status}); run imagespec apply first"
         if entry.nodeset_owed:
             return f"nodeset is owed for image {image}; run imagespec apply first"
+        if osimage != image and osimage not in entry.variants:
+            return f"variant {osimage} is not defined yet; run imagespec apply first"
         return None
 
     # ------------------------------------------------------------ rebooting

@@ -436,6 +436,20 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Env:
     return work_in(Env(new_repo(site), site, site, Clock(), install, stub_state), monkeypatch)
 
 
+def foreign_lock(lock: Path) -> None:
+    """A director lock held by an apply on another host (runner-7), which imagespec only
+    reports and never breaks."""
+    lock.mkdir(parents=True)
+    info = {
+        "holder": "ci@runner-7",
+        "host": "runner-7",
+        "pid": 4242,
+        "commit": "0123456789abcdef",
+        "started": "2026-11-21T00:00:00Z",
+    }
+    (lock / "info.json").write_text(json.dumps(info))
+
+
 STAGING = "-imagespec-staging"  # the xcat builder builds image X as osimage X-imagespec-staging
 
 

@@ -18,6 +18,7 @@ from tests.integration.sites import (
     apply_site_files,
     build_calls,
     changing_calls,
+    foreign_lock,
     new_repo,
     run_main,
     work_in,
@@ -97,15 +98,7 @@ def test_a_lock_held_from_another_host_is_reported_not_broken(
     remote: Path, xcat_state: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     lock = remote / "p/.imagespec/lock"
-    lock.mkdir(parents=True)
-    info = {
-        "holder": "ci@runner-7",
-        "host": "runner-7",
-        "pid": 4242,
-        "commit": "0123456789abcdef",
-        "started": "2026-11-21T00:00:00Z",
-    }
-    (lock / "info.json").write_text(json.dumps(info))
+    foreign_lock(lock)
     code, _, err = run_main(capsys, "apply", "--yes")
     assert code == 1
     assert "director is locked: held by ci@runner-7 (pid 4242) applying 0123456789" in err

@@ -8,7 +8,6 @@ rpower errors, boots that never finish, nodes that are down.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import signal
@@ -16,6 +15,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Optional
 
 import pytest
 
@@ -25,6 +25,7 @@ from tests.integration.sites import (
     Env,
     SiteRepo,
     apply_site_doc,
+    foreign_lock,
     new_repo,
     run_main,
     work_in,
@@ -52,9 +53,17 @@ def seed(env: Env, names: list[str], groups: str = "compute") -> None:
     )
 
 
-def site(env: Env, nodes: dict[str, str], **rollout: object) -> None:
+def site(
+    env: Env,
+    nodes: dict[str, str],
+    variants: Optional[dict[str, dict[str, object]]] = None,
+    **rollout: object,
+) -> None:
+    """The apply site with a `nodes:` map, img-compute's variants and rollout settings."""
     doc = apply_site_doc({"install_root": str(env.install), "prefix": "p", "builder": "xcat"})
     doc["directors"]["here"]["nodes"] = nodes
+    if variants:
+        doc["images"]["img-compute"]["variants"] = variants
     if rollout:
         doc["directors"]["here"]["rollout"] = rollout
     env.write("imagespec.yaml", dump_yaml(doc))
@@ -386,12 +395,11 @@ def test_nodes_of_a_boot_variant_reboot_into_the_variant(
     env: Env, capsys: pytest.CaptureFixture[str]
 ) -> None:
     seed(env, ["cn001", "cn002"])
-    doc = apply_site_doc({"install_root": str(env.install), "prefix": "p", "builder": "xcat"})
-    doc["directors"]["here"]["nodes"] = {"cn001": "img-compute-serial", "cn002": "img-compute"}
-    doc["images"]["img-compute"]["variants"] = {
-        "serial": {"attributes": {"addkcmdline": "console=ttyS0,115200"}}
-    }
-    env.write("imagespec.yaml", dump_yaml(doc))
+    site(
+        env,
+        {"cn001": "img-compute-serial", "cn002": "img-compute"},
+        variants={"serial": {"attributes": {"addkcmdline": "console=ttyS0,115200"}}},
+    )
     env.commit("cn001 boots with a serial console")
     assert run_main(capsys, "apply", "--yes").code == 0
     run = rollout(capsys, "img-compute", "--canary", "0", "--batch", "2")
@@ -410,15 +418,7 @@ def test_rollout_waits_for_no_one_while_another_holds_the_director(
 ) -> None:
     env = four
     lock = env.install / "p/.imagespec/lock"
-    lock.mkdir()
-    info = {
-        "holder": "ci@runner-7",
-        "host": "runner-7",
-        "pid": 4242,
-        "commit": "0123456789abcdef",
-        "started": "2026-11-21T00:00:00Z",
-    }
-    (lock / "info.json").write_text(json.dumps(info))
+    foreign_lock(lock)
     start = mark(env)
     run = rollout(capsys)
     assert run.code == 1
