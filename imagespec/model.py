@@ -16,6 +16,7 @@ from pydantic import (
     StrictBool,
     StrictInt,
     StrictStr,
+    field_validator,
     model_validator,
 )
 
@@ -72,10 +73,11 @@ class RolloutSettings(Strict):
     max_failed: StrictInt = Field(default=0, ge=0)
     wait_boot: StrictInt = Field(default=900, ge=1, le=86_400)  # seconds a batch may take to boot
 
-    @model_validator(mode="after")
-    def _batch_size(self) -> RolloutSettings:
-        batch_size(self.batch)
-        return self
+    @field_validator("batch")
+    @classmethod
+    def _batch_size(cls, value: Union[int, str]) -> Union[int, str]:
+        batch_size(value)
+        return value
 
 
 def batch_size(value: Union[int, str]) -> tuple[int, bool]:
