@@ -194,6 +194,7 @@ class Profile(Strict):
     packages: StrList = Field(default_factory=list)
     otherpkgs: StrList = Field(default_factory=list)
     erase: StrList = Field(default_factory=list)
+    erase_first: StrList = Field(default_factory=list)  # `-name`: erased before the install
     exclude: StrList = Field(default_factory=list)
     sync: list[SyncEntry] = Field(default_factory=list)
     postinstall: StrList = Field(default_factory=list)
@@ -209,6 +210,7 @@ LIST_FIELDS = (
     "packages",
     "otherpkgs",
     "erase",
+    "erase_first",
     "exclude",
     "postinstall",
     "postscripts",

@@ -605,7 +605,7 @@ def _entries(loaded: LoadedProfile, list_field: str) -> Iterable[tuple[Pos, str,
 
 def _check_packages(loaded: LoadedProfile) -> list[Problem]:
     problems = []
-    for list_field in ("packages", "otherpkgs", "erase"):
+    for list_field in ("packages", "otherpkgs", "erase", "erase_first"):
         for pos, value, _removal in _entries(loaded, list_field):
             message = _package_problem(list_field, value)
             if message:
@@ -618,8 +618,8 @@ def _package_problem(list_field: str, value: str) -> str:
     if value.startswith("#INCLUDE:"):
         return "#INCLUDE: is not supported; share entries through 'inherits' instead"
     if is_directive(value):
-        if list_field == "erase":
-            return f"'{value}' is a directive; erase takes package names"
+        if list_field in ("erase", "erase_first"):
+            return f"'{value}' is a directive; {list_field} takes package names"
         if value.startswith("#ENV:") and not safe.ENV_DIRECTIVE_RE.match(value):
             return f"'{value}' must read #ENV:NAME=value# with a value of letters, digits and . : / = @ % + ~ - only: xCAT splits the list on ',' and runs the pair in a shell"
         return ""

@@ -167,7 +167,7 @@ class Built:
 
 def _requested(image: RenderedImage) -> tuple[list[str], list[str], list[str]]:
     resolved = image.resolved
-    erased = sorted(set(resolved.values("erase")))
+    erased = sorted(set(resolved.values("erase")) | set(resolved.values("erase_first")))
     names, groups = set(), set()
     for entry in [*resolved.values("packages"), *resolved.values("otherpkgs")]:
         if entry.startswith("#"):

@@ -56,14 +56,26 @@ def pkglist(image: str, chain: Iterable[str], packages: list[Entry]) -> tuple[by
 
 
 def otherpkglist(
-    image: str, chain: Iterable[str], otherpkgs: list[Entry], erase: list[Entry]
+    image: str,
+    chain: Iterable[str],
+    erase_first: list[Entry],
+    otherpkgs: list[Entry],
+    erase: list[Entry],
 ) -> tuple[bytes, bytes]:
-    """otherpkgs, then `--name` lines: xCAT erases those after installing."""
+    """`-name` lines, otherpkgs, then `--name` lines.
+
+    genimage erases `-name` packages before it installs the section they are in and
+    `--name` ones after (rh/genimage, the PRE_REMOVE and POST_REMOVE passes of
+    imgutils.pm get_package_names), so the `-name` lines open the first section.
+    """
+    first_lines, first_canonical = _grouped(
+        erase_first, lambda v: f"-{v}", ", erased before install"
+    )
     lines, canonical = _grouped(otherpkgs)
     erase_lines, erase_canonical = _grouped(erase, lambda v: f"--{v}", ", erased after install")
     return (
-        _encode(_header(image, chain) + lines + erase_lines),
-        _encode(canonical + erase_canonical),
+        _encode(_header(image, chain) + first_lines + lines + erase_lines),
+        _encode(first_canonical + canonical + erase_canonical),
     )
 
 

@@ -143,7 +143,7 @@ IMAGE_FILES: tuple[FileKind, ...] = (
     list_file(
         "otherpkglist",
         "otherpkgs.pkglist",
-        ("otherpkgs", "erase"),
+        ("erase_first", "otherpkgs", "erase"),
         Stage.BUILD,
         formats.otherpkglist,
         readers.parse_otherpkglist,
@@ -205,11 +205,14 @@ PLAIN_LISTS: tuple[ListKind, ...] = (
     ListKind("packages", "pkglist"),
     ListKind("otherpkgs", "otherpkglist"),
     ListKind("erase", "erase"),
+    ListKind("erase_first", "erase_first"),
     ListKind("exclude", "exlist"),
 )
 # Every merged list (model.LIST_FIELDS), in the order show prints them.
 LISTS: tuple[ListKind, ...] = (*PLAIN_LISTS, *SCRIPTS)
 KEY_OF_FIELD = {kind.field: kind.key for kind in LISTS}
+# Lists added after SPEC §8 fixed show's shape: `show --json` has them only when not empty.
+OPTIONAL_KEYS = frozenset({"erase_first"})
 
 # Attributes imagespec computes; setting them by hand is an error.
 COMPUTED_ATTRIBUTES = frozenset(

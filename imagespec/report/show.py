@@ -11,7 +11,7 @@ from rich.text import Text
 from ..errors import Pos
 from ..ops.explain import LiteView
 from ..render import RenderedImage
-from ..render.kinds import LISTS
+from ..render.kinds import LISTS, OPTIONAL_KEYS
 from ..resolve import Entry, Origin
 
 
@@ -44,7 +44,7 @@ def show_json(image: RenderedImage) -> dict[str, Any]:
         "frozen",
         "digests",
     ]
-    return {key: doc[key] for key in order}
+    return {key: doc[key] for key in order if doc[key] or key not in OPTIONAL_KEYS}
 
 
 def _where(origin: Origin) -> Text:

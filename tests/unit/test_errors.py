@@ -211,7 +211,7 @@ ERROR_CASES = [
         site(lines("description: x", "zzz: [vim]")),
         [
             "profiles/p.yaml:2:1: unknown key 'zzz'; allowed keys: description, inherits, "
-            "packages, otherpkgs, erase, exclude, sync, postinstall, postscripts, "
+            "packages, otherpkgs, erase, erase_first, exclude, sync, postinstall, postscripts, "
             "postbootscripts, litefile, attributes"
         ],
         id="unknown-key-profile-lists-allowed",

@@ -26,6 +26,7 @@ def test_every_merged_list_has_one_kind_in_show_order() -> None:
         "pkglist",
         "otherpkglist",
         "erase",
+        "erase_first",
         "exlist",
         "postinstall",
         "postscripts",
