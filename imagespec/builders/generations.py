@@ -175,12 +175,28 @@ def adopt_foreign(transport: Transport, found: Survey, log: Log) -> None:
             " move one of them away"
         )
     log(f"{dirs.rootimgdir} was not built by imagespec; keeping it as generation 0 ({dirs.gen(0)})")
-    run_logged(transport, ["mkdir", "-p", dirs.home], log)
-    run_logged(transport, ["mv", "-T", dirs.rootimgdir, dirs.gen(0)], log)
-    adopted = Generation(0, adopted=True)
-    write_text(transport, posixpath.join(dirs.gen(0), GENERATION_FILE), _dump(adopted), log)
-    found.generations[0] = adopted
+    keep_as_generation_zero(transport, dirs, Generation(0, adopted=True), log)
+    found.generations[0] = Generation(0, adopted=True)
     found.foreign_dir = False
+    found.current = 0
+
+
+def keep_as_generation_zero(
+    transport: Transport, dirs: ImageDirs, adopted: Generation, log: Log
+) -> None:
+    """Move a real rootimgdir R to generation 0 and point R at it at once.
+
+    A directory cannot be replaced by a symlink in one rename, so R is missing
+    between the `mv` and the `ln` of one shell command (milliseconds), never for
+    the length of a build: a failed build leaves R pointing at generation 0.
+    """
+    data = _dump(adopted)
+    script = (
+        f"mkdir -p {q(dirs.home)} && mv -T {q(dirs.rootimgdir)} {q(dirs.gen(0))}"
+        f" && ln -sn {q(dirs.link_target(0))} {q(dirs.rootimgdir)}"
+        f" && cat > {q(posixpath.join(dirs.gen(0), GENERATION_FILE))}"
+    )
+    run_logged(transport, ["sh", "-c", script], log, input_data=data)
 
 
 def mark_built(transport: Transport, dirs: ImageDirs, build: str, commit: str, log: Log) -> None:

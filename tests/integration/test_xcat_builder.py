@@ -664,3 +664,23 @@ def test_pruning_an_orphan_removes_the_variants_imagespec_defined_for_it(
     defs = read_osimages(env.stub_state)
     assert "img-login" not in defs
     assert "img-login-serial" not in defs
+
+
+def test_a_hand_built_root_stays_bootable_when_the_first_build_fails(
+    env: Env, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A rootimgdir built before imagespec becomes generation 0 at once, so nodes keep
+    booting it through rootimgdir while (and after) the first build fails."""
+    root = root_of(env, "login")
+    (root / "rootimg").mkdir(parents=True)
+    (root / "rootimg/hand-made").write_text("built before imagespec\n")
+    (root / "rootimg.cpio.gz").write_bytes(b"hand-packed")
+    inject_failure(env.stub_state, "packimage", "img-login-imagespec-staging")
+    assert run_main(capsys, "apply", "--yes").code == 3
+    assert os.readlink(root) == ".login.imagespec/0"
+    assert (root / "rootimg.cpio.gz").read_bytes() == b"hand-packed"
+    assert (root / "rootimg/hand-made").exists()
+    clear_failures(env.stub_state)
+    assert run_main(capsys, "apply", "--yes").code == 0
+    assert os.readlink(root) == ".login.imagespec/1"
+    assert (env.install / ROCKY / ".login.imagespec/0/rootimg/hand-made").exists()
