@@ -592,6 +592,36 @@ def rollback(
 
 
 @app.command()
+def adopt(
+    ctx: typer.Context,
+    rev: Optional[str] = RevOpt,
+    only: list[str] = typer.Option([], "--only", help="Only these images (repeatable)."),
+    dry_run: bool = typer.Option(
+        False, "--dry-run", help="Compare and report; record nothing, move nothing."
+    ),
+    wait: bool = typer.Option(False, "--wait", help="Wait for a running apply to finish."),
+    director: Optional[str] = DirectorOpt,
+    branch: Optional[str] = BranchOpt,
+    site: Optional[Path] = SiteOpt,
+    json_out: bool = JsonOpt,
+) -> None:
+    """Record the images a director already built as built, where they mean what git says."""
+    from .ops.adopt import adopt as do_adopt
+    from .report.adopt import print_adopt
+
+    setup = _targets(ctx, site, director, branch, rev, dry_run)
+    if len(setup.targets) != 1:
+        raise UsageError("adopt acts on one director; choose it with --director")
+    target = setup.targets[0]
+    check_images(target.rendered, only)
+    report = do_adopt(target, set(only), wait, _echo if not _want_json(ctx, json_out) else _quiet)
+    if _want_json(ctx, json_out):
+        _print_json(report.as_json())
+    else:
+        print_adopt(_console(), report)
+
+
+@app.command()
 def rollout(
     ctx: typer.Context,
     image: Optional[str] = typer.Argument(None, help="Only the nodes of this image (or variant)."),
