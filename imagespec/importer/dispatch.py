@@ -32,7 +32,7 @@ from typing import Optional
 from .files import DirectorFiles, normal
 
 _LOOP = re.compile(
-    r"^for (?P<var>[A-Za-z_][A-Za-z0-9_]*) in (?P<dir>\S+?)/\*; ?do "
+    r"^for (?P<var>[A-Za-z_][A-Za-z0-9_]*) in (?P<dir>[^;*]+?)/\*; ?do "
     r"\[ -x \"\$(?P=var)\" \] \|\| continue; "
     r"\"\$(?P=var)\" \"\$@\" \|\| exit(?: 1)?;? ?done;?$"
 )

@@ -266,7 +266,14 @@ def _file_items(
 ) -> list[Item]:
     """A shared profile's entries: its files' lines, as the first image using it read them."""
     image = next(i for i in images if i.name == min(spec.images))
-    return [i for i in image.items if file_profile.get(i.origin) == spec.name]
+    items: list[Item] = []
+    for item in image.items:
+        if file_profile.get(item.origin) != spec.name:
+            continue
+        if item in items and not (isinstance(item.value, str) and item.value.startswith("#")):
+            continue  # a file included twice in one image: its entries once
+        items.append(item)
+    return items
 
 
 def _ancestors(profiles: dict[str, ProfileSpec], name: str) -> list[str]:
@@ -325,7 +332,9 @@ def _hoist(
     holders: dict[tuple[str, Any], list[str]] = {}
     for name in sorted(profiles):
         for item in _hoistable(profiles[name], profiles):
-            holders.setdefault(item.key, []).append(name)
+            names = holders.setdefault(item.key, [])
+            if name not in names:
+                names.append(name)
     by_set: dict[tuple[str, ...], list[tuple[str, Any]]] = {}
     for key, names in holders.items():
         unrelated = [n for n in names if not any(m in _ancestors(profiles, n) for m in names)]
