@@ -208,7 +208,7 @@ def write_msc_site(
             postbootscripts="site-health",
             **compute_extra,
         )
-    for name, attrs in images.items():
+    for _name, attrs in images.items():
         default = f"netboot/{OSVERS}/{ARCH}/{attrs['profile']}"
         rel = attrs.get("rootimgdir", f"{r}/{default}")[len(r) + 1 :]
         fake_rootimgdir(install_dir, rel, attrs["provmethod"] == "statelite")
@@ -285,7 +285,7 @@ def write_sample_site(install_dir: Path, install_root: str = "/install") -> Flat
         ("rocky8-x86_64-statelite-compute", "/etc/syslog.conf", "tmpfs"),
         ("rocky8-x86_64-statelite-compute", "/var/lib/dhclient/", "tmpfs"),
     ]
-    for name, attrs in images.items():
+    for _name, attrs in images.items():
         fake_rootimgdir(install_dir, f"netboot/{OSVERS}/{ARCH}/{attrs['profile']}")
     return FlatSite(stanza_text(images), litefile_text(rows), sorted(images))
 

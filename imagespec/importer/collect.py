@@ -487,9 +487,9 @@ class Collector:
         for key, value in sorted(attrs.items()):
             if key in COMPUTED or value == "":
                 continue
-            if key == "rootimgdir" and posixpath.normpath(value) == default_rootimgdir(
-                attrs, self.root
-            ):
+            if key == "rootimgdir":  # one image's own place, never shared
+                if posixpath.normpath(value) != default_rootimgdir(attrs, self.root):
+                    out.image_attributes[key] = value
                 continue
             out.items.append(Item("attributes", (key, value)))
         for key in ("imagetype", "osname", "provmethod"):
