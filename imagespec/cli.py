@@ -673,6 +673,103 @@ def rollout(
 # ------------------------------------------------------------------ entry point
 
 
+@app.command("import")
+def import_(
+    ctx: typer.Context,
+    stanzas: Optional[Path] = typer.Option(
+        None, "--stanzas", help="A file with the output of `lsdef -t osimage -z`."
+    ),
+    host: Optional[str] = typer.Option(
+        None, "--host", help="Read stanzas, litefile rows and files from this director over ssh."
+    ),
+    install: Optional[Path] = typer.Option(
+        None, "--install", help="A local copy of the director's install root."
+    ),
+    litefile: Optional[Path] = typer.Option(
+        None, "--litefile", help="The output of `tabdump litefile` (default over ssh with --host)."
+    ),
+    install_root: str = typer.Option(
+        "/install", "--install-root", help="The install root on the director."
+    ),
+    out: Path = typer.Option(
+        ..., "--out", "-o", help="New site directory (must not exist or be empty)."
+    ),
+    name: Optional[str] = typer.Option(
+        None, "--name", help="The director's name (default: the host, or 'director')."
+    ),
+    prefix: Optional[str] = typer.Option(
+        None,
+        "--prefix",
+        help="Where rendered files go below install_root (default: the director name).",
+    ),
+    site_name: str = typer.Option("imported", "--site-name", help="The site's name."),
+    allow_loss: bool = typer.Option(
+        False, "--allow-loss", help="Exit 0 even when something could not be imported."
+    ),
+    json_out: bool = JsonOpt,
+) -> None:
+    """Turn an xCAT site's osimages and flat files into a new, factored imagespec site."""
+    from .importer.files import LocalInstall
+    from .importer.write import SiteSettings
+    from .ops.importer import ImportRequest, run_import
+    from .report import importer as import_report
+
+    if (stanzas is None) == (host is None):
+        raise UsageError("give exactly one of --stanzas FILE or --host HOST")
+    if host is None and install is None:
+        raise UsageError(
+            "--stanzas needs --install DIR, a local copy of the director's install root"
+        )
+    director = name or (host.split("@")[-1].strip("[]") if host else "director")
+    settings = SiteSettings(
+        site=site_name,
+        director=director,
+        host=host,
+        install_root=install_root.rstrip("/") or "/",
+        prefix=director if prefix is None else prefix.strip("/"),
+    )
+    lite_text = _read_text(litefile) if litefile else ""
+    if host is not None and install is None:
+        from .transport.ssh import SshDirectorFiles
+
+        remote = SshDirectorFiles(host, settings.install_root, _runner(ctx))
+        request = ImportRequest(
+            remote.command(["lsdef", "-t", "osimage", "-z"]),
+            f"{host}: lsdef -t osimage -z",
+            lite_text or remote.command(["tabdump", "litefile"]),
+            str(litefile) if litefile else f"{host}: tabdump litefile",
+            remote,
+            settings,
+        )
+    else:
+        assert install is not None
+        if not install.is_dir():
+            raise UsageError(f"--install {install}: not a directory")
+        text = _read_text(stanzas) if stanzas else ""
+        request = ImportRequest(
+            text,
+            str(stanzas),
+            lite_text,
+            str(litefile),
+            LocalInstall(install, settings.install_root),
+            settings,
+        )
+    result = run_import(request, out)
+    if _want_json(ctx, json_out):
+        _print_json(import_report.as_json(result))
+    else:
+        import_report.print_text(_console(), result, allow_loss)
+    if result.losses and not allow_loss:
+        raise typer.Exit(1)
+
+
+def _read_text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"cannot read {path}: {exc}") from None
+
+
 def _crash_log(exc: BaseException) -> Path:
     log_dir = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "imagespec"
     try:

@@ -158,6 +158,56 @@ def parse_synclist_for_pack(text: str) -> list[SyncCopy]:
     return copies
 
 
+@dataclass(frozen=True)
+class SyncLine:
+    """One meaningful line of a synclist, read as xdcp -F and syncfiles read it.
+
+    clause is "" for a plain `src... -> [(noderange)] dest` entry, else the
+    header (without ':') of the section the line is in; EXECUTE and
+    EXECUTEALWAYS lines name one script (sources) and no dest.
+    """
+
+    sources: tuple[str, ...]
+    dest: str
+    clause: str = ""
+    nodes: Optional[str] = None
+
+
+def parse_synclist(text: str) -> list[SyncLine]:
+    """Every entry of a synclist, plain and in clause sections (perl-xCAT/xCAT/DSHCLI.pm).
+
+    Comments start at column 0 (parse_rsync_input_file skips lines matching /^\\s*#/
+    only as whole lines); white space and ';' are removed from the destination; a
+    clause header captures every later line until the next header.
+    """
+    out: list[SyncLine] = []
+    clause = ""
+    for line in text.splitlines():
+        stripped = line.strip()
+        if not stripped or stripped.startswith("#"):
+            continue
+        if stripped in CLAUSE_HEADERS:
+            clause = stripped[:-1]
+            continue
+        if clause in ("EXECUTE", "EXECUTEALWAYS"):
+            out.append(SyncLine((stripped,), "", clause))
+            continue
+        if "->" not in stripped:
+            continue
+        left, right = stripped.split("->", 1)
+        nodes = None
+        right = right.strip()
+        if right.startswith("("):
+            close = right.find(")")
+            nodes = right[1:close].strip() if close > 0 else None
+            right = right[close + 1 :] if close > 0 else right
+        dest = re.sub(r"[\s;]", "", right)
+        sources = tuple(left.split())
+        if sources and dest:
+            out.append(SyncLine(sources, dest, clause, nodes))
+    return out
+
+
 def parse_litefile(text: str) -> list[tuple[str, str]]:
     """(file, options) rows of a `tabdump litefile` CSV (header and comments skipped)."""
     rows = []

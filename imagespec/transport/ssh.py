@@ -318,3 +318,90 @@ class SshTransport(CommandsThroughWrap):
             removal = f"cd {shlex.quote(self.root)} && xargs -0 -r rm -rf --"
             self._sh(removal, "\0".join(f"./{n}" for n in found).encode(), Effect.RECORD)
         return [self._abs(n) for n in found]
+
+
+def _remote_path(path: str) -> str:
+    """A director path for a remote shell: absolute, no control characters, shell-quoted."""
+    if not path.startswith("/") or any(ord(c) < 32 or ord(c) == 127 for c in path):
+        raise TransportError(
+            f"refusing to read {path!r} on the director: not a plain absolute path"
+        )
+    return shlex.quote(path)
+
+
+class SshDirectorFiles:
+    """The director's files and xCAT tables read over ssh for `imagespec import` (read only).
+
+    Each question is one small ssh call (cat, stat, find, readlink), answered
+    once and remembered; the files of the real director are its own, so symlinks
+    are followed as the director follows them.
+    """
+
+    def __init__(self, host: str, install_root: str, runner: Runner):
+        self.host = check_host(host)
+        self.install_root = posixpath.normpath(install_root)
+        self.runner = runner
+        self._cache: dict[tuple[str, str], object] = {}
+
+    def _run(self, script: str) -> Finished:
+        done = self.runner.io(
+            ssh_argv(self.host, script), timeout=io_timeout(), effect=Effect.READ, merge=False
+        )
+        if done.timed_out:
+            raise TransportError(
+                f"{self.host} did not answer within {io_timeout():g} s (IMAGESPEC_IO_TIMEOUT)"
+            )
+        if done.returncode == 255:
+            detail = last_line(done.stderr.decode("utf-8", "replace"))
+            raise TransportError(f"cannot reach {self.host} over ssh: {detail}")
+        return done
+
+    def _ask(self, what: str, path: str, script: str) -> Finished:
+        key = (what, path)
+        if key not in self._cache:
+            self._cache[key] = self._run(script)
+        found = self._cache[key]
+        assert isinstance(found, Finished)
+        return found
+
+    def command(self, argv: Sequence[str]) -> str:
+        """The output of a read-only command on the director (lsdef, tabdump)."""
+        done = self._run(shlex.join(argv))
+        output = done.stdout.decode("utf-8", "replace")
+        if done.returncode != 0:
+            detail = last_line(done.stderr.decode("utf-8", "replace")) or output.strip()
+            raise TransportError(f"{self.host}: `{shlex.join(argv)}` failed: {detail}")
+        return output
+
+    def readable(self, path: str) -> bool:
+        return path.startswith("/")
+
+    def read(self, path: str) -> Optional[bytes]:
+        p = _remote_path(path)
+        done = self._ask(
+            "read", path, f"if [ -f {p} ] && [ -r {p} ]; then cat -- {p}; else exit 3; fi"
+        )
+        return done.stdout if done.returncode == 0 else None
+
+    def mode(self, path: str) -> Optional[int]:
+        p = _remote_path(path)
+        done = self._ask("mode", path, f"stat -L -c %a -- {p}")
+        text = done.stdout.decode().strip()
+        return int(text, 8) if done.returncode == 0 and text.isdigit() else None
+
+    def is_dir(self, path: str) -> bool:
+        p = _remote_path(path)
+        return self._ask("dir", path, f"[ -d {p} ]").returncode == 0
+
+    def listdir(self, path: str) -> list[str]:
+        p = _remote_path(path)
+        done = self._ask("list", path, f"find {p}/ -mindepth 1 -maxdepth 1 -printf '%f\\0'")
+        if done.returncode != 0:
+            return []
+        names = [n.decode("utf-8", "replace") for n in done.stdout.split(b"\0") if n]
+        return sorted(names, key=os.fsencode)
+
+    def readlink(self, path: str) -> Optional[str]:
+        p = _remote_path(path)
+        done = self._ask("link", path, f"if [ -L {p} ]; then readlink -- {p}; else exit 3; fi")
+        return done.stdout.decode("utf-8", "replace").rstrip("\n") if done.returncode == 0 else None
