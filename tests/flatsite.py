@@ -67,14 +67,24 @@ def litefile_text(rows: list[tuple[str, str, str]]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def fake_rootimgdir(install_dir: Path, rel: str, statelite: bool = False) -> None:
-    """A built image as genimage and packimage leave it."""
+def fake_rootimgdir(
+    install_dir: Path, rel: str, statelite: bool = False, ramdisk: bool = False
+) -> None:
+    """A built image as genimage and packimage (or liteimg) leave it: liteimg writes
+    .statelite/litefile.save into the root at every run, and a ramdisk root's archive
+    rootimg-statelite.gz (xCAT-server/lib/xcat/plugins/statelite.pm lines 464, 574)."""
     root = install_dir / rel
     _write(root, "rootimg/etc/os-release", 'NAME="Rocky Linux"\n')
     _write(root, "rootimg/etc/hostname", "localhost\n")
     _write(root, "kernel", "kernel\n")
     _write(root, "initrd-stateless.gz", "initrd\n")
-    _write(root, "initrd-statelite.gz" if statelite else "rootimg.cpio.gz", "packed\n")
+    if not statelite:
+        _write(root, "rootimg.cpio.gz", "packed\n")
+        return
+    _write(root, "initrd-statelite.gz", "initrd\n")
+    _write(root, "rootimg/.statelite/litefile.save", "/var/log/\n")
+    if ramdisk:
+        _write(root, "rootimg-statelite.gz", "packed\n")
 
 
 def write_msc_site(
@@ -211,7 +221,9 @@ def write_msc_site(
     for _name, attrs in images.items():
         default = f"netboot/{OSVERS}/{ARCH}/{attrs['profile']}"
         rel = attrs.get("rootimgdir", f"{r}/{default}")[len(r) + 1 :]
-        fake_rootimgdir(install_dir, rel, attrs["provmethod"] == "statelite")
+        statelite = attrs["provmethod"] == "statelite"
+        ramdisk = attrs.get("rootfstype") == "ramdisk"
+        fake_rootimgdir(install_dir, rel, statelite, ramdisk)
     rows = [
         ("ALL", "/etc/lvm/", "tmpfs"),
         ("compute", "/etc/slurm/", "tmpfs"),

@@ -22,13 +22,15 @@ from __future__ import annotations
 import hashlib
 import posixpath
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Optional
 
+from ..actions import Stage
+from ..digest import BUILD_ATTRIBUTES, PACK_ATTRIBUTES
 from ..model import XCAT_BUILTIN_POSTSCRIPTS
-from ..render import readers
+from ..render import RenderedDirector, readers
 from . import dispatch
-from .files import DirectorFiles
+from .files import DirectorFiles, Overlay
 from .lists import read_list, split_attribute
 from .stanzas import ImportInputError
 
@@ -289,3 +291,58 @@ def _value(value: Optional[str]) -> str:
 def _show(value: Any) -> str:
     text = repr(_jsonable(value))
     return text if len(text) <= 300 else text[:297] + "..."
+
+
+def rendered_files(rendered: RenderedDirector, below: DirectorFiles) -> Overlay:
+    """A director's rendered tree (by absolute path) over its own files: the site as it
+    would land, so a file left on the director reads the same on both sides."""
+    layout = rendered.layout
+    return Overlay(
+        {layout.absolute(rel): (f.data, f.mode) for rel, f in rendered.files.items()}, below
+    )
+
+
+def rendered_meaning(
+    rendered: RenderedDirector, name: str, files: Overlay, builtins: Iterable[str]
+) -> Meaning:
+    """What the site renders for one image means (its stanza attributes, files, litefile)."""
+    image = rendered.images[name]
+    rows: list[tuple[str, str]] = []
+    for rel in image.files:
+        if rel.endswith(".litefile.csv"):
+            rows = readers.parse_litefile(rendered.files[rel].data.decode())
+    return meaning(image.attributes, files, rows, builtins)
+
+
+def stage_differences(old: Meaning, new: Meaning) -> dict[str, list[str]]:
+    """differences() split by the stage that acts on each: genimage (package lists,
+    postinstall, build attributes; an unreadable list could be anything, so build),
+    the pack (excludes, sync entries packimage copies, litefile rows, pack attributes),
+    and the definition (node-time sync entries, postscripts, other attributes)."""
+    build_attrs = set(BUILD_ATTRIBUTES)
+    pack_attrs = set(PACK_ATTRIBUTES)
+
+    def packed(entry: tuple[Any, ...]) -> bool:
+        return not entry[2] and not entry[3]  # no clause, no noderange: xdcp -i copies it
+
+    def only(m: Meaning, stage: Stage) -> Meaning:
+        keep: set[str] = {
+            Stage.BUILD: {"packages", "otherpkgs", "postinstall", "unreadable"},
+            Stage.PACK: {"exclude", "include", "litefile"},
+            Stage.DEFINE: {"postscripts", "postbootscripts"},
+        }[stage]
+        blank = {f: () for f in m.__dataclass_fields__ if f not in keep | {"sync", "attributes"}}
+        if stage == Stage.PACK:
+            sync = tuple(e for e in m.sync if packed(e))
+            attrs = tuple(a for a in m.attributes if a[0] in pack_attrs)
+        elif stage == Stage.BUILD:
+            sync, attrs = (), tuple(a for a in m.attributes if a[0] in build_attrs)
+        else:
+            sync = tuple(e for e in m.sync if not packed(e))
+            attrs = tuple(a for a in m.attributes if a[0] not in build_attrs | pack_attrs)
+        return replace(m, sync=sync, attributes=attrs, **blank)
+
+    return {
+        stage: differences(only(old, stage), only(new, stage))
+        for stage in (Stage.BUILD, Stage.PACK, Stage.DEFINE)
+    }

@@ -36,10 +36,13 @@ from ..builders.generations import (
 )
 from ..builders.xcat import observe
 from ..errors import UsageError
+from ..importer.meaning import meaning, rendered_files, rendered_meaning, stage_differences
 from ..litetree import TableRow, parse_table
+from ..plan import drifted_attributes
 from ..render import RenderedImage
 from ..runner import CommandError, Effect
 from ..state import ImageState, State, now
+from ..transport.files import TransportFiles
 from .reconcile import Target, lock_for, read_state
 
 Echo = Callable[[str], None]
@@ -115,11 +118,13 @@ def adopt(
         if seen.notes or seen.definitions is None:
             raise UsageError(f"cannot read the director's definitions: {'; '.join(seen.notes)}")
         rows = _litefile_table(target)
+        files = TransportFiles(target.transport)
         for name in sorted(target.rendered.images):
             if only and name not in only:
                 continue
             image = target.rendered.images[name]
-            done = _adopt_image(target, state, image, seen.definitions.get(name), rows)
+            definition = seen.definitions.get(name)
+            done = _adopt_image(target, files, state, image, definition, rows)
             report.images.append(done)
             if done.stages:
                 target.transport.write_atomic(target.state_rel, state.to_json())
@@ -128,6 +133,7 @@ def adopt(
 
 def _adopt_image(
     target: Target,
+    files: TransportFiles,
     state: State,
     image: RenderedImage,
     definition: Optional[dict[str, str]],
@@ -144,7 +150,7 @@ def _adopt_image(
     if definition is None:
         done.reasons.append(f"no osimage {image.name} on the director: apply defines and builds it")
         return done
-    differences = compare_definition(target, image, definition, rows)
+    differences = compare_definition(target, files, image, definition, rows)
     found = _built(target, image)
     if differences[Stage.BUILD]:
         done.reasons += [f"build inputs differ: {d}" for d in differences[Stage.BUILD]]
@@ -159,10 +165,13 @@ def _adopt_image(
         done.reasons.append(f"not packed as the director packs ({found.wanted}): apply packs it")
     else:
         done.stages.append(Stage.PACK)
-    if differences[Stage.DEFINE]:
+    # The definition itself: apply's chdef writes exactly the rendered attributes, so
+    # they must already be there word for word (the lists usually moved under the prefix).
+    drift = drifted_attributes(image, definition)
+    if drift or differences[Stage.DEFINE]:
+        what = [*differences[Stage.DEFINE], *(f"{a} differs" for a in drift)]
         done.reasons.append(
-            "the definition differs from the rendered one (apply defines it): "
-            + ", ".join(differences[Stage.DEFINE])
+            f"the definition is not the rendered one (apply defines it): {'; '.join(what)}"
         )
     else:
         done.stages.append(Stage.DEFINE)
@@ -213,31 +222,31 @@ def _generation_zero(target: Target, image: RenderedImage, done: Adoption) -> in
 class Built:
     rootimg: bool
     packed: bool
-    wanted: str
+    wanted: str  # what the pack leaves, for people
 
 
 def _built(target: Target, image: RenderedImage) -> Built:
     """Whether rootimgdir holds a root, and the packed image this director's apply makes."""
     settings = target.view.docs.site.model.directors[target.name].build
-    root = image.rootimgdir
     if image.statelite:
-        # liteimg leaves .default and .statelite in the root (statelite.pm); a ramdisk
-        # statelite image also rootimg-statelite.gz in rootimgdir (liteimg.pm).
-        wanted = "rootimg/.statelite"
+        # liteimg writes .statelite/litefile.save into the root at every run, and for a
+        # ramdisk root the archive rootimg-statelite.gz (statelite.pm lines 464, 574).
+        wanted = ["rootimg/.statelite/litefile.save"]
         if image.attributes.get("rootfstype") == "ramdisk":
-            wanted = "rootimg-statelite.gz"
+            wanted.append("rootimg-statelite.gz")
     else:
-        wanted = ARCHIVES[(settings.method, settings.compress)]
+        wanted = [ARCHIVES[(settings.method, settings.compress)]]
+    checks = " && ".join(f"[ -e {q(w)} ]" for w in wanted)
     script = (
-        f"cd {q(root)} 2>/dev/null || exit 0; [ -d rootimg ] && [ -f kernel ] && echo root;"
-        f" [ -e {q(wanted)} ] && echo packed; true"
+        f"cd {q(image.rootimgdir)} 2>/dev/null || exit 0;"
+        f" [ -d rootimg ] && [ -f kernel ] && echo root; {checks} && echo packed; true"
     )
     try:
         output = target.transport.run(["sh", "-c", script], effect=Effect.READ).output
     except CommandError:
         output = ""
     words = output.split()
-    return Built("root" in words, "root" in words and "packed" in words, wanted)
+    return Built("root" in words, "root" in words and "packed" in words, " and ".join(wanted))
 
 
 def _litefile_table(target: Target) -> list[TableRow]:
@@ -248,10 +257,19 @@ def _litefile_table(target: Target) -> list[TableRow]:
 
 def compare_definition(
     target: Target,
+    files: TransportFiles,
     image: RenderedImage,
     definition: dict[str, str],
     rows: list[TableRow],
 ) -> dict[str, list[str]]:
-    """Per stage, what the director's definition means differently from the rendered image."""
-    raise NotImplementedError  # wired to the importer's meaning comparison
-
+    """Per stage, what the director's definition means differently from the rendered image
+    (importer/meaning.py: the comparison import proves its output with)."""
+    builtins = target.view.docs.site.model.builtin_postscripts
+    own_rows = [(r.file, r.options) for r in rows if r.image == image.name]
+    have = dict(definition)
+    have.pop("objtype", None)
+    old = meaning(have, files, own_rows, builtins)
+    new = rendered_meaning(
+        target.rendered, image.name, rendered_files(target.rendered, files), builtins
+    )
+    return stage_differences(old, new)

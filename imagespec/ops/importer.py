@@ -20,8 +20,8 @@ from typing import Any
 from ..errors import ConfigError, UsageError
 from ..importer.collect import Collected, Collector
 from ..importer.factor import Factored, factor
-from ..importer.files import DirectorFiles, Overlay
-from ..importer.meaning import differences, meaning
+from ..importer.files import DirectorFiles
+from ..importer.meaning import differences, meaning, rendered_files, rendered_meaning
 from ..importer.stanzas import (
     ImportInputError,
     LiteRow,
@@ -30,7 +30,6 @@ from ..importer.stanzas import (
     parse_osimages,
 )
 from ..importer.write import ImageSpec, SiteSettings, profile_files, site_yaml
-from ..render import readers
 from ..safe import is_name, is_rel_path
 from ..site import validate_site
 from ..source import MemorySource
@@ -243,19 +242,14 @@ def _prove(
             " refuses; fix it there, then import again):\n" + "\n".join(exc.lines())
         ) from None
     rendered = view.render(settings.director)
-    layout = rendered.layout
-    overlay = Overlay(
-        {layout.absolute(rel): (f.data, f.mode) for rel, f in rendered.files.items()},
-        request.files,
-    )
+    overlay = rendered_files(rendered, request.files)
     builtins = view.docs.site.model.builtin_postscripts
     results = {}
     for c in collected:
         own_rows = [(r.file, r.options) for r in rows if r.image == c.name and not r.disabled]
         old = meaning(osimages[c.name].attributes, request.files, own_rows, builtins)
         image = rendered.images[c.name]
-        new_rows = _rendered_litefile(rendered.files, c.name)
-        new = meaning(image.attributes, overlay, new_rows, builtins)
+        new = rendered_meaning(rendered, c.name, overlay, builtins)
         result = ImageResult(c.name, image.profile, list(image.resolved.chain))
         result.losses = [
             *c.losses,
@@ -266,13 +260,6 @@ def _prove(
         result.notes = list(c.notes)
         results[c.name] = result
     return results
-
-
-def _rendered_litefile(rendered_files: dict[str, Any], image: str) -> list[tuple[str, str]]:
-    for rel, file in rendered_files.items():
-        if rel.endswith(f"/{image}.litefile.csv"):
-            return readers.parse_litefile(file.data.decode())
-    return []
 
 
 def _profiles_summary(factored: Factored) -> dict[str, dict[str, Any]]:
