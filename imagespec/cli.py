@@ -730,9 +730,10 @@ def import_(
     )
     lite_text = _read_text(litefile) if litefile else ""
     if host is not None and install is None:
-        from .transport.ssh import SshDirectorFiles
+        from .transport import transport_for
+        from .transport.files import TransportFiles
 
-        remote = SshDirectorFiles(host, settings.install_root, _runner(ctx))
+        remote = TransportFiles(transport_for(host, settings.install_root, _runner(ctx)))
         request = ImportRequest(
             remote.command(["lsdef", "-t", "osimage", "-z"]),
             f"{host}: lsdef -t osimage -z",

@@ -2,7 +2,7 @@
 
 An import reads the files the osimage attributes name (lists, scripts, sync
 sources) from a local copy of the director's install root, or over ssh
-(transport/ssh.py SshDirectorFiles).  Paths are the director's absolute
+(transport/files.py TransportFiles).  Paths are the director's absolute
 paths; a path that cannot be read is None, never an exception, so that the
 caller can say which image loses what.
 """

@@ -1,10 +1,10 @@
 """The director's files by absolute path, read through any transport (read only).
 
-`imagespec adopt` compares what the director's own osimage definitions mean
-with what the site renders (importer/meaning.py), so it reads the files those
-definitions name wherever they are: lists under /install, xCAT's samples
-under /opt/xcat/share, sync sources in /etc.  Every question is one read-only
-command on the director, answered once.
+`imagespec import --host` and `imagespec adopt` compare what the director's
+own osimage definitions mean with what a site renders (importer/meaning.py),
+so they read the files those definitions name wherever they are: lists
+under /install, xCAT's samples under /opt/xcat/share, sync sources in /etc.
+Every question is one read-only command on the director, answered once.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import Optional
 
 from ..importer.files import normal
 from ..runner import Effect
-from .base import Transport
+from .base import Transport, TransportError, last_line
 
 
 class TransportFiles:
@@ -35,6 +35,16 @@ class TransportFiles:
             result = self.transport.run(["sh", "-c", script], check=False, effect=Effect.READ)
             self._cache[key] = (result.ok, result.output)
         return self._cache[key]
+
+    def command(self, argv: list[str]) -> str:
+        """The output of a read-only command on the director (lsdef, tabdump)."""
+        result = self.transport.run(argv, check=False, effect=Effect.READ)
+        if not result.ok:
+            raise TransportError(
+                f"{self.transport.description}: `{shlex.join(argv)}` failed:"
+                f" {last_line(result.output)}"
+            )
+        return result.output
 
     def readable(self, path: str) -> bool:
         return normal(path) is not None
