@@ -298,7 +298,8 @@ def write_sample_site(install_dir: Path, install_root: str = "/install") -> Flat
         ("rocky8-x86_64-statelite-compute", "/var/lib/dhclient/", "tmpfs"),
     ]
     for _name, attrs in images.items():
-        fake_rootimgdir(install_dir, f"netboot/{OSVERS}/{ARCH}/{attrs['profile']}")
+        rel = f"netboot/{OSVERS}/{ARCH}/{attrs['profile']}"
+        fake_rootimgdir(install_dir, rel, attrs["provmethod"] == "statelite")
     return FlatSite(stanza_text(images), litefile_text(rows), sorted(images))
 
 

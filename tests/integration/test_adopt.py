@@ -14,9 +14,10 @@ from pathlib import Path
 import pytest
 from ruamel.yaml import YAML
 
-from tests.flatsite import FlatSite, write_files, write_msc_site
+from tests.flatsite import FlatSite, write_files, write_msc_site, write_sample_site
 from tests.helpers import dump_yaml
 from tests.integration.sites import Clock, SiteRepo, new_repo, run_main, work_in
+from tests.sshd import SshServer
 from tests.xcatstub import install_stub, read_calls
 
 BUILDS = {"genimage", "packimage", "liteimg"}
@@ -140,3 +141,31 @@ def test_adopt_dry_run_records_and_moves_nothing(
     assert "adopted (build, pack)" in run.out
     assert not (director.install / "netboot/rocky8/x86_64/compute").is_symlink()
     assert not (director.install / "cascade/.imagespec/state.json").exists()
+
+
+@pytest.mark.slow
+def test_adopt_over_ssh_reads_the_definitions_and_files_on_the_director(
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
+    sshd: SshServer,
+    stub_bin: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for key, value in sshd.env().items():
+        monkeypatch.setenv(key, value)
+    install = tmp_path / "remote-install"
+    flat = write_sample_site(install, str(install))
+    _stanzas, litefile = write_files(install, flat, tmp_path)
+    subprocess.run([str(stub_bin / "mkdef"), "-z"], input=flat.stanzas.encode(), check=True)
+    subprocess.run([str(stub_bin / "tabrestore"), str(litefile)], check=True)
+    out = tmp_path / "site"
+    run = run_main(
+        capsys, "import", "--host", sshd.alias, "--install-root", str(install), "--out", str(out)
+    )
+    assert run.code == 0, run.out + run.err
+    work_in(SiteRepo(new_repo(out), out, out, Clock()), monkeypatch)
+    report = run_main(capsys, "adopt", "--json").json()
+    assert report["summary"]["adopted"] == flat.images, report["images"]
+    plan = run_main(capsys, "plan", "--json").json()
+    assert plan["summary"]["genimage"] == [] and plan["summary"]["pack"] == []
+    assert os.readlink(install / "netboot/rocky8/x86_64/compute") == ".compute.imagespec/0"
