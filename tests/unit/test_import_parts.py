@@ -10,7 +10,7 @@ import pytest
 from imagespec.importer import dispatch
 from imagespec.importer.factor import duplicated_entries
 from imagespec.importer.lists import read_list
-from imagespec.importer.meaning import differences, meaning
+from imagespec.importer.meaning import differences, meaning, stage_differences
 from imagespec.importer.stanzas import ImportInputError, parse_litefile_rows, parse_osimages
 from imagespec.render.readers import SyncLine, parse_synclist
 
@@ -196,3 +196,35 @@ def test_duplicated_entries_flags_entries_two_profiles_hold() -> None:
         "d": [("packages", "#NEW_INSTALL_LIST#")],
     }
     assert duplicated_entries(profiles) == ["packages 'x' in a, b"]
+
+
+def test_stage_differences_put_each_difference_where_it_costs() -> None:
+    """adopt records a stage only when nothing it reads differs (digest.py names them)."""
+    files = Files(
+        {
+            "/install/p1": "bash\n",
+            "/install/p2": "bash\nvim\n",
+            "/install/e1": "./usr/share/doc*\n",
+            "/install/s1": "/install/src -> /etc/motd\n/install/src -> (login01) /etc/issue\n",
+            "/install/s2": "/install/src -> /etc/motd\n/install/src -> (login02) /etc/issue\n",
+            "/install/src": "hello\n",
+        }
+    )
+    old = meaning(_image(pkglist="/install/p1", synclists="/install/s1"), files, [])
+    same = stage_differences(old, old)
+    assert same == {"build": [], "pack": [], "define": []}
+    built = meaning(_image(pkglist="/install/p2", synclists="/install/s1"), files, [])
+    assert [bool(v) for v in stage_differences(old, built).values()] == [True, False, False]
+    packed = meaning(
+        _image(pkglist="/install/p1", synclists="/install/s1", exlist="/install/e1"), files, []
+    )
+    assert [bool(v) for v in stage_differences(old, packed).values()] == [False, True, False]
+    # a node-range entry is copied at boot (syncfiles), never into the packed image
+    booted = meaning(_image(pkglist="/install/p1", synclists="/install/s2"), files, [])
+    assert [bool(v) for v in stage_differences(old, booted).values()] == [False, False, True]
+    kernel = meaning(
+        _image(pkglist="/install/p1", synclists="/install/s1", kernelver="5.14"), files, []
+    )
+    assert stage_differences(old, kernel)["build"] == [
+        "attribute kernelver: was (unset), now '5.14'"
+    ]
