@@ -42,6 +42,15 @@ def q(path: str) -> str:
     return shlex.quote(path)
 
 
+# What packimage leaves in rootimgdir (packimage.pm): cpio archives by compression.
+CPIO_ARCHIVES = {"gzip": "rootimg.cpio.gz", "pigz": "rootimg.cpio.gz", "xz": "rootimg.cpio.xz"}
+
+
+def archive_name(method: str, compress: str) -> str:
+    """The packed image's file name in rootimgdir for a pack method and compression."""
+    return "rootimg.sfs" if method == "squashfs" else CPIO_ARCHIVES[compress]
+
+
 @dataclass(frozen=True)
 class ImageDirs:
     rootimgdir: str

@@ -51,6 +51,7 @@ from .generations import (
     ImageDirs,
     Survey,
     adopt_foreign,
+    archive_name,
     kept_match,
     litefile_rows,
     mark_built,
@@ -79,11 +80,6 @@ ALWAYS_EXCLUDED = ("./.statelite*", "./.default*", "./.statebackup*", "./etc/ini
 KERNEL_FILES = ("boot/vmlinux-{v}", "boot/vmlinuz-{v}", "boot/image-{v}", "lib/modules/{v}/vmlinuz")
 # A zone file packimage re-includes past the exlist (packimage.pm lines 339-351).
 ZONE_RE = re.compile(r"^/usr/share/zoneinfo/[A-Za-z0-9_+.-]+(/[A-Za-z0-9_+.-]+)*$")
-ARCHIVES = {
-    ("cpio", "gzip"): "rootimg.cpio.gz",
-    ("cpio", "pigz"): "rootimg.cpio.gz",
-    ("cpio", "xz"): "rootimg.cpio.xz",
-}
 
 
 @dataclass
@@ -646,10 +642,7 @@ class NativeBuilder:
             raise BuildError(f"image {image.name}: litefile path {exc}; fix the litefile") from None
 
     def _archive_path(self, dirs: ImageDirs) -> str:
-        method, compress = self.options.method, self.options.compress
-        if method == "squashfs":
-            return f"{dirs.staging}/rootimg.sfs"
-        return f"{dirs.staging}/{ARCHIVES[(method, compress)]}"
+        return f"{dirs.staging}/{archive_name(self.options.method, self.options.compress)}"
 
     def _file_list(self, image: RenderedImage, lite: bool, extra: list[str]) -> str:
         """The packimage file list: all not excluded, plus all re-included, each path once.

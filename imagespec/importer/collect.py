@@ -17,6 +17,7 @@ from typing import Any, Optional
 from .. import safe
 from ..model import LITEFILE_OPTIONS, XCAT_BUILTIN_POSTSCRIPTS, Profile, SyncEntry
 from ..render import readers
+from ..render.kinds import COMPUTED_ATTRIBUTES
 from . import dispatch
 from .files import DirectorFiles, normal
 from .lists import ListRead, read_list, split_attribute
@@ -24,22 +25,7 @@ from .meaning import default_rootimgdir, script_entries
 from .stanzas import ImportInputError, LiteRow, Osimage
 
 # Attributes imagespec computes, or takes from the distro: never copied as attributes.
-COMPUTED = frozenset(
-    {
-        "pkglist",
-        "otherpkglist",
-        "exlist",
-        "synclists",
-        "postinstall",
-        "postscripts",
-        "postbootscripts",
-        "profile",
-        "osvers",
-        "osarch",
-        "pkgdir",
-        "otherpkgdir",
-    }
-)
+COMPUTED = COMPUTED_ATTRIBUTES | {"pkgdir", "otherpkgdir"}
 # Names that say a file holds a secret, whatever its mode (a sync source never copied into git).
 SECRET_NAME = re.compile(
     r"(shadow|gshadow|secret|passw|\.key$|key\.|munge|\.pem$|\.p12$|^id_|krb5\.keytab|\.keytab$|token)",

@@ -29,23 +29,11 @@ from ..actions import Stage
 from ..digest import BUILD_ATTRIBUTES, PACK_ATTRIBUTES
 from ..model import XCAT_BUILTIN_POSTSCRIPTS
 from ..render import RenderedDirector, readers
+from ..render.kinds import FILE_ATTRIBUTES
 from . import dispatch
 from .files import DirectorFiles, Overlay
 from .lists import read_list, split_attribute
 from .stanzas import ImportInputError
-
-# Attributes whose value names files: compared by what the files mean, not by their paths.
-FILE_ATTRIBUTES = frozenset(
-    {
-        "pkglist",
-        "otherpkglist",
-        "exlist",
-        "synclists",
-        "postinstall",
-        "postscripts",
-        "postbootscripts",
-    }
-)
 
 
 @dataclass(frozen=True)

@@ -15,21 +15,8 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
 from .. import safe
+from .collect import LIST_KINDS
 from .factor import Factored, ProfileSpec
-
-KEY_ORDER = (
-    "packages",
-    "otherpkgs",
-    "erase_first",
-    "erase",
-    "exclude",
-    "sync",
-    "postinstall",
-    "postscripts",
-    "postbootscripts",
-    "litefile",
-    "attributes",
-)
 
 
 @dataclass
@@ -84,7 +71,7 @@ def profile_yaml(spec: ProfileSpec, description: str) -> bytes:
     by_kind: dict[str, list[Any]] = {}
     for item in spec.items:
         by_kind.setdefault(item.kind, []).append(item.value)
-    for kind in KEY_ORDER:
+    for kind in LIST_KINDS:
         values = by_kind.get(kind)
         if not values:
             continue

@@ -30,6 +30,7 @@ from ..actions import BuildStatus, Stage
 from ..builders.generations import (
     Generation,
     ImageDirs,
+    archive_name,
     keep_as_generation_zero,
     q,
     survey,
@@ -46,16 +47,6 @@ from ..transport.files import TransportFiles
 from .reconcile import Target, lock_for, read_state
 
 Echo = Callable[[str], None]
-
-# What packimage leaves in rootimgdir, per pack method and compression (packimage.pm).
-ARCHIVES = {
-    ("cpio", "gzip"): "rootimg.cpio.gz",
-    ("cpio", "pigz"): "rootimg.cpio.gz",
-    ("cpio", "xz"): "rootimg.cpio.xz",
-    ("squashfs", "gzip"): "rootimg.sfs",
-    ("squashfs", "pigz"): "rootimg.sfs",
-    ("squashfs", "xz"): "rootimg.sfs",
-}
 
 
 @dataclass
@@ -235,7 +226,7 @@ def _built(target: Target, image: RenderedImage) -> Built:
         if image.attributes.get("rootfstype") == "ramdisk":
             wanted.append("rootimg-statelite.gz")
     else:
-        wanted = [ARCHIVES[(settings.method, settings.compress)]]
+        wanted = [archive_name(settings.method, settings.compress)]
     checks = " && ".join(f"[ -e {q(w)} ]" for w in wanted)
     script = (
         f"cd {q(image.rootimgdir)} 2>/dev/null || exit 0;"

@@ -215,12 +215,11 @@ KEY_OF_FIELD = {kind.field: kind.key for kind in LISTS}
 OPTIONAL_KEYS = frozenset({"erase_first"})
 
 # Attributes imagespec computes; setting them by hand is an error.
-COMPUTED_ATTRIBUTES = frozenset(
+# The attributes that name files imagespec renders (their values are paths, not meaning).
+FILE_ATTRIBUTES = frozenset(
     {
         *(kind.attribute for kind in IMAGE_FILES if kind.attribute),
         *(kind.attribute for kind in SCRIPTS),
-        "profile",
-        "osvers",
-        "osarch",
     }
 )
+COMPUTED_ATTRIBUTES = FILE_ATTRIBUTES | {"profile", "osvers", "osarch"}
