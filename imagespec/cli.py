@@ -42,7 +42,7 @@ from .site import SiteView, open_site, validate_site
 from .source import WorktreeSource, find_site_root
 
 if TYPE_CHECKING:
-    pass
+    from .ops.reconcile import Target
 
 app = typer.Typer(
     add_completion=False,
@@ -401,6 +401,22 @@ def _targets(
     return setup
 
 
+def _one_target(
+    ctx: typer.Context,
+    site: Optional[Path],
+    director: Optional[str],
+    branch: Optional[str],
+    rev: Optional[str],
+    dry_run: bool,
+    verb: str,
+) -> Target:
+    """The one director rollback, adopt and rollout act on."""
+    setup = _targets(ctx, site, director, branch, rev, dry_run)
+    if len(setup.targets) != 1:
+        raise UsageError(f"{verb} acts on one director; choose it with --director")
+    return setup.targets[0]
+
+
 def _runner(ctx: typer.Context, dry_run: bool = False) -> Runner:
     """The runner of every external command; -v traces each one to stderr."""
     return Runner(dry_run=dry_run, echo=_echo, trace=_trace if _globals(ctx).verbose else None)
@@ -580,10 +596,7 @@ def rollback(
     from .ops.rollback import rollback as do_rollback
     from .report.built import print_rollback
 
-    setup = _targets(ctx, site, director, branch, None, False)
-    if len(setup.targets) != 1:
-        raise UsageError("rollback acts on one director; choose it with --director")
-    target = setup.targets[0]
+    target = _one_target(ctx, site, director, branch, None, False, "rollback")
     done = do_rollback(target, _image(target.view, target.rendered, image), to, wait, _echo)
     if _want_json(ctx, json_out):
         _print_json(done.as_json())
@@ -609,10 +622,7 @@ def adopt(
     from .ops.adopt import adopt as do_adopt
     from .report.adopt import print_adopt
 
-    setup = _targets(ctx, site, director, branch, rev, dry_run)
-    if len(setup.targets) != 1:
-        raise UsageError("adopt acts on one director; choose it with --director")
-    target = setup.targets[0]
+    target = _one_target(ctx, site, director, branch, rev, dry_run, "adopt")
     check_images(target.rendered, only)
     report = do_adopt(target, set(only), wait, _echo if not _want_json(ctx, json_out) else _quiet)
     if _want_json(ctx, json_out):
@@ -652,10 +662,7 @@ def rollout(
     from .ops.rollout import rollout as do_rollout
     from .report.rollout import print_rollout
 
-    setup = _targets(ctx, site, director, branch, None, dry_run)
-    if len(setup.targets) != 1:
-        raise UsageError("rollout acts on one director; choose it with --director")
-    target = setup.targets[0]
+    target = _one_target(ctx, site, director, branch, None, dry_run, "rollout")
     options = RolloutOptions(
         image, nodes, canary, batch, max_failed, wait_boot, dry_run=dry_run, wait=wait
     )
