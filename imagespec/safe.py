@@ -94,12 +94,17 @@ def is_director_file(value: str) -> bool:
         return False
     parts = value[1:].split("/")
     return posixpath.normpath(value) == value and all(
-        part not in ("", ".", "..") and DIRECTOR_SEGMENT_RE.match(part) for part in parts
+        part not in ("", ".", "..") and DIRECTOR_SEGMENT_RE.fullmatch(part) for part in parts
     )
 
 
 def _segment_ok(part: str) -> bool:
-    return part not in ("", ".", "..") and not part.startswith("-") and bool(SEGMENT_RE.match(part))
+    # fullmatch: `$` would also match before a trailing newline
+    return (
+        part not in ("", ".", "..")
+        and not part.startswith("-")
+        and bool(SEGMENT_RE.fullmatch(part))
+    )
 
 
 def is_shell_word(value: str) -> bool:
