@@ -127,7 +127,7 @@ def profile_refs(docs: SiteDocs, name: str) -> set[str]:
                 refs.add(f"{kind.folder}/{words[0]}")
     folder = SYNC_SOURCES.folder
     for entry in model.sync:
-        for src in entry.sources:
+        for src in [] if entry.from_director else entry.sources:
             refs.update({f"{folder}/{src}", f"{folder}/{src}.post"})
     return refs
 
@@ -310,7 +310,8 @@ def _sync_changes(
     old: RenderedImage, new: RenderedImage, old_tree: RenderedDirector, new_tree: RenderedDirector
 ) -> dict[str, Any]:
     """Paths added and removed, paths written from another source, mode or nodes, and
-    sources whose content changed."""
+    sources whose content changed; `director`: the added or changed paths written from a
+    director file (path -> that file), whose content git never holds."""
     a, b = _sync_paths(old), _sync_paths(new)
     out: dict[str, Any] = {}
     added = [p for p in b if p not in a]
@@ -320,18 +321,30 @@ def _sync_changes(
         for p in b
         if p in a and _sync_how(*a[p]) != _sync_how(*b[p])
     ]
-    sources = {src: SYNC_SOURCES.place(new_tree.layout, src) for src, _ in b.values()}
+    changed = [*added, *(str(r["dest"]) for r in retargeted)]
+    director = {p: b[p][0] for p in changed if b[p][1].director}
+    sources = {
+        src: SYNC_SOURCES.place(new_tree.layout, src)
+        for src, item in b.values()
+        if not item.director
+    }
     content = _content_changed(sources, old_tree, new_tree)
     for key, value in (("added", added), ("removed", removed), ("retargeted", retargeted)):
         if value:
             out[key] = value
     if content:
         out["content"] = content
+    if director:
+        out["director"] = director
     return out
 
 
 def _sync_how(src: str, item: SyncItem) -> dict[str, Any]:
-    return {"src": [src], "mode": item.mode, "nodes": item.nodes}
+    """How a path is written; `"from": "director"` only for a director file."""
+    how: dict[str, Any] = {"src": [src], "mode": item.mode, "nodes": item.nodes}
+    if item.director:
+        how["from"] = "director"
+    return how
 
 
 def _litefile_changes(old: RenderedImage, new: RenderedImage) -> dict[str, Any]:

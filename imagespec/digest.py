@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from typing import Any, Optional
 
 BUILD_ATTRIBUTES = (
@@ -75,6 +76,17 @@ def pack_digest(
         "attributes": {k: attributes.get(k, "") for k in PACK_ATTRIBUTES},
         "pack": pack_options,
     }
+    return sha256(canonical_json(doc))
+
+
+def effective_pack_digest(pack: str, director_files: Mapping[str, Optional[str]]) -> str:
+    """The pack digest plan, state and the builders use: the rendered one, plus the sha256
+    of each `from: director` file the pack copies (None: missing).  The rendered digest
+    already covers those files' paths; their content is only known on the director.
+    Without director files it is the rendered digest itself."""
+    if not director_files:
+        return pack
+    doc = {"pack": pack, "director_files": dict(sorted(director_files.items()))}
     return sha256(canonical_json(doc))
 
 

@@ -352,7 +352,12 @@ def _model_fields_at(model: type[BaseModel], path: KeyPath) -> list[str]:
         if annotation is None:
             return []
     target = _unwrap_model(annotation)
-    return list(target.model_fields) if target else []
+    return list(_yaml_keys(target)) if target else []
+
+
+def _yaml_keys(model: type[BaseModel]) -> dict[str, Any]:
+    """The model's fields by the key written in YAML (a field's alias, e.g. sync's `from`)."""
+    return {info.alias or name: info for name, info in model.model_fields.items()}
 
 
 def _unwrap_model(annotation: Any) -> Optional[type[BaseModel]]:
@@ -368,7 +373,7 @@ def _unwrap_model(annotation: Any) -> Optional[type[BaseModel]]:
 def _descend(annotation: Any, part: Union[str, int]) -> Any:
     model = _unwrap_model(annotation) if typing.get_origin(annotation) not in (dict, list) else None
     if model is not None and isinstance(part, str):
-        info = model.model_fields.get(part)
+        info = _yaml_keys(model).get(part)
         return info.annotation if info else None
     for candidate in (annotation, *typing.get_args(annotation)):
         origin = typing.get_origin(candidate)

@@ -158,17 +158,41 @@ class Site(Strict):
         return owners
 
 
+# Where a sync entry's sources are: `from: director` names files on the director itself
+# (absolute paths, kept out of git); without `from` they are files under synclists/.
+SYNC_FROM = ("director",)
+
+
 class SyncEntry(Strict):
-    """One synclist entry; merged by the image paths it writes (resolve.sync_path)."""
+    """One synclist entry; merged by the image paths it writes (resolve.sync_path).
+
+    `from` is a Python keyword, so the field is `from_` with the YAML key as its alias.
+    """
 
     src: Optional[Union[StrictStr, StrList]] = None
     dest: StrictStr
     mode: Literal["copy", "append", "merge", "execute", "executealways"] = "copy"
     nodes: Optional[StrictStr] = None
     drop: StrictBool = False
+    from_: Optional[StrictStr] = Field(default=None, alias="from")
+
+    @field_validator("from_")
+    @classmethod
+    def _known_from(cls, value: Optional[str]) -> Optional[str]:
+        if value is not None and value not in SYNC_FROM:
+            raise ValueError(
+                f"'{value}' is not a place imagespec reads sync sources from; write"
+                " 'from: director' for a file on the director, or leave 'from' out for a"
+                " file under synclists/"
+            )
+        return value
 
     @model_validator(mode="after")
     def _src_unless_drop(self) -> SyncEntry:
+        if self.drop and self.from_ is not None:
+            raise ValueError(
+                "a 'drop' removes by image path, wherever the source was; remove 'from'"
+            )
         if self.drop and self.src is not None and not self.dest.endswith("/"):
             raise ValueError(
                 "a 'drop' of a file dest names only 'dest'; remove 'src'"
@@ -184,6 +208,11 @@ class SyncEntry(Strict):
         if self.src is None:
             return []
         return [self.src] if isinstance(self.src, str) else list(self.src)
+
+    @property
+    def from_director(self) -> bool:
+        """Whether the sources are files on the director (absolute paths), not in git."""
+        return self.from_ == "director"
 
 
 class Profile(Strict):

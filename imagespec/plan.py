@@ -9,13 +9,15 @@ failed or interrupted stage is simply still owed.
 from __future__ import annotations
 
 import posixpath
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from typing import Any, Optional, Union
 
 from .actions import Action, BuildStatus, Stage, Status, stage_actions
 from .diff import DiffReport, ImageDiff, node_moves
-from .digest import sha256_hex
+from .digest import effective_pack_digest, sha256_hex
 from .render import RenderedDirector, RenderedFile, RenderedImage, RenderedVariant
+from .resolve import DIRECTOR_FILE
 from .state import ImageState, State
 
 # What nodeset reads from an osimage to write a node's boot configuration
@@ -90,6 +92,51 @@ def variant_boot_changes(
     return found
 
 
+def with_director_files(
+    rendered: RenderedDirector, hashes: Mapping[str, Optional[str]]
+) -> RenderedDirector:
+    """The rendering with each image's `from: director` files as read on the director
+    (path -> sha256 hex, None: missing) and its effective pack digest (digest.py), which
+    plan compares, state records and the builders write into a generation: a changed
+    director file owes a pack, and never matches a kept generation packed before.
+
+    A copy: the rendering itself stays pure and shared (SiteView caches it)."""
+    images = {}
+    for name, image in rendered.images.items():
+        if image.director_files:
+            found = {path: hashes.get(path) for path in image.director_files}
+            pack = effective_pack_digest(image.digests[Stage.PACK], found)
+            digests = {**image.digests, Stage.PACK.value: pack}
+            image = replace(image, digests=digests, director_hashes=found)
+        images[name] = image
+    return replace(rendered, images=images)
+
+
+def missing_director_files(image: RenderedImage) -> list[str]:
+    """The director files the image packs that plan found missing (or unreadable)."""
+    return sorted(p for p, have in (image.director_hashes or {}).items() if have is None)
+
+
+def cannot_pack(path: str) -> str:
+    return (
+        f"{DIRECTOR_FILE} {path} is missing or unreadable on the director, so the image"
+        " cannot be packed; create it there (or drop the sync entry), then apply again"
+    )
+
+
+def director_file_reasons(image: RenderedImage, st: Optional[ImageState]) -> list[str]:
+    """Why the image's director files owe a pack: changed since the last pack, or missing
+    (which names the file and never its content or hash)."""
+    done = st.director_files if st else {}
+    reasons = []
+    for path, have in sorted((image.director_hashes or {}).items()):
+        if have is None:
+            reasons.append(cannot_pack(path))
+        elif path in done and done[path] != have:
+            reasons.append(f"{DIRECTOR_FILE} {path} changed")
+    return reasons
+
+
 @dataclass
 class FileOps:
     """What happens to files under install_root."""
@@ -120,6 +167,8 @@ class Plan:
     notes: list[str] = field(default_factory=list)  # what could not be read on the director
     # xcat: per image, its nodes by the generation they run (see node_generations)
     running: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # per image that owes a pack for them: its director files that changed or are missing
+    director_files: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def work(self) -> bool:
@@ -261,9 +310,16 @@ def make_plan(
         report.nodes = node_moves(state.nodes, nodes or {})
     notes = list(observed.notes) if observed else []
     running = node_generations(rendered, state, observed) if builder == "xcat" else {}
-    return Plan(
+    plan = Plan(
         rendered.name, builder, commit, files, report, orphans, frozen, nodeset, notes, running
     )
+    plan.director_files = {
+        name: reasons
+        for name, image in sorted(rendered.images.items())
+        if Action.PACK in images[name].actions
+        and (reasons := director_file_reasons(image, state.images.get(name)))
+    }
+    return plan
 
 
 def node_generations(
@@ -388,7 +444,10 @@ def _plan_image(
         diff.reasons = _frozen_reasons(change)
     else:
         drifted = [p for p in image.files if p in scope.files.drift]
-        diff.reasons = _reasons(actions, st, change, drifted, rebuild, scope.builder, drift)
+        files = director_file_reasons(image, st) if Action.PACK in actions else []
+        diff.reasons = _reasons(
+            actions, st, change, drifted, rebuild, scope.builder, [*drift, *files]
+        )
     return diff
 
 
@@ -420,6 +479,8 @@ def _reasons(
     builder: str,
     definition: list[str],
 ) -> list[str]:
+    """Why the actions are owed; `definition`: the director's own reasons (a drifted
+    definition, a changed or missing director file)."""
     reasons = _history(st, builder)
     if st is not None and st.rolled_back_from is not None and actions:
         reasons.append(

@@ -44,11 +44,34 @@ class SyncItem:
     mode: str
     nodes: Optional[str]
     origin: Origin
+    director: bool = False  # `from: director`: the sources are absolute paths on the director
 
     @property
     def paths(self) -> tuple[str, ...]:
         """The image paths the line writes, one per source."""
         return tuple(sync_path(self.dest, src) for src in self.sources)
+
+    @property
+    def build_time(self) -> bool:
+        """Whether packimage and liteimg copy the line into the root: a plain line without a
+        noderange (`xdcp -i` skips the others, perl-xCAT/xCAT/DSHCLI.pm:4999-5012); the rest
+        reach nodes at boot (syncfiles, updatenode -F)."""
+        return self.nodes is None and self.mode in ("copy", "execute", "executealways")
+
+    @property
+    def copied_sources(self) -> tuple[str, ...]:
+        """The sources with an execute line's `<src>.post` companions, which are synced too."""
+        extra = tuple(f"{s}.post" for s in self.sources) if self.mode == "execute" else ()
+        return (*self.sources, *extra)
+
+
+DIRECTOR_FILE = "director file"
+
+
+def shown_source(src: str) -> str:
+    """A sync source as people read it.  Validation keeps every synclists/ source relative
+    and every `from: director` source absolute, so an absolute one is a director file."""
+    return f"{DIRECTOR_FILE} {src}" if src.startswith("/") else src
 
 
 def sync_path(dest: str, src: str) -> str:
@@ -193,7 +216,9 @@ def _add_sync(
     for src in entry.sources:
         path = sync_path(entry.dest, src)
         action = "replaced" if path in merged else "added"
-        merged[path] = SyncItem(entry.dest, (src,), entry.mode, entry.nodes, origin)
+        merged[path] = SyncItem(
+            entry.dest, (src,), entry.mode, entry.nodes, origin, entry.from_director
+        )
         merge.events.append(Event("sync", path, action, src, origin))
 
 

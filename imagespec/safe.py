@@ -26,6 +26,10 @@ OBJECT_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 VARIANT_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 # One segment of a file path from the repository (sync sources may be dot files).
 SEGMENT_RE = re.compile(r"^[A-Za-z0-9_.][A-Za-z0-9_.+@=:,~%-]*$")
+# One segment of a file on the director that a `from: director` sync entry names: no ','
+# (xCAT splits lists on it), ';' (stripped from synclist lines), '#', parentheses (a
+# noderange), '$' (xCAT substitutes $VAR in synclist lines, DSHCLI.pm:5004), no '-' first.
+DIRECTOR_SEGMENT_RE = re.compile(r"^[A-Za-z0-9_.+@=:~%][A-Za-z0-9_.+@=:~%-]*$")
 # A word xCAT may put unquoted into a shell command line (rh/genimage builds
 # `system("$envlist $yumcmd install $pkgnames")`; packimage.pm builds its
 # find command as one string): no whitespace, quotes, $, `, ;, |, &, <, >,
@@ -81,8 +85,26 @@ def is_abs_path(value: str, directory_ok: bool = True) -> bool:
     return is_rel_path(body)
 
 
+def is_director_file(value: str) -> bool:
+    """An absolute, normalised path of a file on the director (`from: director`): no '..',
+    '.', '//' or trailing '/', and only letters, digits and / . _ + @ = : ~ % - (no
+    whitespace, '->', ',', ';', '#', parentheses or '-' first in a segment), so that it is
+    one word in a synclist line and in a shell."""
+    if not value.startswith("/") or value == "/" or value.endswith("/"):
+        return False
+    parts = value[1:].split("/")
+    return posixpath.normpath(value) == value and all(
+        part not in ("", ".", "..") and DIRECTOR_SEGMENT_RE.fullmatch(part) for part in parts
+    )
+
+
 def _segment_ok(part: str) -> bool:
-    return part not in ("", ".", "..") and not part.startswith("-") and bool(SEGMENT_RE.match(part))
+    # fullmatch: `$` would also match before a trailing newline
+    return (
+        part not in ("", ".", "..")
+        and not part.startswith("-")
+        and bool(SEGMENT_RE.fullmatch(part))
+    )
 
 
 def is_shell_word(value: str) -> bool:

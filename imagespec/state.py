@@ -29,7 +29,7 @@ from pydantic import (
 
 from .actions import BuildStatus
 from .errors import ImagespecError
-from .safe import NODES_KEY_RE, OBJECT_NAME_RE
+from .safe import NODES_KEY_RE, OBJECT_NAME_RE, is_director_file
 
 STATE_VERSION = 1
 MOVE_ASIDE = (
@@ -61,6 +61,8 @@ class ImageState:
     rolled_back_from: Optional[int] = None  # set by `imagespec rollback` until the next pack
     nodeset_owed: bool = False  # xcat: the image's nodes still boot an older kernel/initrd
     variants: list[str] = field(default_factory=list)  # xcat: variant osimages it defined
+    # `from: director` files the last pack copied -> their sha256 hex, as read before it ran
+    director_files: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -153,11 +155,12 @@ class State:
 
 
 def _image_doc(image: ImageState) -> dict[str, Any]:
-    """An image's record; `variants` only when there are some, so that a state without
-    boot variants reads the same to an imagespec from before them."""
+    """An image's record; `variants` and `director_files` only when there are some, so that
+    a state without them reads the same to an imagespec from before them."""
     doc = asdict(image)
-    if not doc["variants"]:
-        del doc["variants"]
+    for key in ("variants", "director_files"):
+        if not doc[key]:
+            del doc[key]
     return doc
 
 
@@ -204,6 +207,12 @@ def managed_path_problem(path: str) -> Optional[str]:
     return None
 
 
+def _check_director_file(value: str) -> str:
+    if not is_director_file(value):
+        raise ValueError(f"director file {_shown(value)} is not an absolute, normalised safe path")
+    return value
+
+
 def _check_managed_path(value: str) -> str:
     problem = managed_path_problem(value)
     if problem:
@@ -217,6 +226,7 @@ Digest = Annotated[StrictStr, _matching(DIGEST, "'sha256:' and 64 lowercase hex 
 Time = Annotated[StrictStr, _matching(TIME, "a UTC time like 2025-01-31T12:00:00Z")]
 ImageName = Annotated[StrictStr, _matching(OBJECT_NAME_RE, "an image name")]
 ManagedPath = Annotated[StrictStr, AfterValidator(_check_managed_path)]
+DirectorFile = Annotated[StrictStr, AfterValidator(_check_director_file)]
 NodesKey = Annotated[StrictStr, _matching(NODES_KEY_RE, "a noderange of a `nodes:` map")]
 Generation = Annotated[StrictInt, Field(ge=0)]
 NodeName = Annotated[StrictStr, _matching(OBJECT_NAME_RE, "a node name")]
@@ -245,6 +255,7 @@ class ImageDoc(BaseModel):
     rolled_back_from: Optional[Generation] = None
     nodeset_owed: StrictBool = False
     variants: list[ImageName] = Field(default_factory=list)  # absent before boot variants
+    director_files: dict[DirectorFile, Hex64] = Field(default_factory=dict)  # absent: none
 
 
 class NodeBootDoc(BaseModel):

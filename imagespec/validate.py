@@ -810,6 +810,15 @@ def _src_path_problem(src: str) -> str:
     return f"src '{src}' must be a path relative to synclists/ (no '..', no '-' first, only letters, digits and . _ + @ = : , ~ % -)"
 
 
+def _director_file_problem(src: str) -> str:
+    return (
+        f"src '{src}' is not a file path imagespec reads on the director: write an absolute,"
+        " normalised path of a file (no '..', '.', '//' or trailing '/'), with only letters,"
+        " digits and / . _ + @ = : ~ % - (no spaces, '->', ',', ';', '#', '(', ')', '$' or"
+        " '-' first in a segment)"
+    )
+
+
 def _sync_path_clashes(entry: SyncEntry) -> list[str]:
     """Two sources of one entry with the same file name write the same path of a
     directory dest; the synclist could not say which one the image gets."""
@@ -826,10 +835,13 @@ def _sync_path_clashes(entry: SyncEntry) -> list[str]:
 
 
 def _sync_source_problems(docs: SiteDocs, entry: SyncEntry) -> list[str]:
-    """Every source (and an execute entry's .post script) must exist under synclists/."""
+    """Every source (and an execute entry's .post script) must exist under synclists/;
+    a director file is never looked up there (nor anywhere: it is not in git)."""
     needed = list(entry.sources)
     if entry.mode == "execute":
         needed += [f"{s}.post" for s in entry.sources]
+    if entry.from_director:
+        return [_director_file_problem(src) for src in needed if not safe.is_director_file(src)]
     problems = []
     for src in needed:
         if _src_path_problem(src):
@@ -1053,6 +1065,25 @@ def _parents(path: str) -> list[str]:
     return found
 
 
+def _director_files_in_tree(rendered: RenderedDirector, items: Iterable[SyncItem]) -> list[Problem]:
+    """A director file may not lie where imagespec writes (written_dirs): that is imagespec's
+    own output, which the apply replaces, so the image would get last apply's copy of it."""
+    problems = []
+    for item in items:
+        for src in item.copied_sources if item.director else ():
+            inside = [d for d in rendered.layout.written_dirs() if safe.is_under(src, d)]
+            if inside:
+                problems.append(
+                    Problem(
+                        item.origin.pos,
+                        f"sync: director file '{src}' lies in {inside[0]}, where imagespec"
+                        f" writes its own files on director '{rendered.name}'; keep the file"
+                        " elsewhere on the director (e.g. /etc or /root/secrets)",
+                    )
+                )
+    return problems
+
+
 def _statelite_sync_problems(items: Iterable[SyncItem], image: str) -> list[Problem]:
     """Sync entries that never take effect on a statelite image's nodes (warnings).
 
@@ -1158,6 +1189,7 @@ def check_rendered(docs: SiteDocs, rendered: RenderedDirector) -> list[Problem]:
         ]
         problems += _variant_rootfstype_problems(docs, image)
         merge = image.resolved.merge
+        problems += _director_files_in_tree(rendered, merge.sync)
         if image.statelite:
             problems += check_litefile(merge.litefile, name, pos)
             problems += _statelite_sync_problems(merge.sync, name)

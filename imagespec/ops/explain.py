@@ -11,7 +11,7 @@ from ..litetree import LiteRow, effective_rows, parse_table
 from ..model import SCRIPT_FIELDS
 from ..render import RenderedImage
 from ..render.kinds import COMPUTED_ATTRIBUTES, KEY_OF_FIELD
-from ..resolve import Event, script_name
+from ..resolve import Event, script_name, shown_source
 from ..runner import CommandError, Effect
 
 if TYPE_CHECKING:
@@ -107,9 +107,8 @@ def _final(image: RenderedImage, entry: str) -> list[str]:
         if entry in (item.dest, *item.sources, *paths) or any(
             _in_directory(p, entry) for p in paths
         ):
-            found.append(
-                f"synclist: {' '.join(item.sources)} -> {item.dest} (from {item.origin.level})"
-            )
+            sources = " ".join(shown_source(s) for s in item.sources)
+            found.append(f"synclist: {sources} -> {item.dest} (from {item.origin.level})")
     if entry in resolved.merge.litefile:
         lite = resolved.merge.litefile[entry]
         found.append(f"litefile: {entry} {lite.value} (from {lite.origin.level})")

@@ -25,7 +25,7 @@ from ..diff import DiffReport, NodeMove, compare
 from ..digest import sha256_hex
 from ..errors import ImagespecError
 from ..gitrepo import GitRepo
-from ..plan import Plan, make_plan
+from ..plan import Plan, cannot_pack, make_plan, missing_director_files, with_director_files
 from ..render import RenderedDirector, RenderedImage
 from ..render.layout import Layout, join
 from ..runner import GROUPS, CommandError, Runner
@@ -57,6 +57,15 @@ class Target:
     @property
     def meta(self) -> str:
         return self.rendered.layout.state_dir()
+
+    def read_director_files(self) -> None:
+        """Read the sha256 of every `from: director` file the images pack, before any pack,
+        and plan from then on with their effective pack digests (plan.with_director_files).
+        Always from the view's pure rendering, so reading again replaces the last reading."""
+        rendered = self.view.render(self.name)
+        paths = sorted({p for image in rendered.images.values() for p in image.director_files})
+        hashes = self.transport.hashes_abs(paths) if paths else {}
+        self.rendered = with_director_files(rendered, hashes)
 
 
 def make_target(view: SiteView, director: str, commit: str, runner: Runner) -> Target:
@@ -116,6 +125,7 @@ def make_director_plan(
     only: Optional[set[str]] = None,
     rebuild: Optional[set[str]] = None,
 ) -> Plan:
+    target.read_director_files()
     rendered = target.rendered
     actual = target.transport.hashes(set(rendered.files) | set(state.files))
     changes = previous_changes(target, state, repo)
@@ -247,7 +257,12 @@ class ImageJob:
         start = time.monotonic()
         outcome = ImageOutcome(self.image.name, ApplyResult.DONE, list(self.all_actions))
         builder = self.target.builder
-        for action in self.actions:
+        missing = missing_director_files(self.image) if Action.PACK in self.actions else []
+        if missing:  # refused before any stage: a build that cannot be packed is wasted
+            refusal = ImagespecError("; ".join(cannot_pack(path) for path in missing))
+            self._failed(Action.PACK, refusal)
+            outcome.result, outcome.error = ApplyResult.FAILED, f"{Action.PACK}: {refusal}"
+        for action in self.actions if not missing else []:
             self.progress(self.image.name, action)
             self.log(f"== {action} {self.image.name} at {now()}")
             try:
@@ -292,6 +307,9 @@ class ImageJob:
             if action == Action.PACK:
                 entry.generation = generation if generation is not None else entry.generation + 1
                 entry.rolled_back_from = None
+                entry.director_files = {
+                    path: have for path, have in (self.image.director_hashes or {}).items() if have
+                }
             # A new generation, or a boot attribute changed: the nodes' kernel,
             # initrd or command line in tftp are stale until nodeset runs.
             if boot or (action == Action.PACK and builder.name == "xcat"):

@@ -95,6 +95,11 @@ def _sync_line(sources: list[str], dest: str, nodes: Optional[str]) -> str:
     return f"{' '.join(sources)} -> {target}"
 
 
+def _source_path(src: str, item: SyncItem, layout: Layout) -> str:
+    """Where xCAT reads a source: a director file as it is, else imagespec's copy of it."""
+    return src if item.director else layout.absolute(layout.sync_source(src))
+
+
 def synclist_lines(
     items: list[SyncItem], layout: Layout
 ) -> tuple[list[tuple[str, str]], dict[str, list[str]]]:
@@ -107,7 +112,7 @@ def synclist_lines(
         "MERGE:": [],
     }
     for item in items:
-        sources = [layout.absolute(layout.sync_source(s)) for s in item.sources]
+        sources = [_source_path(s, item, layout) for s in item.sources]
         level = item.origin.level
         if item.mode in ("copy", "execute", "executealways"):
             plain.append((level, _sync_line(sources, item.dest, item.nodes)))

@@ -53,6 +53,14 @@ class Layout:
     def state_dir(self) -> str:
         return join(self.prefix, ".imagespec")
 
+    def written_dirs(self) -> tuple[str, ...]:
+        """Absolute directories imagespec writes into: its prefix and postscripts/<prefix>; with
+        an empty prefix (shared with xCAT's own files) the folders its files go to."""
+        if self.prefix:
+            return (self.absolute(self.prefix), self.absolute(self.postscript("")))
+        folders = ("custom/netboot", "custom/synclists", self.state_dir(), "postscripts")
+        return tuple(self.absolute(folder) for folder in folders)
+
     def reserved_dirs(self) -> tuple[str, ...]:
         """Absolute directories holding what imagespec syncs and its state: no image root goes there."""
         return (

@@ -55,6 +55,13 @@ class RenderedImage:
     digests: dict[str, str]
     resolved: ResolvedImage
     variants: dict[str, RenderedVariant] = field(default_factory=dict)  # by osimage name
+    # `from: director` files packimage/liteimg copy into the root (build-time entries,
+    # `.post` companions included), sorted; their paths enter the pack digest through the
+    # synclist lines, their content only through plan (reconcile.with_director_files).
+    director_files: tuple[str, ...] = ()
+    # sha256 hex of each director file as plan read it (None: missing); None: not read
+    # (render, show and diff never read the director)
+    director_hashes: Optional[dict[str, Optional[str]]] = None
 
     @property
     def rootimgdir(self) -> str:
@@ -142,6 +149,7 @@ class _ImageRenderer:
         self.inputs: dict[Stage, dict[str, Any]] = {stage: {} for stage in Stage}
         self.scripts: dict[str, bytes] = {}  # build-time script -> bytes
         self.sources: dict[str, tuple[bytes, int]] = {}  # build-time sync sources
+        self.director_files: set[str] = set()  # build-time `from: director` sources
 
     def render(self) -> RenderedImage:
         for kind in kinds.IMAGE_FILES:
@@ -170,6 +178,7 @@ class _ImageRenderer:
             digests=self._digests(stanza, variants),
             resolved=image,
             variants=variants,
+            director_files=tuple(sorted(self.director_files)),
         )
 
     def _variants(self) -> dict[str, RenderedVariant]:
@@ -260,13 +269,17 @@ class _ImageRenderer:
             self.attrs[kind.attribute] = ",".join(entries)
 
     def _sync_sources(self, kind: kinds.SourceKind) -> None:
-        """Every source (and EXECUTE companion); plain node-independent ones count for pack."""
+        """Every source (and EXECUTE companion); plain node-independent ones count for pack.
+        A director file is never read nor copied: it is on the director already."""
         for item in self.image.merge.sync:
-            extra = [f"{s}.post" for s in item.sources] if item.mode == "execute" else []
-            for src in (*item.sources, *extra):
+            for src in item.copied_sources:
+                if item.director:
+                    if item.build_time:
+                        self.director_files.add(src)
+                    continue
                 data, mode = _read(self.docs, f"{kind.folder}/{src}", item.origin.pos)
                 self.files.append(self.out.add(kind.place(self.layout, src), data, mode))
-                if item.nodes is None and item.mode in ("copy", "execute", "executealways"):
+                if item.build_time:
                     self.sources[src] = (data, mode)
 
     def _digests(self, stanza: bytes, variants: dict[str, RenderedVariant]) -> dict[str, str]:

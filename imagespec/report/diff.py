@@ -10,6 +10,7 @@ from rich.markup import escape
 from ..actions import HEAVIEST_FIRST, Action, Status
 from ..diff import DiffReport, ImageDiff
 from ..render.kinds import LISTS
+from ..resolve import DIRECTOR_FILE
 
 MARKDOWN_LIMIT = 60_000
 GROUP_TITLES = {
@@ -94,19 +95,30 @@ def _delta(change: dict[str, Any], code: Code) -> str:
 
 def _sync(change: dict[str, Any], code: Code) -> str:
     parts = []
+    director: dict[str, str] = change.get("director", {})
     if change.get("added"):
-        parts.append(f"added {_join(change['added'], code)}")
+        added = [
+            f"{code(p)} (from {DIRECTOR_FILE} {code(director[p])})" if p in director else code(p)
+            for p in change["added"]
+        ]
+        parts.append(f"added {', '.join(added)}")
     if change.get("removed"):
         parts.append(f"removed {_join(change['removed'], code)}")
     for item in change.get("retargeted", []):
         old, new = item["old"], item["new"]
         parts.append(
-            f"{code(item['dest'])} now from {_join(new['src'], code)} ({new['mode']})"
-            f" instead of {_join(old['src'], code)} ({old['mode']})"
+            f"{code(item['dest'])} now from {_sources(new, code)} ({new['mode']})"
+            f" instead of {_sources(old, code)} ({old['mode']})"
         )
     if change.get("content"):
         parts.append(f"source content changed: {_join(change['content'], code)}")
     return "; ".join(parts)
+
+
+def _sources(how: dict[str, Any], code: Code) -> str:
+    """A synclist line's sources, a director file named as one."""
+    shown = _join(how["src"], code)
+    return f"{DIRECTOR_FILE} {shown}" if how.get("from") == "director" else shown
 
 
 def _litefile(change: dict[str, Any], code: Code) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from rich.console import Console
 
 from ..ops.explain import Explanation
+from ..resolve import shown_source
 
 
 def print_explain(console: Console, result: Explanation) -> None:
@@ -14,7 +15,7 @@ def print_explain(console: Console, result: Explanation) -> None:
             f" = {e.value}" if e.value is not None and e.field in ("attributes", "litefile") else ""
         )
         if e.field == "sync" and e.value:
-            value = f" from {e.value}"
+            value = f" from {shown_source(e.value)}"
         where = f" at {e.origin.pos}" if e.origin.pos.path else ""
         verb = "kept (already present)" if e.action == "kept" else e.action
         console.print(

@@ -12,7 +12,7 @@ from ..errors import Pos
 from ..ops.explain import LiteView
 from ..render import RenderedImage
 from ..render.kinds import LISTS, OPTIONAL_KEYS
-from ..resolve import Entry, Origin
+from ..resolve import Entry, Origin, SyncItem, shown_source
 
 
 def show_json(image: RenderedImage) -> dict[str, Any]:
@@ -25,10 +25,7 @@ def show_json(image: RenderedImage) -> dict[str, Any]:
     }
     for kind in LISTS:
         doc[kind.key] = resolved.values(kind.field)
-    doc["synclist"] = [
-        {"src": list(item.sources), "dest": item.dest, "mode": item.mode, "nodes": item.nodes}
-        for item in resolved.merge.sync
-    ]
+    doc["synclist"] = [_sync_json(item) for item in resolved.merge.sync]
     doc["litefile"] = {path: entry.value for path, entry in sorted(resolved.merge.litefile.items())}
     doc["attributes"] = dict(sorted(image.attributes.items()))
     doc["frozen"] = image.frozen
@@ -45,6 +42,19 @@ def show_json(image: RenderedImage) -> dict[str, Any]:
         "digests",
     ]
     return {key: doc[key] for key in order if doc[key] or key not in OPTIONAL_KEYS}
+
+
+def _sync_json(item: SyncItem) -> dict[str, Any]:
+    """SPEC §8's synclist entry; `"from": "director"` only on director entries."""
+    doc: dict[str, Any] = {
+        "src": list(item.sources),
+        "dest": item.dest,
+        "mode": item.mode,
+        "nodes": item.nodes,
+    }
+    if item.director:
+        doc["from"] = "director"
+    return doc
 
 
 def _where(origin: Origin) -> Text:
@@ -87,7 +97,8 @@ def print_show(console: Console, image: RenderedImage, lite: Optional[LiteView] 
     sync_rows = []
     for item in resolved.merge.sync:
         target = f"({item.nodes}) {item.dest}" if item.nodes else item.dest
-        sync_rows.append((f"{' '.join(item.sources)} -> {target} [{item.mode}]", item.origin))
+        sources = " ".join(shown_source(s) for s in item.sources)
+        sync_rows.append((f"{sources} -> {target} [{item.mode}]", item.origin))
     _section(console, "synclist", sync_rows)
     _section(
         console,

@@ -14,6 +14,13 @@ from ..state import State
 
 
 def status_json(target: Any, state: State, plan: Plan, in_sync: bool) -> dict[str, Any]:
+    doc = _status_doc(target, state, plan, in_sync)
+    if plan.director_files:  # only then: sites without director files keep their shape
+        doc["director_files"] = dict(plan.director_files)
+    return doc
+
+
+def _status_doc(target: Any, state: State, plan: Plan, in_sync: bool) -> dict[str, Any]:
     return {
         "director": target.name,
         "in_sync": in_sync,
@@ -72,6 +79,9 @@ def print_status(console: Console, target: Any, state: State, plan: Plan, in_syn
         console.print(
             f"[yellow]drift[/yellow]: {escape(path)} was changed on the director (apply saves it, then overwrites)"
         )
+    for name, reasons in plan.director_files.items():
+        for reason in reasons:
+            console.print(f"[yellow]re-pack[/yellow]: {escape(name)}: {escape(reason)}")
     for name in doc["orphans"]:
         console.print(
             f"[yellow]orphaned[/yellow]: {escape(name)} is no longer in the site (apply --prune-images removes its definition)"

@@ -27,6 +27,7 @@ from typing import Optional, Protocol
 
 from ..errors import ImagespecError
 from ..runner import Effect, Result, Runner
+from ..safe import is_director_file
 
 FileData = tuple[bytes, int]  # content, mode
 
@@ -76,6 +77,11 @@ class Transport(Protocol):
 
     def hashes(self, rels: Iterable[str]) -> dict[str, Optional[str]]: ...
 
+    def hashes_abs(self, paths: Iterable[str]) -> dict[str, Optional[str]]:
+        """Read only: sha256 hex of files anywhere on the director by absolute path (the
+        `from: director` sync sources), symlinks followed as packimage's `rsync -L` does;
+        None for a path that is missing, unreadable or not a regular file."""
+
     def write_files(self, files: dict[str, FileData]) -> None: ...
 
     def delete(self, rels: Iterable[str]) -> None: ...
@@ -114,6 +120,17 @@ def inside(rel: str, root: str, verb: str) -> str:
             " nothing was done (check .imagespec/state.json on the director)"
         )
     return rel
+
+
+def director_file(path: str) -> str:
+    """`path` if it may name a `from: director` file (safe.is_director_file); the transports
+    check again whatever validation did, since the path reaches a shell over ssh."""
+    if not is_director_file(path):
+        raise TransportError(
+            f"refusing to read {path!r} on the director: it is not an absolute, normalised"
+            " path of safe characters; nothing was read (fix the sync entry's src)"
+        )
+    return path
 
 
 def this_host() -> str:

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import hashlib
 import os
 import shutil
+import stat
 import tempfile
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -24,6 +26,7 @@ from .base import (
     CommandsThroughWrap,
     FileData,
     TransportError,
+    director_file,
     inside,
     not_a_directory,
     piped,
@@ -63,6 +66,9 @@ class LocalTransport(CommandsThroughWrap):
             data = self.read(rel)
             out[rel] = sha256_hex(data) if data is not None else None
         return out
+
+    def hashes_abs(self, paths: Iterable[str]) -> dict[str, Optional[str]]:
+        return {path: file_sha256(Path(director_file(path))) for path in sorted(paths)}
 
     def write_files(self, files: dict[str, FileData]) -> None:
         """All or nothing, like rsync --delay-updates: every file is staged beside its
@@ -197,6 +203,22 @@ class LocalTransport(CommandsThroughWrap):
                 f"cannot remove the temporary file {path}: {exc.strerror}"
                 f" ({ADVICE.get(exc.errno or 0, 'remove it by hand, then apply again')})"
             ) from None
+
+
+def file_sha256(path: Path) -> Optional[str]:
+    """sha256 hex of a regular file (symlinks followed), read in blocks; None when it is
+    missing, unreadable or something else (a FIFO would block, a directory is no file)."""
+    try:
+        # O_NONBLOCK: opening a FIFO must not wait for a writer (fstat then refuses it)
+        with os.fdopen(os.open(path, os.O_RDONLY | os.O_NONBLOCK), "rb", buffering=0) as handle:
+            if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+                return None
+            digest = hashlib.sha256()
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+    except OSError:
+        return None
+    return digest.hexdigest()
 
 
 def _unchanged(done: int) -> str:

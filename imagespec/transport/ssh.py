@@ -30,6 +30,7 @@ from .base import (
     CommandsThroughWrap,
     FileData,
     TransportError,
+    director_file,
     inside,
     last_line,
     not_a_directory,
@@ -165,12 +166,24 @@ class SshTransport(CommandsThroughWrap):
 
     def hashes(self, rels: Iterable[str]) -> dict[str, Optional[str]]:
         names = sorted(rels)
-        out: dict[str, Optional[str]] = dict.fromkeys(names)
-        if not names:
-            return out
         script = (
             f"cd {shlex.quote(self.root)} 2>/dev/null && xargs -0 -r sha256sum -- 2>/dev/null; true"
         )
+        return self._sha256sum(script, names)
+
+    def hashes_abs(self, paths: Iterable[str]) -> dict[str, Optional[str]]:
+        names = sorted(director_file(path) for path in paths)
+        # only regular files ([ -f ] follows symlinks): sha256sum would wait on a FIFO
+        each = 'for p; do [ -f "$p" ] && sha256sum -- "$p"; done; true'
+        script = f"xargs -0 -r sh -c {shlex.quote(each)} sh 2>/dev/null; true"
+        return self._sha256sum(script, names)
+
+    def _sha256sum(self, script: str, names: list[str]) -> dict[str, Optional[str]]:
+        """Run a script that reads NUL-separated names and prints sha256sum lines; each
+        name's hex digest, None for those it printed nothing for."""
+        out: dict[str, Optional[str]] = dict.fromkeys(names)
+        if not names:
+            return out
         listing = self._sh(script, "\0".join(names).encode(), effect=Effect.READ)
         for line in listing.splitlines():
             digest, _, name = line.partition("  ")
