@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Optional
 
 from .. import safe
-from ..model import LITEFILE_OPTIONS, XCAT_BUILTIN_POSTSCRIPTS, Profile, SyncEntry
+from ..model import LITEFILE_OPTIONS, XCAT_BUILTIN_POSTSCRIPTS
 from ..render import readers
 from ..render.kinds import COMPUTED_ATTRIBUTES
 from . import dispatch
@@ -44,13 +44,6 @@ LIST_KINDS = (
     "litefile",
     "attributes",
 )
-
-
-def has_key(key: str) -> bool:
-    """Whether this imagespec's profile model has the key (erase_first, sync `from`)."""
-    if key == "from":
-        return "from_" in SyncEntry.model_fields or "from" in SyncEntry.model_fields
-    return key in Profile.model_fields
 
 
 @dataclass(frozen=True)
@@ -260,14 +253,11 @@ class Collector:
                 f"otherpkglist entry '{entry}' ({origin}) is not a package name imagespec accepts"
             )
             return
-        if kind == "erase_first" and (section > 0 or not has_key("erase_first")):
-            why = (
-                "is in a later #NEW_INSTALL_LIST# section; imagespec erases before the first"
-                " install only"
-                if has_key("erase_first")
-                else "erases before install, which this imagespec cannot express yet"
+        if kind == "erase_first" and section > 0:
+            out.losses.append(
+                f"otherpkglist entry '{entry}' ({origin}) is in a later #NEW_INSTALL_LIST#"
+                " section; imagespec erases before the first install only"
             )
-            out.losses.append(f"otherpkglist entry '{entry}' ({origin}) {why}")
             return
         out.items.append(Item(kind, name, origin))
 
@@ -362,11 +352,6 @@ class Collector:
             return None
         entry: dict[str, str] = {}
         if self._kept_on_director(norm):
-            if not has_key("from"):
-                out.losses.append(
-                    f"synclist {origin}: {norm} stays on the director (`from: director` is not available in this imagespec)"
-                )
-                return None
             entry = {"src": norm, "dest": dest, "from": "director"}
             if norm not in out.director_sources:
                 out.director_sources.append(norm)

@@ -39,7 +39,7 @@ from ..builders.xcat import observe
 from ..errors import UsageError
 from ..importer.meaning import meaning, rendered_files, rendered_meaning, stage_differences
 from ..litetree import TableRow, parse_table
-from ..plan import drifted_attributes
+from ..plan import cannot_pack, drifted_attributes, missing_director_files
 from ..render import RenderedImage
 from ..runner import CommandError, Effect
 from ..state import ImageState, State, now
@@ -105,6 +105,7 @@ def adopt(
     report = AdoptReport(target.name, target.commit, target.transport.runner.dry_run)
     with lock_for(target, wait, 600.0, echo):
         state = read_state(target)
+        target.read_director_files()
         seen = observe(target.transport)
         if seen.notes or seen.definitions is None:
             raise UsageError(f"cannot read the director's definitions: {'; '.join(seen.notes)}")
@@ -150,8 +151,11 @@ def _adopt_image(
         done.reasons.append(f"{image.rootimgdir}/rootimg does not exist: apply builds it")
         return done
     done.stages.append(Stage.BUILD)
+    missing = missing_director_files(image)
     if differences[Stage.PACK]:
         done.reasons += [f"pack inputs differ: {d}" for d in differences[Stage.PACK]]
+    elif missing:
+        done.reasons += [cannot_pack(path) for path in missing]
     elif not found.packed:
         done.reasons.append(f"not packed as the director packs ({found.wanted}): apply packs it")
     else:
@@ -186,6 +190,8 @@ def _record(target: Target, image: RenderedImage, done: Adoption) -> ImageState:
     )
     if Stage.DEFINE in done.stages:
         entry.attributes = sorted(image.attributes)
+    if Stage.PACK in done.stages:  # the director files as they are now: what the pack used
+        entry.director_files = {p: h for p, h in (image.director_hashes or {}).items() if h}
     return entry
 
 

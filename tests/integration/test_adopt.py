@@ -81,7 +81,7 @@ def imported(
 def test_an_imported_site_is_adopted_and_its_first_apply_builds_nothing(
     capsys: pytest.CaptureFixture[str], director: Director, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    flat = write_msc_site(director.install, str(director.install), director_sources=False)
+    flat = write_msc_site(director.install, str(director.install))
     director.load(flat)
     assert len(flat.images) >= 8
     imported(capsys, director, monkeypatch, flat)
@@ -107,6 +107,14 @@ def test_an_imported_site_is_adopted_and_its_first_apply_builds_nothing(
     assert run_main(capsys, "apply", "--yes").code == 0
     assert director.builds() == []
     assert run_main(capsys, "plan", "--exit-code").code == 0
+    # adopt recorded the director files the packed images hold: a change owes a re-pack
+    key = director.install / "custom/secrets/munge.key"
+    key.write_text("a new key\n")
+    plan = run_main(capsys, "plan", "--json").json()
+    assert plan["summary"]["genimage"] == []
+    assert sorted(plan["summary"]["pack"]) == flat.images
+    reasons = plan["images"][COMPUTE]["reasons"]
+    assert any(f"director file {key} changed" in r for r in reasons), reasons
 
 
 def test_an_image_that_means_something_else_is_not_adopted(

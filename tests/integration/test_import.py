@@ -9,16 +9,10 @@ from typing import Any
 import pytest
 from ruamel.yaml import YAML
 
-from imagespec.importer.collect import has_key
 from imagespec.importer.factor import duplicated_entries
 from tests.flatsite import FlatSite, write_files, write_msc_site, write_sample_site
 from tests.integration.sites import run_main
 from tests.sshd import SshServer
-
-NEEDS_MERGE = pytest.mark.skipif(
-    not (has_key("erase_first") and has_key("from")),
-    reason="enable after main has erase_first and sync `from: director`",
-)
 
 
 def _import(
@@ -123,7 +117,6 @@ def test_msc_site_is_factored_by_its_own_hierarchy(
     }
 
 
-@NEEDS_MERGE
 def test_msc_site_keeps_director_files_and_erase_first(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
@@ -137,18 +130,6 @@ def test_msc_site_keeps_director_files_and_erase_first(
     base = YAML(typ="safe").load((out / "profiles/base.yaml").read_text())
     assert {"src": "/etc/hosts", "dest": "/etc/hosts", "from": "director"} in base["sync"]
     assert base["erase_first"] == ["NetworkManager-wifi"]
-
-
-def test_director_files_are_a_loss_until_imagespec_can_name_them(
-    capsys: pytest.CaptureFixture[str], tmp_path: Path
-) -> None:
-    if has_key("from"):
-        pytest.skip("sync `from: director` is available")
-    site = write_msc_site(tmp_path / "install", erase_first=False)
-    code, stdout, _, out = _import(capsys, tmp_path, site)
-    assert code == 1
-    assert "/etc/hosts stays on the director" in stdout
-    assert not any(b"SECRET-MUNGE-KEY" in p.read_bytes() for p in out.rglob("*") if p.is_file())
 
 
 def test_inexpressible_image_is_a_loss_unless_allowed(
