@@ -105,7 +105,7 @@ def adopt(
     report = AdoptReport(target.name, target.commit, target.transport.runner.dry_run)
     with lock_for(target, wait, 600.0, echo):
         state = read_state(target)
-        target.read_director_files()
+        target.read_director_files(record=True)
         seen = observe(target.transport)
         if seen.notes or seen.definitions is None:
             raise UsageError(f"cannot read the director's definitions: {'; '.join(seen.notes)}")

@@ -9,6 +9,7 @@ apply leaves exactly the stages still owed, which the next apply performs.
 from __future__ import annotations
 
 import posixpath
+import secrets
 import threading
 import time
 from collections.abc import Iterator
@@ -58,14 +59,39 @@ class Target:
     def meta(self) -> str:
         return self.rendered.layout.state_dir()
 
-    def read_director_files(self) -> None:
+    def read_director_files(self, record: bool = False) -> None:
         """Read the sha256 of every `from: director` file the images pack, before any pack,
         and plan from then on with their effective pack digests (plan.with_director_files).
-        Always from the view's pure rendering, so reading again replaces the last reading."""
+        Always from the view's pure rendering, so reading again replaces the last reading.
+
+        The hashes are keyed with the director's salt (`salted`) before anything keeps
+        them: state.json and generation.json may be readable by every node (xCAT's web
+        server serves /install), and a bare sha256 lets anyone test guesses of a secret.
+        `record`: an apply or adopt writes a new salt when there is none yet."""
         rendered = self.view.render(self.name)
         paths = sorted({p for image in rendered.images.values() for p in image.director_files})
         hashes = self.transport.hashes_abs(paths) if paths else {}
+        if hashes:
+            salt = self._salt(record)
+            hashes = {p: salted(salt, h) if h else None for p, h in hashes.items()}
         self.rendered = with_director_files(rendered, hashes)
+
+    def _salt(self, record: bool) -> bytes:
+        """The director's salt (`.imagespec/salt`, mode 0600); a new one, written when
+        `record`, when there is none (nothing recorded can then match: packs are owed)."""
+        rel = join(self.meta, "salt")
+        have = self.transport.read(rel)
+        if have is not None and len(have.strip()) == 64:
+            return have.strip()
+        salt = secrets.token_hex(32).encode()
+        if record:
+            self.transport.write_atomic(rel, salt + b"\n", 0o600)
+        return salt
+
+
+def salted(salt: bytes, hexdigest: str) -> str:
+    """A director file's recorded hash: sha256 over the director's salt and its sha256."""
+    return sha256_hex(salt + b":" + hexdigest.encode())
 
 
 def make_target(view: SiteView, director: str, commit: str, runner: Runner) -> Target:
@@ -124,8 +150,9 @@ def make_director_plan(
     repo: GitRepo,
     only: Optional[set[str]] = None,
     rebuild: Optional[set[str]] = None,
+    record: bool = False,
 ) -> Plan:
-    target.read_director_files()
+    target.read_director_files(record)
     rendered = target.rendered
     actual = target.transport.hashes(set(rendered.files) | set(state.files))
     changes = previous_changes(target, state, repo)
@@ -518,7 +545,9 @@ def apply_director(
     with lock_for(target, options.wait, options.wait_timeout, echo):
         state = read_state(target)
         clean_leftovers(target, state, echo)
-        plan = make_director_plan(target, state, repo, options.only or None, options.rebuild)
+        plan = make_director_plan(
+            target, state, repo, options.only or None, options.rebuild, record=True
+        )
         outcome = ApplyOutcome(target.name, target.commit)
         if not plan.work and not (options.prune_images and plan.orphans):
             if state.commit != target.commit:

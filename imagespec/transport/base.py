@@ -88,7 +88,7 @@ class Transport(Protocol):
 
     def copy(self, pairs: dict[str, str]) -> None: ...
 
-    def write_atomic(self, rel: str, data: bytes) -> bool:
+    def write_atomic(self, rel: str, data: bytes, mode: int = 0o644) -> bool:
         """Write one of imagespec's records; False when a dry run skipped it."""
 
     def make_dir_exclusive(self, rel: str) -> bool: ...

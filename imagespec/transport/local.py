@@ -97,12 +97,12 @@ class LocalTransport(CommandsThroughWrap):
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(tmp)
 
-    def write_atomic(self, rel: str, data: bytes) -> bool:
+    def write_atomic(self, rel: str, data: bytes, mode: int = 0o644) -> bool:
         path = self._path(inside(rel, self.root, "write"))
         if self.runner.skips(Effect.RECORD):
             return False
         try:
-            atomic_write(path, data, 0o644)
+            atomic_write(path, data, mode)
         except OSError as exc:
             raise write_failed(exc, path, f"{path} was left as it was") from None
         return True

@@ -243,7 +243,7 @@ class SshTransport(CommandsThroughWrap):
         with contextlib.suppress(TransportError):
             self._sh(script, effect=Effect.RECORD, check=False)
 
-    def write_atomic(self, rel: str, data: bytes) -> bool:
+    def write_atomic(self, rel: str, data: bytes, mode: int = 0o644) -> bool:
         """A temporary file named like stage_file's, synced, then renamed over the target."""
         path = self._abs(inside(rel, self.root, "write"))
         if self.runner.skips(Effect.RECORD):
@@ -252,7 +252,7 @@ class SshTransport(CommandsThroughWrap):
         template = shlex.quote(posixpath.join(parent, f".{name}.imagespec-XXXXXXXX"))
         script = (
             f"mkdir -p {shlex.quote(parent)} && t=$(mktemp {template}) || exit 1; "
-            f'if cat > "$t" && chmod 644 "$t" && {{ sync -- "$t" 2>/dev/null || true; }}'
+            f'if cat > "$t" && chmod {mode:o} "$t" && {{ sync -- "$t" 2>/dev/null || true; }}'
             f' && mv -f "$t" {shlex.quote(path)}; then exit 0; fi; rm -f "$t"; exit 1'
         )
         try:

@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from imagespec.ops.reconcile import salted
 from tests.helpers import dump_yaml, write_tree
 from tests.integration.sites import (
     APPLY_PROFILES,
@@ -73,9 +74,17 @@ def with_login_director_files(env: Env, files: Path) -> None:
     env.commit("login: /etc/hosts and the munge key from the director")
 
 
+def recorded_hash(managed: Path, data: bytes) -> str:
+    """What state.json records for a director file: its sha256 keyed with the director's
+    salt (`.imagespec/salt` under the managed tree), never the bare sha256."""
+    salt = (managed / ".imagespec/salt").read_bytes().strip()
+    return salted(salt, hashlib.sha256(data).hexdigest())
+
+
 def assert_secret_nowhere(top: Path, *outputs: str, images: tuple[Path, ...] = ()) -> None:
     """The secret's bytes appear in no file under `top` outside the image roots and
-    archives, nor in any command output; its sha256 only in state.json, which records it."""
+    archives, nor in any command output, and neither does its bare sha256 (which would
+    let anyone who reads state.json, often served over http with /install, test guesses)."""
     content, digest = SECRET.strip(), hashlib.sha256(SECRET).hexdigest().encode()
     for path in top.rglob("*"):
         if any(path.is_relative_to(image) for image in images) or not path.is_file():
@@ -84,7 +93,7 @@ def assert_secret_nowhere(top: Path, *outputs: str, images: tuple[Path, ...] = (
             continue
         data = path.read_bytes()
         assert content not in data, f"the secret leaked into {path}"
-        assert path.name == "state.json" or digest not in data, f"its hash is in {path}"
+        assert digest not in data, f"its hash is in {path}"
     for text in outputs:
         assert content.decode() not in text and digest.decode() not in text
 
@@ -112,9 +121,10 @@ def test_xcat_packimage_copies_director_files_and_a_change_owes_only_a_pack(
     assert not (env.install / "p/custom/synclists" / str(files).lstrip("/")).exists()
     recorded = env.state()["images"]["img-login"]["director_files"]
     assert recorded == {
-        f"{files}/etc/hosts": hashlib.sha256(HOSTS).hexdigest(),
-        f"{files}/root/secrets/munge.key": hashlib.sha256(SECRET).hexdigest(),
+        f"{files}/etc/hosts": recorded_hash(env.install / "p", HOSTS),
+        f"{files}/root/secrets/munge.key": recorded_hash(env.install / "p", SECRET),
     }
+    assert (env.install / "p/.imagespec/salt").stat().st_mode & 0o777 == 0o600
     assert "director_files" not in env.state()["images"]["img-compute"], "written only if any"
 
     before = len(changing_calls(env.calls()))
@@ -294,9 +304,8 @@ def test_plan_over_ssh_reads_the_director_file_hash_remotely(
     assert run.code == 0, run.err
     state = json.loads((install / "p/.imagespec/state.json").read_text())
     hosts = f"{files}/etc/hosts"
-    assert (
-        state["images"]["img-login"]["director_files"][hosts] == hashlib.sha256(HOSTS).hexdigest()
-    )
+    recorded = state["images"]["img-login"]["director_files"][hosts]
+    assert recorded == recorded_hash(install / "p", HOSTS)
     assert run_main(capsys, "plan", "--exit-code").code == 0
     (files / "etc/hosts").write_bytes(b"changed\n")
     verbose = run_main(capsys, "-v", "plan", "--json")
