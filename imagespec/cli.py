@@ -352,8 +352,18 @@ def diff(
     branch: Optional[str] = BranchOpt,
     site: Optional[Path] = SiteOpt,
     json_out: bool = JsonOpt,
+    built: Optional[str] = typer.Option(
+        None,
+        "--built",
+        metavar="IMAGE",
+        help="Compare the packages of two built generations of IMAGE instead (BASE and HEAD"
+        " are generation numbers: default the one before the one in use, and the one in use).",
+    ),
 ) -> None:
     """Per-image changes and required actions between two git revisions."""
+    if built is not None:
+        _diff_built(ctx, built, base, head, fmt, exit_code, director, branch, site, json_out)
+        return
     root = _site_root(ctx, site)
     report = run_diff(root, base, head, director, branch)
     if _want_json(ctx, json_out) or fmt is DiffFormat.json:
@@ -368,6 +378,43 @@ def diff(
 
 def _diff_command(base: Optional[str], head: Optional[str]) -> str:
     return " ".join(["imagespec diff", *(r for r in (base, head) if r)])
+
+
+def _generation_number(text: Optional[str], which: str) -> Optional[int]:
+    if text is None:
+        return None
+    if not text.isdigit():
+        raise UsageError(f"diff --built: {which} '{text}' is not a generation number")
+    return int(text)
+
+
+def _diff_built(
+    ctx: typer.Context,
+    image: str,
+    base: Optional[str],
+    head: Optional[str],
+    fmt: DiffFormat,
+    exit_code: bool,
+    director: Optional[str],
+    branch: Optional[str],
+    site: Optional[Path],
+    json_out: bool,
+) -> None:
+    """`diff --built IMAGE [GEN_A [GEN_B]]`: what a rebuild changed in the packages."""
+    from .ops.inspect import diff_built
+    from .report.inspect import print_built_diff
+
+    if fmt is DiffFormat.markdown:
+        raise UsageError("diff --built prints text or json; --format markdown is for revisions")
+    old, new = _generation_number(base, "GEN_A"), _generation_number(head, "GEN_B")
+    target = _one_target(ctx, site, director, branch, None, False, "diff --built")
+    report = diff_built(target, _image(target.view, target.rendered, image), old, new)
+    if _want_json(ctx, json_out) or fmt is DiffFormat.json:
+        _print_json(report.as_json())
+    else:
+        print_built_diff(_console(), report)
+    if exit_code and report.changes.changed:
+        raise typer.Exit(2)
 
 
 # ------------------------------------------------------------------ directors: plan, apply, status
@@ -602,6 +649,84 @@ def rollback(
         _print_json(done.as_json())
     else:
         print_rollback(_console(), done)
+
+
+@app.command()
+def logs(
+    ctx: typer.Context,
+    image: str = typer.Argument(..., help="Image name."),
+    build: Optional[int] = typer.Option(
+        None, "--build", min=1, help="The build log N of --list (default: the latest)."
+    ),
+    list_: bool = typer.Option(False, "--list", help="List the image's build logs."),
+    follow: bool = typer.Option(
+        False, "--follow", "-f", help="Follow the running apply's log until it ends."
+    ),
+    director: Optional[str] = DirectorOpt,
+    branch: Optional[str] = BranchOpt,
+    site: Optional[Path] = SiteOpt,
+    json_out: bool = JsonOpt,
+) -> None:
+    """Print an image's latest (or a given) build log from the director."""
+    from .ops.inspect import choose_log, follow_log, list_logs, read_log
+    from .report.inspect import print_logs
+
+    target = _one_target(ctx, site, director, branch, None, False, "logs")
+    name = _image(target.view, target.rendered, image).name
+    as_json = _want_json(ctx, json_out)
+    if follow:
+        if as_json or list_ or build is not None:
+            raise UsageError("logs --follow prints the log as it grows: no --json, --list, --build")
+        follow_log(target, name, _write_raw, _trace_note)
+        return
+    found = list_logs(target, name)
+    if list_:
+        if as_json:
+            _print_json(
+                {"director": target.name, "image": name, "builds": [log.as_json() for log in found]}
+            )
+        else:
+            print_logs(_console(), target.name, name, found)
+        return
+    chosen = choose_log(found, name, target.name, build)
+    text = read_log(target, name, chosen)
+    if as_json:
+        _print_json({"director": target.name, "image": name, **chosen.as_json(), "text": text})
+        return
+    _trace_note(f"build {chosen.number} of {len(found)}, started {chosen.time}: {chosen.path}")
+    _write_raw(text)
+
+
+def _write_raw(text: str) -> None:
+    sys.stdout.write(text)
+    sys.stdout.flush()
+
+
+def _trace_note(line: str) -> None:
+    """A note about the output, on stderr so that stdout is the log alone."""
+    sys.stderr.write(f"{line}\n")
+    sys.stderr.flush()
+
+
+@app.command()
+def generations(
+    ctx: typer.Context,
+    image: str = typer.Argument(..., help="Image name."),
+    director: Optional[str] = DirectorOpt,
+    branch: Optional[str] = BranchOpt,
+    site: Optional[Path] = SiteOpt,
+    json_out: bool = JsonOpt,
+) -> None:
+    """The generations kept for an image: commit, time, digests, and the one in use."""
+    from .ops.inspect import list_generations
+    from .report.inspect import print_generations
+
+    target = _one_target(ctx, site, director, branch, None, False, "generations")
+    found = list_generations(target, _image(target.view, target.rendered, image))
+    if _want_json(ctx, json_out):
+        _print_json(found.as_json())
+    else:
+        print_generations(_console(), found)
 
 
 @app.command()

@@ -146,9 +146,7 @@ def parse_query(output: str) -> list[Package]:
         if len(fields) != 5:
             continue
         name, epoch, version, release, arch = fields
-        packages.append(
-            Package(name, int(epoch) if epoch.isdigit() else 0, version, release, arch)
-        )
+        packages.append(Package(name, int(epoch) if epoch.isdigit() else 0, version, release, arch))
     return sort_packages(packages)
 
 

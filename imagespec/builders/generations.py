@@ -5,7 +5,8 @@ Layout next to an image's rootimgdir R (same file system, so renames are atomic)
     R -> .<name>.imagespec/<N>          a symlink: the generation in use
     .<name>.imagespec/staging/          the generation being built
     .<name>.imagespec/<N>/              rootimg/, kernel, initrd-*, the packed image,
-                                        generation.json (digests, commit, time)
+                                        generation.json (digests, commit, time),
+                                        packages.json (the installed packages)
 
 xCAT reads everything through R, so switching generations is one rename of a
 symlink.  A real directory found at R (built before imagespec, or by xCAT) is
@@ -22,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any, Optional
 
 from ..errors import ImagespecError
+from ..packages import MANIFEST_FILE, QUERY_FORMAT, manifest_bytes, parse_query
 from ..render import RenderedDirector, RenderedImage
 from ..render.layout import generation_home
 from ..render.readers import parse_litefile
@@ -228,11 +230,37 @@ def _dump(generation: Generation) -> bytes:
 def promote(transport: Transport, found: Survey, generation: Generation, log: Log) -> None:
     """staging becomes generation N and R points at it: the atomic switch."""
     dirs = found.dirs
+    write_manifest(transport, dirs.staging, log)
     write_text(transport, posixpath.join(dirs.staging, GENERATION_FILE), _dump(generation), log)
     run_logged(transport, ["mv", "-T", dirs.staging, dirs.gen(generation.number)], log)
     found.generations[generation.number] = generation
     switch(transport, dirs, generation.number, log)
     found.current = generation.number
+
+
+def rpm_query(root: str) -> str:
+    """A shell command: the packages of a root's rpm database, or exit 3 without one."""
+    return (
+        f"test -d {q(root)}/var/lib/rpm || exit 3; "
+        f"rpm --root {q(root)} --dbpath /var/lib/rpm -qa --qf {q(QUERY_FORMAT)}"
+    )
+
+
+def write_manifest(transport: Transport, gen_dir: str, log: Log) -> None:
+    """packages.json next to generation.json: what the generation's root holds, so
+    `diff --built` can compare generations long after their roots changed or went.
+    A root without an rpm database (a tree built some other way) gets none."""
+    root = posixpath.join(gen_dir, "rootimg")
+    result = transport.run(["sh", "-c", rpm_query(root)], effect=Effect.READ, check=False)
+    if result.returncode != 0:
+        log(
+            f"no rpm database in {root} (rpm said: {result.output.strip()[:200] or 'nothing'});"
+            " this generation gets no package manifest"
+        )
+        return
+    packages = parse_query(result.output)
+    write_text(transport, posixpath.join(gen_dir, MANIFEST_FILE), manifest_bytes(packages), log)
+    log(f"package manifest: {len(packages)} packages in {posixpath.join(gen_dir, MANIFEST_FILE)}")
 
 
 def switch(transport: Transport, dirs: ImageDirs, number: int, log: Log) -> None:

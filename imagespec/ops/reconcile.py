@@ -276,6 +276,7 @@ class ImageJob:
         self.actions = [a for a in actions if a != Action.SYNC]
         self.progress = progress
         self.lines: list[str] = []
+        self.log_rel: Optional[str] = None  # named when first written: the build's start
 
     def log(self, text: str) -> None:
         self.lines.append(text)
@@ -292,6 +293,7 @@ class ImageJob:
         for action in self.actions if not missing else []:
             self.progress(self.image.name, action)
             self.log(f"== {action} {self.image.name} at {now()}")
+            self._write_log()  # stage by stage, for `imagespec logs --follow`
             try:
                 self._stage(builder, action)
             except (CommandError, ImagespecError) as exc:
@@ -396,10 +398,17 @@ class ImageJob:
     def _write_log(self) -> Optional[str]:
         if not self.lines:
             return None
-        rel = join(self.target.meta, "logs", self.image.name, f"{now().replace(':', '')}.log")
+        if self.log_rel is None:
+            self.log_rel = log_path(self.target.meta, self.image.name, now())
+        rel = self.log_rel
         if not self.target.transport.write_atomic(rel, ("\n".join(self.lines) + "\n").encode()):
             return None  # a dry run records nothing
         return f"{self.target.transport.description}/{rel}"
+
+
+def log_path(meta: str, image: str, started: str) -> str:
+    """Where a build's log lives: one file per build, named by its start time."""
+    return join(meta, "logs", image, f"{started.replace(':', '')}.log")
 
 
 def run_images(

@@ -14,7 +14,8 @@ from imagespec.packages import (
     rpmvercmp,
 )
 
-# rpm's own cases (tests/rpmvercmp.at in rpm 4.18): a, b, rpmvercmp(a, b)
+# rpm's own cases (tests/rpmvercmp.at in rpm 4.18): a, b, rpmvercmp(a, b); the last six
+# hold Greek letters, which are not ASCII letters and so only separate segments
 RPM_CASES = """
 1.0 1.0 0
 1.0 2.0 -1
@@ -113,12 +114,12 @@ _ + 0
 1g.fc17 1g.fc17 0
 1g.fc17 1.fc17 1
 1.fc17 1g.fc17 -1
-1.1.α 1.1.α 0
-1.1.α 1.1.β 0
-1.1.β 1.1.α 0
-1.1.αα 1.1.α 0
-1.1.α 1.1.ββ 0
-1.1.ββ 1.1.αα 0
+1.1.\u03b1 1.1.\u03b1 0
+1.1.\u03b1 1.1.\u03b2 0
+1.1.\u03b2 1.1.\u03b1 0
+1.1.\u03b1\u03b1 1.1.\u03b1 0
+1.1.\u03b1 1.1.\u03b2\u03b2 0
+1.1.\u03b2\u03b2 1.1.\u03b1\u03b1 0
 """
 
 
