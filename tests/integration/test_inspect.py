@@ -138,9 +138,8 @@ def test_diff_built_shows_what_a_rebuild_changed_without_a_git_change(
     manifest = json.loads((native.generation_dir("img-compute", 1) / "packages.json").read_text())
     names = [p["name"] for p in manifest["packages"]]
     assert names == sorted(names) and "hpc-app" in names
-    assert {"name": "hpc-lib", "epoch": 0, "version": "1.0", "release": "1", "arch": "x86_64"} in [
-        {**p, "release": p["release"].split(".")[0]} for p in manifest["packages"]
-    ]
+    lib = next(p for p in manifest["packages"] if p["name"] == "hpc-lib")
+    assert (lib["epoch"], lib["version"], lib["release"], lib["arch"]) == (0, "1.0", "1", "noarch")
 
     shutil.rmtree(other / "hpc")
     newer = [Pkg(p.name, p.files, p.requires, p.recommends, "1.10") for p in HPC]
