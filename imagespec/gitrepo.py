@@ -15,9 +15,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING, Callable, Optional
 
 from .errors import GitError
+from .runner import traced
 from .source import (
     DIR_LINK_FIX,
     LINK_FIX,
@@ -50,16 +51,17 @@ class GitRepo:
     """The repository holding a site: the only door to gitpython (imported on first use,
     so that commands which never read git do not pay for it)."""
 
-    def __init__(self, repo: git.Repo):
+    def __init__(self, repo: git.Repo, trace: Optional[Callable[[str], None]] = None):
         self._repo = repo
+        self.trace = trace  # -v: each git command and its duration (the runner's trace)
 
     @classmethod
-    def find(cls, path: Path) -> GitRepo:
+    def find(cls, path: Path, trace: Optional[Callable[[str], None]] = None) -> GitRepo:
         """The git repository holding path; GitError when there is none."""
         import git
 
         try:
-            return cls(git.Repo(path, search_parent_directories=True))
+            return cls(git.Repo(path, search_parent_directories=True), trace)
         except (git.InvalidGitRepositoryError, git.NoSuchPathError):
             raise GitError(
                 f"{path} is not inside a git repository; diff compares git revisions"
@@ -166,6 +168,29 @@ class GitRepo:
             )
         raise GitError(f"{first} and {second} have no merge base (unrelated histories); {tips}")
 
+    def uncommitted(self, site_root: Path) -> list[tuple[str, str]]:
+        """The site's files whose working-tree state is not HEAD's, as (site-relative
+        path, how: modified, new or deleted); untracked new files count, ignored ones not."""
+        prefix = self.site_prefix(site_root)
+        out = self._git(
+            "status",
+            "--porcelain=v1",
+            "-z",
+            "--no-renames",
+            "--untracked-files=all",
+            "--",
+            prefix or ".",
+        )
+        cut = len(prefix) + 1 if prefix else 0
+        found = []
+        for record in out.split("\0"):
+            code, path = record[:2], record[3:]
+            rel = path[cut:]
+            if record and is_site_path(rel):
+                how = "new" if code == "??" else "deleted" if "D" in code else "modified"
+                found.append((rel, how))
+        return sorted(found)
+
     def ls_tree(self, *args: str) -> str:
         return self._git("ls_tree", *args)
 
@@ -178,7 +203,8 @@ class GitRepo:
 
     def _git(self, command: str, *args: str) -> str:
         """`git COMMAND ARGS` (gitpython's spelling: rev_parse for rev-parse); its stdout."""
-        return str(getattr(self._repo.git, command)(*args))
+        with traced(self.trace, ["git", command.replace("_", "-"), *args]):
+            return str(getattr(self._repo.git, command)(*args))
 
 
 class IndexedSource:

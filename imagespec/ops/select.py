@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from contextlib import suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Optional
 
@@ -64,6 +64,22 @@ class Reconcile:
     repo: GitRepo
     commit: str
     targets: list[Target]
+    # the site's files edited and not committed, when the commit is HEAD: (path, how)
+    uncommitted: list[tuple[str, str]] = field(default_factory=list)
+    rendered: str = "HEAD"  # how the commit was named: --rev, --branch or HEAD
+
+
+def uncommitted_lines(setup: Reconcile, verb: str, shown: int = 5) -> list[str]:
+    """What plan and apply say about edits they do not see (they render a commit)."""
+    where = f"{verb} renders {setup.rendered} ({setup.commit[:7]})"
+    what = "commit it, or use `imagespec diff` to see the working tree"
+    lines = [
+        f"{path} is {how} and not committed: {where}; {what}"
+        for path, how in setup.uncommitted[:shown]
+    ]
+    if len(setup.uncommitted) > shown:
+        lines.append(f"... and {len(setup.uncommitted) - shown} more site files not committed")
+    return lines
 
 
 def open_targets(
@@ -77,7 +93,7 @@ def open_targets(
 
     The caller closes `repo` when it is done (its git processes end with it).
     """
-    repo = GitRepo.find(root)
+    repo = GitRepo.find(root, runner.trace)
     try:
         return _targets_at(repo, root, director, branch, rev, runner)
     except BaseException:
@@ -109,7 +125,8 @@ def _targets_at(
     for name in names:
         check_director_root(view.docs.site, name, view.render(name), root)
     targets = [make_target(view, name, commit, runner) for name in names]
-    return Reconcile(repo, commit, targets)
+    uncommitted = repo.uncommitted(root) if commit == repo.resolve("HEAD") else []
+    return Reconcile(repo, commit, targets, uncommitted, rev or branch or "HEAD")
 
 
 def _commit_to_apply(repo: GitRepo, rev: Optional[str], branch: Optional[str]) -> str:
