@@ -285,7 +285,7 @@ def show(
 ) -> None:
     """The merged view of one image, with where every entry came from."""
     view = _open(ctx, site)
-    name = choose_one(view.docs.site.model, view.docs.source.root, director, branch)
+    name = choose_one(view.docs.site.model, view.docs.source.root, director, branch, _trace)
     rendered = _image(view, view.render(name), image)
     if built:
         _show_built(ctx, view, name, rendered, json_out)
@@ -339,7 +339,7 @@ def explain(
 ) -> None:
     """Where an entry was added, overridden or removed along the image's chain."""
     view = _open(ctx, site)
-    name = choose_one(view.docs.site.model, view.docs.source.root, director, branch)
+    name = choose_one(view.docs.site.model, view.docs.source.root, director, branch, _trace)
     rendered = _image(view, view.render(name), image)
     _warn(view)
     result = explain_entry(rendered, entry, _lite_view(ctx, view, name, rendered))
@@ -367,7 +367,7 @@ def render(
     from .overlap import checked_out_dir
 
     view = _open(ctx, site)
-    name = choose_one(view.docs.site.model, view.docs.source.root, director, branch)
+    name = choose_one(view.docs.site.model, view.docs.source.root, director, branch, _trace)
     rendered = view.render(name)
     write_tree(rendered, checked_out_dir(out, view.docs.source.root), force, shown=out)
     if _want_json(ctx, json_out):
@@ -451,6 +451,8 @@ def _targets(
     """The targets of plan, apply, status and rollback; the repository closes with the command."""
     setup = open_targets(_site_root(ctx, site), director, branch, rev, _runner(ctx, dry_run))
     ctx.call_on_close(setup.repo.close)
+    if setup.why:
+        _trace(setup.why)
     return setup
 
 

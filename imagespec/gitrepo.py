@@ -191,6 +191,44 @@ class GitRepo:
                 found.append((rel, how))
         return sorted(found)
 
+    def branch(self) -> Optional[str]:
+        """The checked-out branch; None when HEAD is detached."""
+        import git
+
+        try:
+            return self._git("symbolic_ref", "--quiet", "--short", "HEAD").strip() or None
+        except git.GitCommandError:
+            return None
+
+    def upstream(self) -> Optional[tuple[str, str]]:
+        """The current branch's upstream as (how git spells it, the branch name on its
+        remote): ('origin/main', 'main'); None when there is none."""
+        import git
+
+        try:
+            spelled = self._git("rev_parse", "--abbrev-ref", "--verify", "-q", "@{upstream}")
+            merge = self._git("config", "--get", f"branch.{self.branch()}.merge")
+        except git.GitCommandError:
+            return None
+        name = merge.strip().removeprefix("refs/heads/")
+        return (spelled.strip(), name) if spelled.strip() and name else None
+
+    def commits_since_fork(self, branch: str) -> Optional[tuple[int, int]]:
+        """How far HEAD is from `branch` (the local branch, else origin/branch): the commits
+        HEAD has since their merge base, and those the branch has (0: HEAD contains its
+        tip); None when there is no such branch or no merge base."""
+        import git
+
+        for ref in (f"refs/heads/{branch}", f"refs/remotes/origin/{branch}"):
+            try:
+                base = self._git("merge_base", "HEAD", ref).strip()
+                ours = self._git("rev_list", "--count", f"{base}..HEAD").strip()
+                theirs = self._git("rev_list", "--count", f"{base}..{ref}").strip()
+                return int(ours), int(theirs)
+            except git.GitCommandError:
+                continue
+        return None
+
     def ls_tree(self, *args: str) -> str:
         return self._git("ls_tree", *args)
 

@@ -5,13 +5,22 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
 from pathlib import Path
 
+import git
 import pytest
 
 from imagespec.gitrepo import GitRepo
 from tests.helpers import dump_yaml, write_tree
-from tests.integration.sites import Env, init_repo, run_main, small_site
+from tests.integration.sites import (
+    TWO_DIRECTORS,
+    Env,
+    SiteRepo,
+    init_repo,
+    run_main,
+    small_site,
+)
 
 TRACE = re.compile(r"imagespec: +\d+\.\d\d s  \S")
 
@@ -115,3 +124,101 @@ def test_uncommitted_files_of_a_site_in_a_subdirectory(tmp_path: Path) -> None:
     write_tree(handle.top, {"profiles/outside.yaml": "not this site\n", "sites/other/x": "y\n"})
     with GitRepo.find(handle.site) as repo:
         assert repo.uncommitted(handle.site) == [("profiles/base.yaml", "modified")]
+
+
+# ---------------------------------------------------------------- choosing the director
+
+
+@pytest.fixture
+def two(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[SiteRepo]:
+    """prod follows main, test follows dev; dev is a branch of main with no commit of its own."""
+    monkeypatch.delenv("IMAGESPEC_DIRECTOR", raising=False)
+    site = init_repo(tmp_path / "repo", small_site(directors=TWO_DIRECTORS))
+    site.repo.git.branch("dev")
+    yield site
+    site.repo.close()
+
+
+def chosen(capsys: pytest.CaptureFixture[str], site: Path, *argv: str) -> tuple[str, list[str]]:
+    """The director `show --json` rendered for, and what imagespec said about choosing it."""
+    run = run_main(capsys, "--site", str(site), "show", "img-login", "--json", *argv)
+    assert run.code == 0, run.err
+    prefix = json.loads(run.out)["attributes"]["pkglist"].split("/")[2]
+    return prefix, [line for line in run.err_lines if line.startswith("imagespec: director")]
+
+
+def test_a_feature_branch_uses_the_director_of_its_upstream(
+    two: SiteRepo, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    clone = git.Repo.clone_from(str(two.top), str(tmp_path / "clone"))
+    try:
+        clone.git.checkout("-q", "-b", "feature", "origin/dev")  # tracks origin/dev
+        assert chosen(capsys, tmp_path / "clone") == (
+            "test",
+            [
+                "imagespec: director test: the current branch 'feature' tracks origin/dev, "
+                "which it follows; -d NAME chooses another"
+            ],
+        )
+        assert chosen(capsys, tmp_path / "clone", "-d", "prod") == ("prod", [])
+    finally:
+        clone.close()
+
+
+def test_a_feature_branch_uses_the_director_of_the_branch_it_was_created_from(
+    two: SiteRepo, capsys: pytest.CaptureFixture[str]
+) -> None:
+    two.branch("dev", "main", {"profiles/aux.yaml": "packages: [on-dev]\n"})
+    two.branch("from-dev", "dev", {"profiles/aux.yaml": "packages: [feature]\n"}, "from-dev")
+    assert chosen(capsys, two.site) == (
+        "test",
+        [
+            "imagespec: director test: the current branch 'from-dev' was created from 'dev', "
+            "which it follows; -d NAME chooses another"
+        ],
+    )
+    two.branch("from-main", "main", {"profiles/aux.yaml": "packages: [other]\n"}, "from-main")
+    assert chosen(capsys, two.site)[0] == "prod"
+    two.repo.git.checkout("-q", "main")
+    assert chosen(capsys, two.site) == (
+        "prod",
+        ["imagespec: director prod: it follows the current branch 'main'; -d NAME chooses another"],
+    )
+
+
+def test_default_director_and_the_environment_decide_when_git_cannot(
+    two: SiteRepo, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    two.repo.git.checkout("-q", "-b", "feature")  # main and dev are the same commit: a tie
+    run = run_main(capsys, "--site", str(two.site), "show", "img-login")
+    assert run.code == 1 and "IMAGESPEC_DIRECTOR or default_director" in run.err
+    doc = two.site / "imagespec.yaml"
+    two.commit("default", {"imagespec.yaml": doc.read_text() + "default_director: test\n"})
+    assert chosen(capsys, two.site) == (
+        "test",
+        ["imagespec: director test: default_director in imagespec.yaml; -d NAME chooses another"],
+    )
+    monkeypatch.setenv("IMAGESPEC_DIRECTOR", "prod")
+    assert chosen(capsys, two.site)[0] == "prod"
+    assert chosen(capsys, two.site, "-d", "test") == ("test", [])
+    monkeypatch.setenv("IMAGESPEC_DIRECTOR", "prd")
+    run = run_main(capsys, "--site", str(two.site), "show", "img-login")
+    assert run.code == 1
+    assert run.err_lines == [
+        "error: unknown director 'prd' (IMAGESPEC_DIRECTOR); did you mean 'prod'? "
+        "(directors: prod, test)"
+    ]
+
+
+def test_an_unknown_default_director_is_a_validation_error(
+    two: SiteRepo, capsys: pytest.CaptureFixture[str]
+) -> None:
+    doc = two.site / "imagespec.yaml"
+    lines = doc.read_text().count("\n")
+    doc.write_text(doc.read_text() + "default_director: tset\n")
+    run = run_main(capsys, "--site", str(two.site), "validate")
+    assert run.code == 1
+    assert run.err_lines == [
+        f"imagespec.yaml:{lines + 1}:1: default_director 'tset' is not a director; "
+        "did you mean 'test'? (directors: prod, test)"
+    ]
