@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import sys
 import tempfile
 import traceback
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from enum import Enum
@@ -23,6 +24,7 @@ from typing import TYPE_CHECKING, Any, NoReturn, Optional
 import click
 import typer
 from rich.console import Console
+from typer.core import TyperGroup
 
 from . import __version__
 from .cache import DiskCache
@@ -31,7 +33,7 @@ from .ops.diff import run_diff
 from .ops.explain import LiteView, director_litefile
 from .ops.explain import explain as explain_entry
 from .ops.render import write_tree
-from .ops.select import Reconcile, check_images, choose_one, open_targets
+from .ops.select import Reconcile, check_images, choose_one, open_targets, uncommitted_lines
 from .render import RenderedDirector, RenderedImage
 from .report import diff as diff_report
 from .report import explain as explain_report
@@ -44,7 +46,58 @@ from .source import WorktreeSource, find_site_root
 if TYPE_CHECKING:
     from .ops.reconcile import Target
 
+VERBOSE = re.compile(r"-v+|--verbose")
+
+
+class GlobalsAnywhere(TyperGroup):
+    """`-v` works after the command as before it (`imagespec plan -v`): it is moved in
+    front of the command before parsing.  `--json` and `--site` are options of each
+    command as well, so they already work on either side."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        return super().parse_args(ctx, hoist_verbose(args, self.commands))
+
+
+def hoist_verbose(args: list[str], commands: Mapping[str, Any]) -> list[str]:
+    """args with every -v/--verbose after the command moved before it; the value of a
+    command's option (`--only -v`) and anything after `--` are left alone."""
+    at = _command_index(args)
+    command = commands.get(args[at]) if at < len(args) else None
+    if command is None:
+        return args
+    valued = {
+        opt
+        for param in command.params
+        if getattr(param, "param_type_name", "") == "option"
+        and not getattr(param, "is_flag", False)
+        and not getattr(param, "count", False)
+        for opt in param.opts
+    }
+    moved: list[str] = []
+    rest: list[str] = []
+    tail = iter(args[at + 1 :])
+    for arg in tail:
+        if arg == "--":
+            rest.extend([arg, *tail])
+        elif arg in valued:
+            rest.extend([arg, *(v for v in [next(tail, None)] if v is not None)])
+        elif VERBOSE.fullmatch(arg):
+            moved.append(arg)
+        else:
+            rest.append(arg)
+    return [*args[:at], *moved, args[at], *rest]
+
+
+def _command_index(args: list[str]) -> int:
+    """Where the command name is: the first word that is not a global option or its value."""
+    at = 0
+    while at < len(args) and args[at].startswith("-") and args[at] != "--":
+        at += 2 if args[at] == "--site" else 1
+    return at
+
+
 app = typer.Typer(
+    cls=GlobalsAnywhere,
     add_completion=False,
     no_args_is_help=True,
     help="Declarative GitOps pipeline for xCAT node images.",
@@ -232,7 +285,7 @@ def show(
 ) -> None:
     """The merged view of one image, with where every entry came from."""
     view = _open(ctx, site)
-    name = choose_one(view.docs.site.model, view.docs.source.root, director, branch)
+    name = choose_one(view.docs.site.model, view.docs.source.root, director, branch, _trace)
     rendered = _image(view, view.render(name), image)
     if built:
         _show_built(ctx, view, name, rendered, json_out)
@@ -286,7 +339,7 @@ def explain(
 ) -> None:
     """Where an entry was added, overridden or removed along the image's chain."""
     view = _open(ctx, site)
-    name = choose_one(view.docs.site.model, view.docs.source.root, director, branch)
+    name = choose_one(view.docs.site.model, view.docs.source.root, director, branch, _trace)
     rendered = _image(view, view.render(name), image)
     _warn(view)
     result = explain_entry(rendered, entry, _lite_view(ctx, view, name, rendered))
@@ -314,7 +367,7 @@ def render(
     from .overlap import checked_out_dir
 
     view = _open(ctx, site)
-    name = choose_one(view.docs.site.model, view.docs.source.root, director, branch)
+    name = choose_one(view.docs.site.model, view.docs.source.root, director, branch, _trace)
     rendered = view.render(name)
     write_tree(rendered, checked_out_dir(out, view.docs.source.root), force, shown=out)
     if _want_json(ctx, json_out):
@@ -445,6 +498,8 @@ def _targets(
     """The targets of plan, apply, status and rollback; the repository closes with the command."""
     setup = open_targets(_site_root(ctx, site), director, branch, rev, _runner(ctx, dry_run))
     ctx.call_on_close(setup.repo.close)
+    if setup.why:
+        _trace(setup.why)
     return setup
 
 
@@ -467,6 +522,12 @@ def _one_target(
 def _runner(ctx: typer.Context, dry_run: bool = False) -> Runner:
     """The runner of every external command; -v traces each one to stderr."""
     return Runner(dry_run=dry_run, echo=_echo, trace=_trace if _globals(ctx).verbose else None)
+
+
+def _say_uncommitted(setup: Reconcile, verb: str) -> None:
+    """Edits plan and apply do not see (SPEC §8: a commit, never the working tree)."""
+    for line in uncommitted_lines(setup, verb):
+        sys.stderr.write(f"warning: {line}\n")
 
 
 def _print_per_director(docs: list[dict[str, Any]]) -> None:
@@ -498,6 +559,7 @@ def plan(
     from .report import apply as apply_report
 
     setup = _targets(ctx, site, director, branch, rev, False)
+    _say_uncommitted(setup, "plan")
     if not setup.targets:
         _no_director(branch)
         return
@@ -551,6 +613,7 @@ def apply(
     from .report.progress import ApplyProgress
 
     setup = _targets(ctx, site, director, branch, rev, dry_run)
+    _say_uncommitted(setup, "apply")
     if not setup.targets:
         _no_director(branch)
         return

@@ -15,9 +15,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING, Callable, Optional
 
 from .errors import GitError
+from .runner import traced
 from .source import (
     DIR_LINK_FIX,
     LINK_FIX,
@@ -50,16 +51,17 @@ class GitRepo:
     """The repository holding a site: the only door to gitpython (imported on first use,
     so that commands which never read git do not pay for it)."""
 
-    def __init__(self, repo: git.Repo):
+    def __init__(self, repo: git.Repo, trace: Optional[Callable[[str], None]] = None):
         self._repo = repo
+        self.trace = trace  # -v: each git command and its duration (the runner's trace)
 
     @classmethod
-    def find(cls, path: Path) -> GitRepo:
+    def find(cls, path: Path, trace: Optional[Callable[[str], None]] = None) -> GitRepo:
         """The git repository holding path; GitError when there is none."""
         import git
 
         try:
-            return cls(git.Repo(path, search_parent_directories=True))
+            return cls(git.Repo(path, search_parent_directories=True), trace)
         except (git.InvalidGitRepositoryError, git.NoSuchPathError):
             raise GitError(
                 f"{path} is not inside a git repository; diff compares git revisions"
@@ -166,6 +168,67 @@ class GitRepo:
             )
         raise GitError(f"{first} and {second} have no merge base (unrelated histories); {tips}")
 
+    def uncommitted(self, site_root: Path) -> list[tuple[str, str]]:
+        """The site's files whose working-tree state is not HEAD's, as (site-relative
+        path, how: modified, new or deleted); untracked new files count, ignored ones not."""
+        prefix = self.site_prefix(site_root)
+        out = self._git(
+            "status",
+            "--porcelain=v1",
+            "-z",
+            "--no-renames",
+            "--untracked-files=all",
+            "--",
+            prefix or ".",
+        )
+        cut = len(prefix) + 1 if prefix else 0
+        found = []
+        for record in out.split("\0"):
+            code, path = record[:2], record[3:]
+            rel = path[cut:]
+            if record and is_site_path(rel):
+                how = "new" if code == "??" else "deleted" if "D" in code else "modified"
+                found.append((rel, how))
+        return sorted(found)
+
+    def branch(self) -> Optional[str]:
+        """The checked-out branch; None when HEAD is detached."""
+        import git
+
+        try:
+            return self._git("symbolic_ref", "--quiet", "--short", "HEAD").strip() or None
+        except git.GitCommandError:
+            return None
+
+    def upstream(self) -> Optional[tuple[str, str]]:
+        """The current branch's upstream as (how git spells it, the branch name on its
+        remote): ('origin/main', 'main'); None when there is none."""
+        import git
+
+        try:
+            spelled = self._git("rev_parse", "--abbrev-ref", "--verify", "-q", "@{upstream}")
+            merge = self._git("config", "--get", f"branch.{self.branch()}.merge")
+        except git.GitCommandError:
+            return None
+        name = merge.strip().removeprefix("refs/heads/")
+        return (spelled.strip(), name) if spelled.strip() and name else None
+
+    def commits_since_fork(self, branch: str) -> Optional[tuple[int, int]]:
+        """How far HEAD is from `branch` (the local branch, else origin/branch): the commits
+        HEAD has since their merge base, and those the branch has (0: HEAD contains its
+        tip); None when there is no such branch or no merge base."""
+        import git
+
+        for ref in (f"refs/heads/{branch}", f"refs/remotes/origin/{branch}"):
+            try:
+                base = self._git("merge_base", "HEAD", ref).strip()
+                ours = self._git("rev_list", "--count", f"{base}..HEAD").strip()
+                theirs = self._git("rev_list", "--count", f"{base}..{ref}").strip()
+                return int(ours), int(theirs)
+            except git.GitCommandError:
+                continue
+        return None
+
     def ls_tree(self, *args: str) -> str:
         return self._git("ls_tree", *args)
 
@@ -178,7 +241,8 @@ class GitRepo:
 
     def _git(self, command: str, *args: str) -> str:
         """`git COMMAND ARGS` (gitpython's spelling: rev_parse for rev-parse); its stdout."""
-        return str(getattr(self._repo.git, command)(*args))
+        with traced(self.trace, ["git", command.replace("_", "-"), *args]):
+            return str(getattr(self._repo.git, command)(*args))
 
 
 class IndexedSource:

@@ -146,6 +146,8 @@ class Site(Strict):
     directors: dict[str, Director] = Field(default_factory=dict)
     images: dict[str, Image] = Field(default_factory=dict)
     builtin_postscripts: StrList = Field(default_factory=list)
+    # the director commands act on when nothing else chooses one (docs: Directors)
+    default_director: Optional[StrictStr] = None
 
     def osimages_on(self, director: str) -> dict[str, str]:
         """Every osimage the director defines -> the image it belongs to (itself, or the

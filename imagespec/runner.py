@@ -251,14 +251,19 @@ class Runner:
             return None
         return GROUPS.start_reaper()
 
-    @contextmanager
-    def _traced(self, argv: Sequence[str]) -> Iterator[None]:
-        start = time.monotonic()
-        try:
-            yield
-        finally:
-            if self.trace is not None:
-                self.trace(f"{time.monotonic() - start:7.2f} s  {shlex.join(argv)}")
+    def _traced(self, argv: Sequence[str]) -> contextlib.AbstractContextManager[None]:
+        return traced(self.trace, argv)
+
+
+@contextmanager
+def traced(trace: Optional[Callable[[str], None]], argv: Sequence[str]) -> Iterator[None]:
+    """-v: the command and how long it took, once it ended (also gitrepo's git commands)."""
+    start = time.monotonic()
+    try:
+        yield
+    finally:
+        if trace is not None:
+            trace(f"{time.monotonic() - start:7.2f} s  {shlex.join(argv)}")
 
 
 @dataclass

@@ -14,7 +14,7 @@ from typing import Callable, Optional
 
 from . import noderange, safe
 from .digest import BUILD_ATTRIBUTES, PACK_ATTRIBUTES
-from .errors import Pos, Problem, suggest, visible
+from .errors import Pos, Problem, choice_list, suggest, visible
 from .load import LoadedProfile, SiteDocs
 from .model import (
     LITEFILE_OPTIONS,
@@ -383,6 +383,16 @@ def _check_directors(docs: SiteDocs) -> list[Problem]:
         for oname, override in director.distros.items():
             where = site.at("directors", dname, "distros", oname, "attributes")
             problems += _check_attrs(override.attributes, where, f"director '{dname}'")
+    default = site.model.default_director
+    if default is not None and default not in site.model.directors:
+        names = list(site.model.directors)
+        problems.append(
+            Problem(
+                site.pos("default_director"),
+                f"default_director '{default}' is not a director"
+                f"{suggest(default, names)} (directors: {choice_list(names)})",
+            )
+        )
     return problems
 
 

@@ -11,7 +11,7 @@ from ..diff import DiffReport, compare
 from ..errors import ConfigError, Pos, Problem, UsageError, choice_list
 from ..gitrepo import WORKTREE, GitRepo, IndexedSource, changed_paths, open_revision
 from ..site import SiteView, open_site
-from .select import choose_directors
+from .select import pick_directors
 
 
 @dataclass(frozen=True)
@@ -107,13 +107,7 @@ def _choose(
 ) -> str:
     """Director rules of SPEC §8, then the director following BASE when it names a branch."""
     model = view.docs.site.model
-    try:
-        chosen = choose_directors(model, root, director, branch)
-    except UsageError:
-        following = [n for n, d in model.directors.items() if d.branch == _branch_name(base)]
-        if len(following) != 1:
-            raise
-        chosen = following
+    chosen = pick_directors(model, root, director, branch, _branch_name(base)).names
     if len(chosen) != 1:
         what = f"follow branch '{branch}'" if branch else "match"
         raise UsageError(

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from contextlib import suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING, Callable, Optional
 
 from ..errors import GitError, UsageError, choice_list, suggest
-from ..gitrepo import GitRepo, current_branch
+from ..gitrepo import GitRepo
 from ..model import Site
 from ..render import RenderedDirector
 from ..runner import Runner
@@ -17,38 +18,133 @@ if TYPE_CHECKING:
     from .reconcile import Target
 
 
+ENV_DIRECTOR = "IMAGESPEC_DIRECTOR"
+
+
+@dataclass(frozen=True)
+class Choice:
+    """The directors a command acts on, and why: '' when named (-d, --branch) or the only one."""
+
+    names: list[str]
+    why: str = ""
+
+    def line(self) -> str:
+        """What the command says on stderr about a director it chose itself."""
+        if not self.why:
+            return ""
+        plural = "s" if len(self.names) > 1 else ""
+        return f"director{plural} {', '.join(self.names)}: {self.why}; -d NAME chooses another"
+
+
 def choose_directors(
     site: Site, site_root: Path, director: Optional[str] = None, branch: Optional[str] = None
 ) -> list[str]:
-    """--director, else --branch (may be empty), else the current branch's, else the only one."""
+    """--director, else --branch (may be empty), else the rules of pick_directors."""
+    return pick_directors(site, site_root, director, branch).names
+
+
+def pick_directors(
+    site: Site,
+    site_root: Path,
+    director: Optional[str] = None,
+    branch: Optional[str] = None,
+    base_branch: Optional[str] = None,
+) -> Choice:
+    """--director, --branch, IMAGESPEC_DIRECTOR, the director following the current branch,
+    `base_branch` (diff's BASE), the branch's upstream, the branch it was created from,
+    default_director, the only director; otherwise a UsageError listing the choices."""
     names = list(site.directors)
     if director is not None:
-        if director not in site.directors:
-            raise UsageError(
-                f"unknown director '{director}'{suggest(director, names)} (directors: {choice_list(names)})"
-            )
-        return [director]
+        return Choice([_known(site, director, "")])
     if branch is not None:
-        return [n for n, d in site.directors.items() if d.branch == branch]
-    current = current_branch(site_root)
-    following = [n for n, d in site.directors.items() if current and d.branch == current]
-    if following:
-        return following
+        return Choice([n for n, d in site.directors.items() if d.branch == branch])
+    env = os.environ.get(ENV_DIRECTOR, "")
+    if env:
+        return Choice([_known(site, env, f" ({ENV_DIRECTOR})")], f"{ENV_DIRECTOR} is set")
+    facts = _git_facts(site, site_root)
+    current = facts.current
+    for followed, why in (
+        (current, f"it follows the current branch '{current}'"),
+        (base_branch, f"it follows the base branch '{base_branch}'"),
+        *facts.inferred,
+    ):
+        following = [n for n, d in site.directors.items() if followed and d.branch == followed]
+        if following:
+            return Choice(following, why.replace("it follows", "they follow", len(following) > 1))
+    if site.default_director is not None:
+        return Choice(
+            [_known(site, site.default_director, "")], "default_director in imagespec.yaml"
+        )
     if len(names) == 1:
-        return names
+        return Choice(names)
     where = f"the current branch '{current}' is followed by none, and " if current else ""
     raise UsageError(
-        f"{where}there are several directors; choose one with --director NAME "
-        f"(directors: {choice_list(names)})"
+        f"{where}there are several directors; choose one with --director NAME, "
+        f"{ENV_DIRECTOR} or default_director in imagespec.yaml (directors: {choice_list(names)})"
     )
 
 
+def _known(site: Site, name: str, via: str) -> str:
+    if name not in site.directors:
+        names = list(site.directors)
+        raise UsageError(
+            f"unknown director '{name}'{via}{suggest(name, names)} (directors: {choice_list(names)})"
+        )
+    return name
+
+
+@dataclass
+class _GitFacts:
+    current: Optional[str] = None
+    inferred: list[tuple[str, str]] = field(default_factory=list)  # (branch, why) in order
+
+
+def _git_facts(site: Site, site_root: Path) -> _GitFacts:
+    """The current branch, then what git can tell of the branch it belongs to: its upstream
+    (origin/main -> main), and the followed branch it was created from (the nearest
+    merge base; a tie tells nothing).  Outside git: nothing."""
+    try:
+        repo = GitRepo.find(site_root)
+    except GitError:
+        return _GitFacts()
+    with repo:
+        current = repo.branch()
+        if current is None:
+            return _GitFacts()
+        facts = _GitFacts(current)
+        upstream = repo.upstream()
+        if upstream is not None:
+            spelled, name = upstream
+            facts.inferred.append(
+                (name, f"the current branch '{current}' tracks {spelled}, which it follows")
+            )
+        followed = sorted({d.branch for d in site.directors.values() if d.branch})
+        distances = {b: repo.commits_since_fork(b) for b in followed if b != current}
+        # nearest merge base first; on a tie, the branch whose tip HEAD contains
+        known = {b: (n[0], n[1] > 0) for b, n in distances.items() if n is not None}
+        if known:
+            nearest = min(known.values())
+            forks = [b for b, n in known.items() if n == nearest]
+            if len(forks) == 1:
+                why = f"the current branch '{current}' was created from '{forks[0]}', which it follows"
+                facts.inferred.append((forks[0], why))
+        return facts
+
+
 def choose_one(
-    site: Site, site_root: Path, director: Optional[str] = None, branch: Optional[str] = None
+    site: Site,
+    site_root: Path,
+    director: Optional[str] = None,
+    branch: Optional[str] = None,
+    say: Optional[Callable[[str], None]] = None,
 ) -> str:
-    """Exactly one director, for commands that show or render one tree."""
-    chosen = choose_directors(site, site_root, director, branch)
+    """Exactly one director, for commands that show or render one tree; `say` hears why
+    when the command chose it itself."""
+    choice = pick_directors(site, site_root, director, branch)
+    chosen = choice.names
     if len(chosen) == 1:
+        if say is not None and choice.line():
+            say(choice.line())
         return chosen[0]
     if not chosen:
         raise UsageError(
@@ -64,6 +160,23 @@ class Reconcile:
     repo: GitRepo
     commit: str
     targets: list[Target]
+    # the site's files edited and not committed, when the commit is HEAD: (path, how)
+    uncommitted: list[tuple[str, str]] = field(default_factory=list)
+    rendered: str = "HEAD"  # how the commit was named: --rev, --branch or HEAD
+    why: str = ""  # which directors the command chose itself, and why (Choice.line)
+
+
+def uncommitted_lines(setup: Reconcile, verb: str, shown: int = 5) -> list[str]:
+    """What plan and apply say about edits they do not see (they render a commit)."""
+    where = f"{verb} renders {setup.rendered} ({setup.commit[:7]})"
+    what = "commit it, or use `imagespec diff` to see the working tree"
+    lines = [
+        f"{path} is {how} and not committed: {where}; {what}"
+        for path, how in setup.uncommitted[:shown]
+    ]
+    if len(setup.uncommitted) > shown:
+        lines.append(f"... and {len(setup.uncommitted) - shown} more site files not committed")
+    return lines
 
 
 def open_targets(
@@ -77,7 +190,7 @@ def open_targets(
 
     The caller closes `repo` when it is done (its git processes end with it).
     """
-    repo = GitRepo.find(root)
+    repo = GitRepo.find(root, runner.trace)
     try:
         return _targets_at(repo, root, director, branch, rev, runner)
     except BaseException:
@@ -101,7 +214,8 @@ def _targets_at(
     view = open_site_at(repo, commit, root, commit[:10])
     if view is None:
         raise UsageError(f"there is no imagespec.yaml at {commit[:10]}")
-    names = choose_directors(view.docs.site.model, root, director, branch)
+    choice = pick_directors(view.docs.site.model, root, director, branch)
+    names = choice.names
     if names and branch and not rev and not _has_branch(repo, branch):
         raise UsageError(
             f"branch '{branch}' is followed by {', '.join(names)} but does not exist here"
@@ -109,7 +223,8 @@ def _targets_at(
     for name in names:
         check_director_root(view.docs.site, name, view.render(name), root)
     targets = [make_target(view, name, commit, runner) for name in names]
-    return Reconcile(repo, commit, targets)
+    uncommitted = repo.uncommitted(root) if commit == repo.resolve("HEAD") else []
+    return Reconcile(repo, commit, targets, uncommitted, rev or branch or "HEAD", choice.line())
 
 
 def _commit_to_apply(repo: GitRepo, rev: Optional[str], branch: Optional[str]) -> str:

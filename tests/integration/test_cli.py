@@ -688,8 +688,8 @@ def test_several_directors_without_git_need_a_choice(
     run = run_main(capsys, "--site", str(two_director_site), "show", "img-login")
     assert run.code == 1
     assert run.err_lines == [
-        "error: there are several directors; choose one with --director NAME "
-        "(directors: prod, test)"
+        "error: there are several directors; choose one with --director NAME, "
+        "IMAGESPEC_DIRECTOR or default_director in imagespec.yaml (directors: prod, test)"
     ]
     assert_no_traceback(run)
 
@@ -757,7 +757,8 @@ def test_current_git_branch_picks_its_director(
         assert run.code == 1
         assert run.err_lines == [
             "error: the current branch 'feature' is followed by none, and there are several "
-            "directors; choose one with --director NAME (directors: prod, test)"
+            "directors; choose one with --director NAME, IMAGESPEC_DIRECTOR or "
+            "default_director in imagespec.yaml (directors: prod, test)"
         ]
     finally:
         repo.close()
