@@ -233,6 +233,31 @@ def _plan_write(
     ops.write[path] = file
 
 
+def is_done(image: RenderedImage, stage: str, recorded: Optional[str]) -> bool:
+    """Whether a recorded digest is the image's: the current one, or the one earlier
+    versions computed for the same inputs (RenderedImage.legacy_digests), which apply
+    re-records without building (docs/decisions.md, "Package order")."""
+    return recorded is not None and recorded in (
+        image.digests[stage],
+        image.legacy_digests.get(stage),
+    )
+
+
+def upgrade_digests(rendered: RenderedDirector, state: State) -> list[str]:
+    """Replace, in `state`, every recorded digest that is an image's legacy one by its
+    current one; the images whose record changed (apply then writes it)."""
+    upgraded = []
+    for name, image in sorted(rendered.images.items()):
+        entry = state.images.get(name)
+        if entry is None:
+            continue
+        for stage, legacy in image.legacy_digests.items():
+            if entry.digests.get(stage) == legacy:
+                entry.digests[stage] = image.digests[stage]
+                upgraded.append(name)
+    return upgraded
+
+
 def owed_actions(
     image: RenderedImage,
     st: Optional[ImageState],
@@ -245,7 +270,7 @@ def owed_actions(
     if builder == "none":
         return []
     done = st.digests if st and st.status != BuildStatus.SKIPPED else {}
-    differ = {stage for stage in Stage if done.get(stage) != image.digests[stage]}
+    differ = {stage for stage in Stage if not is_done(image, stage, done.get(stage))}
     if redefine:
         differ.add(Stage.DEFINE)
     return stage_actions((differ | {Stage.BUILD}) if rebuild else differ)

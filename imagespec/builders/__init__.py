@@ -18,6 +18,10 @@ class Builder(Protocol):
     def define(self, image: RenderedImage, previous: ImageState | None, log: Log) -> bool:
         """Create or update the osimage definition; True when the image's nodes need nodeset."""
 
+    def kept(self, image: RenderedImage) -> Optional[int]:
+        """A kept generation built and packed from the image's inputs, which pack switches
+        back to, so apply skips genimage (None: none, or no generations)."""
+
     def genimage(self, image: RenderedImage, log: Log) -> None:
         """Build the image root from the package lists and postinstall scripts."""
 

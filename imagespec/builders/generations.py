@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 import posixpath
 import shlex
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
@@ -272,17 +271,34 @@ def switch(transport: Transport, dirs: ImageDirs, number: int, log: Log) -> None
     run_logged(transport, ["sh", "-c", script], log)
 
 
-def kept_match(found: Survey, wanted: Mapping[str, Optional[str]]) -> Optional[int]:
-    """A kept generation built and packed from exactly these inputs (after a rollback),
-    unless genimage just built a fresh root for them, which is always packed."""
-    if found.staging_build == wanted.get("build"):
+def build_digests(image: RenderedImage) -> set[str]:
+    """The build digests a root built for the image may carry: the current one and the
+    one earlier versions computed for the same inputs (RenderedImage.legacy_digests)."""
+    legacy = image.legacy_digests.get("build")
+    return {image.digests["build"], *([legacy] if legacy else [])}
+
+
+def kept_match(found: Survey, image: RenderedImage) -> Optional[int]:
+    """A kept generation built and packed from exactly the image's inputs (after a rollback,
+    or a change reverted), unless genimage just built a fresh root for them, which is
+    always packed."""
+    builds = build_digests(image)
+    if found.staging_build in builds:
         return None
     matches = [
         n
         for n, g in found.generations.items()
-        if not g.adopted and {k: g.digests.get(k) for k in wanted} == wanted
+        if not g.adopted
+        and g.digests.get("build") in builds
+        and g.digests.get("pack") == image.digests["pack"]
     ]
     return max(matches) if matches else None
+
+
+def kept_generation(transport: Transport, image: RenderedImage) -> Optional[int]:
+    """The kept generation apply can switch back to instead of building (kept_match),
+    read from the director (one read-only round trip)."""
+    return kept_match(survey(transport, ImageDirs(image.rootimgdir)), image)
 
 
 def prune(transport: Transport, found: Survey, keep: int, log: Log) -> list[int]:

@@ -52,6 +52,8 @@ from .generations import (
     Survey,
     adopt_foreign,
     archive_name,
+    build_digests,
+    kept_generation,
     kept_match,
     litefile_rows,
     mark_built,
@@ -211,6 +213,9 @@ class NativeBuilder:
         return None  # no xCAT: nothing copies kernels to tftp for nodes
 
     # ------------------------------------------------------------ genimage
+
+    def kept(self, image: RenderedImage) -> Optional[int]:
+        return kept_generation(self.transport, image)
 
     def genimage(self, image: RenderedImage, log: Log) -> None:
         """Build a clean root in staging; the image in use is not touched.
@@ -528,7 +533,7 @@ class NativeBuilder:
         dirs = ImageDirs(image.rootimgdir)
         found = survey(self.transport, dirs)
         adopt_foreign(self.transport, found, log)
-        kept = kept_match(found, {"build": image.digests["build"], "pack": image.digests["pack"]})
+        kept = kept_match(found, image)
         if kept is not None:
             log(f"generation {kept} was built and packed from these inputs: switching to it")
             switch(self.transport, dirs, kept, log)
@@ -559,10 +564,10 @@ class NativeBuilder:
 
     def _prepare_staging(self, image: RenderedImage, found: Survey, log: Log) -> bool:
         """Staging holds a root built from this image's build inputs: genimage's, or a copy."""
-        build = image.digests["build"]
-        if found.staging_build == build:
+        builds = build_digests(image)
+        if found.staging_build in builds:
             return True
-        matches = [n for n, g in found.generations.items() if g.digests.get("build") == build]
+        matches = [n for n, g in found.generations.items() if g.digests.get("build") in builds]
         if not matches:
             log("no built root for these build inputs on the director: running genimage first")
             return False

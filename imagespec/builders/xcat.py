@@ -44,6 +44,8 @@ from .generations import (
     Generation,
     ImageDirs,
     adopt_foreign,
+    build_digests,
+    kept_generation,
     kept_match,
     litefile_rows,
     mark_built,
@@ -284,6 +286,9 @@ class XcatBuilder:
 
     # ------------------------------------------------------------ genimage
 
+    def kept(self, image: RenderedImage) -> Optional[int]:
+        return kept_generation(self.transport, image)
+
     def genimage(self, image: RenderedImage, log: Log) -> None:
         """genimage into an empty staging root: nothing of an earlier build survives."""
         dirs = ImageDirs(image.rootimgdir)
@@ -301,12 +306,12 @@ class XcatBuilder:
         found = survey(self.transport, dirs)
         adopt_foreign(self.transport, found, log)
         digests = {"build": image.digests["build"], "pack": image.digests["pack"]}
-        kept = kept_match(found, digests)
+        kept = kept_match(found, image)
         if kept is not None:
             log(f"generation {kept} was built and packed from these inputs: switching to it")
             switch(self.transport, dirs, kept, log)
             return kept
-        fresh = found.staging_build == image.digests["build"]
+        fresh = found.staging_build in build_digests(image)
         if fresh and image.statelite and self._liteimg_ran(dirs):
             log("liteimg already ran on the staging root (a failed pack): building it again")
             fresh = False
@@ -441,6 +446,9 @@ class NoBuilder:
 
     def define(self, image: RenderedImage, previous: Optional[ImageState], log: Log) -> bool:
         return False
+
+    def kept(self, image: RenderedImage) -> Optional[int]:
+        return None
 
     def genimage(self, image: RenderedImage, log: Log) -> None:
         return None

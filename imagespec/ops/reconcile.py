@@ -26,7 +26,14 @@ from ..diff import DiffReport, NodeMove, compare
 from ..digest import sha256_hex
 from ..errors import ImagespecError
 from ..gitrepo import GitRepo
-from ..plan import Plan, cannot_pack, make_plan, missing_director_files, with_director_files
+from ..plan import (
+    Plan,
+    cannot_pack,
+    make_plan,
+    missing_director_files,
+    upgrade_digests,
+    with_director_files,
+)
 from ..render import RenderedDirector, RenderedImage
 from ..render.layout import Layout, join
 from ..runner import GROUPS, CommandError, Runner
@@ -267,8 +274,11 @@ class ImageJob:
         actions: list[Action],
         progress: Callable[[str, str], None],
         nodeset: bool = False,
+        rebuild: bool = False,
     ):
         self.target = target
+        self.rebuild = rebuild  # --rebuild: a kept generation is never switched back to
+        self.switched = False  # genimage skipped: pack switches to a kept generation
         self.nodeset = nodeset  # owed from an earlier apply, whatever the stages do
         self.book = book
         self.image = image
@@ -290,6 +300,9 @@ class ImageJob:
             refusal = ImagespecError("; ".join(cannot_pack(path) for path in missing))
             self._failed(Action.PACK, refusal)
             outcome.result, outcome.error = ApplyResult.FAILED, f"{Action.PACK}: {refusal}"
+        elif self._switch_back(builder):
+            self.actions.remove(Action.GENIMAGE)
+            outcome.actions.remove(Action.GENIMAGE)
         for action in self.actions if not missing else []:
             self.progress(self.image.name, action)
             self.log(f"== {action} {self.image.name} at {now()}")
@@ -313,6 +326,21 @@ class ImageJob:
         self.progress(self.image.name, outcome.result)
         return outcome
 
+    def _switch_back(self, builder: Builder) -> bool:
+        """Whether genimage is owed but a kept generation was built and packed from the
+        same inputs (rolling forward after a rollback, a change reverted): pack then
+        switches back to it, and the build is skipped.  Never with --rebuild."""
+        if Action.GENIMAGE not in self.actions or Action.PACK not in self.actions:
+            return False
+        if self.rebuild:
+            return False
+        kept = builder.kept(self.image)
+        if kept is None:
+            return False
+        self.log(f"generation {kept} is kept and was built from these inputs: no genimage")
+        self.switched = True
+        return True
+
     def _stage(self, builder: Builder, action: Action) -> None:
         with self.book.lock:
             previous = self.book.state.images.get(self.image.name)
@@ -334,6 +362,8 @@ class ImageJob:
                 entry.attributes = sorted(self.image.attributes)
                 entry.variants = sorted(self.image.variants) if builder.name == "xcat" else []
             if action == Action.PACK:
+                if self.switched:  # the generation switched to was built from these inputs
+                    entry.digests[Stage.BUILD] = self.image.digests[Stage.BUILD]
                 entry.generation = generation if generation is not None else entry.generation + 1
                 entry.rolled_back_from = None
                 entry.director_files = {
@@ -417,6 +447,7 @@ def run_images(
     book: StateBook,
     jobs: int,
     progress: Callable[[str, str], None],
+    rebuild: frozenset[str] = frozenset(),
 ) -> list[ImageOutcome]:
     """Every image with owed stages; independent images in parallel."""
     outcomes: list[ImageOutcome] = []
@@ -444,7 +475,8 @@ def run_images(
         ):
             outcomes.append(ImageOutcome(name, ApplyResult.UP_TO_DATE))
             continue
-        work.append(ImageJob(target, book, image, diff.actions, progress, nodeset))
+        job = ImageJob(target, book, image, diff.actions, progress, nodeset, name in rebuild)
+        work.append(job)
     pool = ThreadPoolExecutor(max_workers=max(1, jobs))
     try:
         outcomes += list(pool.map(lambda job: job.run(), work))
@@ -557,9 +589,10 @@ def apply_director(
         plan = make_director_plan(
             target, state, repo, options.only or None, options.rebuild, record=True
         )
+        upgraded = upgrade_digests(target.rendered, state)
         outcome = ApplyOutcome(target.name, target.commit)
         if not plan.work and not (options.prune_images and plan.orphans):
-            if state.commit != target.commit:
+            if state.commit != target.commit or upgraded:
                 state.commit, state.time = target.commit, now()
                 target.transport.write_atomic(target.state_rel, state.to_json())
             outcome.images = [
@@ -593,7 +626,7 @@ def run_and_record(
 ) -> None:
     """Build what is owed, prune on request, then record the commit as applied."""
     jobs = options.jobs or target.view.docs.site.model.directors[target.name].build.jobs or 2
-    outcome.images = run_images(target, plan, book, jobs, progress)
+    outcome.images = run_images(target, plan, book, jobs, progress, frozenset(options.rebuild))
     if options.prune_images:
         outcome.pruned = prune(target, plan, book)
     assign_nodes(target, plan, book, outcome)

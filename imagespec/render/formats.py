@@ -79,6 +79,28 @@ def otherpkglist(
     )
 
 
+def order_free(canonical: bytes) -> str:
+    """A package list's part of the build digest: each run of package entries sorted.
+
+    dnf installs one #NEW_INSTALL_LIST# transaction's packages together, so their
+    order within it never changes the image.  Directives (`#NEW_INSTALL_LIST#`,
+    `#ENV:`) and erase lines (`-name`, `--name`) keep their place and split the runs,
+    so moving an entry across one is still a change.  A list already in that order
+    keeps the text it always had (docs/decisions.md, "Package order").
+    """
+    lines = canonical.decode().splitlines()
+    out: list[str] = []
+    run: list[str] = []
+    for line in lines:
+        if line.startswith(("#", "-")):
+            out += [*sorted(run), line]
+            run = []
+        else:
+            run.append(line)
+    out += sorted(run)
+    return "".join(f"{line}\n" for line in out)
+
+
 def exlist(image: str, chain: Iterable[str], exclude: list[Entry]) -> tuple[bytes, bytes]:
     lines, canonical = _grouped(exclude)
     return _encode(_header(image, chain) + lines), _encode(canonical)

@@ -60,6 +60,7 @@ class Written:
     data: Optional[bytes]  # None: the file is omitted (nothing to put in it)
     canonical: bytes  # what counts as a change to the image (no profile comments)
     digest: Any = None  # JSON-able: the file's part of its stage digest
+    legacy: Any = None  # its part as earlier versions computed it, when that differs
 
 
 Writer = Callable[[ResolvedImage, Layout, dict[str, str]], Written]
@@ -94,16 +95,22 @@ def list_file(
     writer: ListWriter,
     read: Callable[[str], Any],
     always: bool = False,
+    order_free: bool = False,
 ) -> FileKind:
     """A file written from merged lists, named by the attribute of its name; omitted when
-    every list is empty unless `always`.  `writer(image, chain, *lists)` is in formats.py."""
+    every list is empty unless `always`.  `writer(image, chain, *lists)` is in formats.py.
+    `order_free`: a package list, whose digest part ignores the order within a
+    transaction (formats.order_free)."""
 
     def write(image: ResolvedImage, layout: Layout, attributes: dict[str, str]) -> Written:
         lists: list[list[Entry]] = [image.merge.lists[f] for f in fields]
         if not always and not any(lists):
             return Written(None, b"", "")
         data, canonical = writer(image.name, image.chain, *lists)
-        return Written(data, canonical, canonical.decode())
+        if not order_free:
+            return Written(data, canonical, canonical.decode())
+        part, legacy = formats.order_free(canonical), canonical.decode()
+        return Written(data, canonical, part, legacy if legacy != part else None)
 
     return FileKind(name, suffix, name, fields, stage, write, read)
 
@@ -139,6 +146,7 @@ IMAGE_FILES: tuple[FileKind, ...] = (
         formats.pkglist,
         readers.parse_pkglist,
         always=True,
+        order_free=True,
     ),
     list_file(
         "otherpkglist",
@@ -147,6 +155,7 @@ IMAGE_FILES: tuple[FileKind, ...] = (
         Stage.BUILD,
         formats.otherpkglist,
         readers.parse_otherpkglist,
+        order_free=True,
     ),
     list_file("exlist", "exlist", ("exclude",), Stage.PACK, formats.exlist, readers.parse_exlist),
     FileKind(

@@ -62,6 +62,9 @@ class RenderedImage:
     # sha256 hex of each director file as plan read it (None: missing); None: not read
     # (render, show and diff never read the director)
     director_hashes: Optional[dict[str, Optional[str]]] = None
+    # stage -> the digest imagespec computed before package order stopped counting, when
+    # it differs: a director that recorded it is up to date (plan.accepted_digests)
+    legacy_digests: dict[str, str] = field(default_factory=dict)
 
     @property
     def rootimgdir(self) -> str:
@@ -147,6 +150,7 @@ class _ImageRenderer:
         self.files: list[str] = []
         self.attrs = self._base_attributes()
         self.inputs: dict[Stage, dict[str, Any]] = {stage: {} for stage in Stage}
+        self.legacy: dict[str, Any] = {}  # build inputs as earlier versions digested them
         self.scripts: dict[str, bytes] = {}  # build-time script -> bytes
         self.sources: dict[str, tuple[bytes, int]] = {}  # build-time sync sources
         self.director_files: set[str] = set()  # build-time `from: director` sources
@@ -179,6 +183,7 @@ class _ImageRenderer:
             resolved=image,
             variants=variants,
             director_files=tuple(sorted(self.director_files)),
+            legacy_digests=self._legacy_digests(),
         )
 
     def _variants(self) -> dict[str, RenderedVariant]:
@@ -235,6 +240,8 @@ class _ImageRenderer:
         written = kind.write(image, self.layout, self.attrs)
         if kind.stage is not None:
             self.inputs[kind.stage][kind.key] = written.digest
+            if written.legacy is not None:
+                self.legacy[kind.key] = written.legacy
         if written.data is None:
             return
         path = self.out.add(
@@ -281,6 +288,13 @@ class _ImageRenderer:
                 self.files.append(self.out.add(kind.place(self.layout, src), data, mode))
                 if item.build_time:
                     self.sources[src] = (data, mode)
+
+    def _legacy_digests(self) -> dict[str, str]:
+        """The build digest with package lists in their written order, when that differs."""
+        if not self.legacy:
+            return {}
+        inputs = {**self.inputs[Stage.BUILD], **self.legacy}
+        return {Stage.BUILD.value: digest.build_digest(inputs, self.scripts, self.attrs)}
 
     def _digests(self, stanza: bytes, variants: dict[str, RenderedVariant]) -> dict[str, str]:
         build = self.docs.site.model.directors[self.image.director].build

@@ -181,14 +181,26 @@ def test_a_pack_attribute_is_a_define_and_a_pack_counted_as_pack() -> None:
     assert report.summary()["define"] == []
 
 
-def test_the_same_packages_in_a_new_order_are_reported_as_reordered() -> None:
+def test_the_same_packages_in_a_new_order_are_reported_as_reordered_and_only_synced() -> None:
+    """One transaction installs its packages together: their order never changes the image,
+    so the rewritten pkglist is synced and nothing is built."""
     report = diff(site(), site(with_profile("login", packages=["make", "gcc"])))
     assert images_doc(report)["img-login"] == {
         "status": "changed",
-        "actions": ["sync", "genimage", "pack"],
+        "actions": ["sync"],
         "changes": {"pkglist": {"added": [], "removed": [], "reordered": True}},
     }
     assert images_doc(report)["img-base"] == UNCHANGED
+
+
+def test_a_package_moved_to_another_transaction_is_still_a_build() -> None:
+    first = with_profile("login", packages=["gcc", "#NEW_INSTALL_LIST#", "make"])
+    second = with_profile("login", packages=["#NEW_INSTALL_LIST#", "gcc", "make"])
+    assert images_doc(diff(site(first), site(second)))["img-login"]["actions"] == [
+        "sync",
+        "genimage",
+        "pack",
+    ]
 
 
 def test_a_sync_source_content_change_syncs_and_packs() -> None:

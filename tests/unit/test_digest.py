@@ -234,7 +234,7 @@ RENDER_CASES: list[tuple[str, Edit, set[str]]] = [
 ]
 
 
-def render_digests(edit: Optional[Edit] = None) -> dict[str, str]:
+def render_image(edit: Optional[Edit] = None) -> Any:
     site = copy.deepcopy(BASE_SITE)
     site["images"] = {"img": {"profile": "p", "distro": "rocky8"}}
     profile, files = copy.deepcopy(PROFILE), dict(FILES)
@@ -244,7 +244,11 @@ def render_digests(edit: Optional[Edit] = None) -> dict[str, str]:
     tree = memory_site(
         site_files({"p": profile}, images=site["images"], extra=files, **overrides)
     ).render("main")
-    return tree.images["img"].digests
+    return tree.images["img"]
+
+
+def render_digests(edit: Optional[Edit] = None) -> dict[str, str]:
+    return dict(render_image(edit).digests)
 
 
 @pytest.mark.parametrize(
@@ -255,3 +259,55 @@ def test_an_edit_moves_exactly_the_digests_of_the_stages_that_read_it(
 ) -> None:
     before, after = render_digests(), render_digests(edit)
     assert {k for k in ("build", "pack", "define") if before[k] != after[k]} == moved
+
+
+# ---------------------------------------------------------------- package order
+
+
+UNSORTED = ["vim", "bash", "#NEW_INSTALL_LIST#", "zsh", "acl"]
+# What imagespec 0.1.0 (before package order stopped counting) recorded for these
+# lists, computed with that version: a director it built for keeps them in state.json.
+BUILD_BEFORE_0_1_0 = {
+    "unsorted": "sha256:faa5181cbd6c0f053f50cbebe4f66681791adb1355596f174270fe6bc9707682",
+    "sorted": "sha256:cd84a05139a325d55dee096f3325c89aa54687bbaef1b162991fe28760cc092d",
+}
+
+
+def test_the_order_within_a_transaction_runs_is_sorted_around_directives() -> None:
+    from imagespec.render.formats import order_free
+
+    text = b"vim\nbash\n#ENV:A=1#\nzsh\nacl\n#NEW_INSTALL_LIST#\n-old\nb/y\na/x\n--gone\n"
+    assert order_free(text) == (
+        "bash\nvim\n#ENV:A=1#\nacl\nzsh\n#NEW_INSTALL_LIST#\n-old\na/x\nb/y\n--gone\n"
+    )
+    assert order_free(b"") == ""
+
+
+def test_reordering_packages_within_a_transaction_keeps_the_build_digest() -> None:
+    shuffled = render_image(profile_field("packages", ["zsh", "acl", "bash", "vim"]))
+    ordered = render_image(profile_field("packages", ["acl", "bash", "vim", "zsh"]))
+    assert shuffled.digests == ordered.digests
+    others = render_image(profile_field("otherpkgs", ["hpc/b", "hpc/a"]))
+    assert others.digests == render_image(profile_field("otherpkgs", ["hpc/a", "hpc/b"])).digests
+
+
+def test_moving_a_package_across_a_transaction_or_a_directive_moves_the_build_digest() -> None:
+    one = render_image(profile_field("packages", ["vim", "#NEW_INSTALL_LIST#", "bash"]))
+    two = render_image(profile_field("packages", ["bash", "#NEW_INSTALL_LIST#", "vim"]))
+    assert one.digests["build"] != two.digests["build"]
+    env_a = render_image(profile_field("packages", ["vim", "#ENV:A=1#", "bash"]))
+    env_b = render_image(profile_field("packages", ["#ENV:A=1#", "vim", "bash"]))
+    assert env_a.digests["build"] != env_b.digests["build"]
+
+
+def test_the_legacy_build_digest_is_what_earlier_versions_recorded() -> None:
+    unsorted = render_image(profile_field("packages", UNSORTED))
+    assert unsorted.legacy_digests == {"build": BUILD_BEFORE_0_1_0["unsorted"]}
+    assert unsorted.digests["build"] != BUILD_BEFORE_0_1_0["unsorted"]
+    ordered = render_image(
+        profile_field("packages", ["bash", "vim", "#NEW_INSTALL_LIST#", "acl", "zsh"])
+    )
+    # a list already in order keeps its digest: nothing to accept besides it
+    assert ordered.digests["build"] == unsorted.digests["build"]
+    assert render_image().digests["build"] == BUILD_BEFORE_0_1_0["sorted"]
+    assert render_image().legacy_digests == {}
