@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Optional
 
-from ..errors import GitError, UsageError, choice_list, suggest
+from ..errors import ConfigError, GitError, ImagespecError, UsageError, choice_list, suggest
 from ..gitrepo import GitRepo, current_branch
 from ..model import Site
 from ..render import RenderedDirector
@@ -64,6 +64,42 @@ class Reconcile:
     repo: GitRepo
     commit: str
     targets: list[Target]
+    # status only: why the site at `commit` does not load; the targets are then those of
+    # `loaded`, the nearest ancestor whose site does, to reach the director and read its state
+    broken: Optional[str] = None
+    loaded: Optional[str] = None
+
+
+ANCESTORS = 50  # commits status looks back for a site that loads, when HEAD's does not
+
+
+def open_status_targets(
+    root: Path,
+    director: Optional[str],
+    branch: Optional[str],
+    rev: Optional[str],
+    runner: Runner,
+) -> Reconcile:
+    """open_targets, but a site that does not load at the commit is no dead end: the
+    directors are read from the nearest first-parent ancestor whose site loads, so that
+    status can still show what the director has (`broken` says why, `loaded` where)."""
+    repo = GitRepo.find(root)
+    try:
+        try:
+            return _targets_at(repo, root, director, branch, rev, runner)
+        except ConfigError as exc:
+            commit = _commit_to_apply(repo, rev, branch)
+            first = exc.lines()[0] if exc.lines() else str(exc)
+            more = len(exc.problems) - 1
+            why = first + (f" (and {more} more problem(s): imagespec validate)" if more else "")
+            for older in repo.first_parents(commit, ANCESTORS):
+                with suppress(ImagespecError):
+                    found = _targets_at(repo, root, director, branch, older, runner)
+                    return Reconcile(repo, commit, found.targets, why, older)
+            raise
+    except BaseException:
+        repo.close()
+        raise
 
 
 def open_targets(
