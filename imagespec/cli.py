@@ -519,7 +519,7 @@ def apply(
                 setup.repo,
                 options,
                 _echo if not as_json else _quiet,
-                progress.update,
+                progress.update if not dry_run else lambda _image, _stage: None,
                 lambda p: _confirm(console, p, yes or dry_run),
             )
         results.append((plan_, outcome))

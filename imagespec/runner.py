@@ -241,15 +241,41 @@ class Runner:
     echo: Callable[[str], None] = print
     trace: Optional[Callable[[str], None]] = None  # -v: each command and how long it took
 
+    def __post_init__(self) -> None:
+        self._held = threading.local()  # this thread's dry-run lines, while `grouped`
+        self._print_lock = threading.Lock()
+
     def skips(self, effect: Effect, *lines: str) -> bool:
         """Whether the caller must leave the work undone: in a dry run, a change (which is
         printed as `lines`) or a record (silently).  Reads always run."""
         if not self.dry_run or effect is Effect.READ:
             return False
         if effect is Effect.CHANGE:
+            held: Optional[list[str]] = getattr(self._held, "lines", None)
             for line in lines:
-                self.echo(line)
+                if held is not None:
+                    held.append(line)
+                else:
+                    self.echo(line)
         return True
+
+    @contextmanager
+    def grouped(self, title: str) -> Iterator[None]:
+        """In a dry run, the commands this thread would run inside the block are printed
+        together at its end, under `title`: parallel images' commands never interleave."""
+        if not self.dry_run:
+            yield
+            return
+        self._held.lines = []
+        try:
+            yield
+        finally:
+            lines, self._held.lines = self._held.lines, None
+            if lines:
+                with self._print_lock:
+                    self.echo(title)
+                    for line in lines:
+                        self.echo(f"  {line}")
 
     def run(
         self,

@@ -194,6 +194,7 @@ class ApplyOutcome:
     files_written: int = 0
     files_deleted: int = 0
     drift_saved: Optional[str] = None
+    dry_run: bool = False  # nothing was done: the report says what would be
     pruned: list[str] = field(default_factory=list)
     nodes_set: list[NodeMove] = field(default_factory=list)  # nodeset run for these
     nodes_failed: list[str] = field(default_factory=list)  # "range: why", owed to the next apply
@@ -283,6 +284,11 @@ class ImageJob:
         self.lines.append(text)
 
     def run(self) -> ImageOutcome:
+        runner = self.target.transport.runner
+        with runner.grouped(f"# {self.image.name}: would run"):
+            return self._run()
+
+    def _run(self) -> ImageOutcome:
         start = time.monotonic()
         outcome = ImageOutcome(self.image.name, ApplyResult.DONE, list(self.all_actions))
         builder = self.target.builder
@@ -605,6 +611,7 @@ def apply_director(
         outcome = sync_files(target, plan, book, echo)
         try:
             run_and_record(target, plan, book, options, outcome, progress)
+            outcome.dry_run = target.transport.runner.dry_run
         except ApplyInterrupted:
             raise
         except ImagespecError as exc:

@@ -73,13 +73,19 @@ def print_outcome(console: Console, outcome: ApplyOutcome, verbose: bool = False
         table.add_column(column, overflow="fold")
     for image in outcome.images:
         style = RESULT_STYLE.get(image.result, "")
-        result = f"[{style}]{image.result}[/{style}]" if style else image.result
+        shown = (
+            "would run" if outcome.dry_run and image.result == ApplyResult.DONE else image.result
+        )
+        result = f"[{style}]{shown}[/{style}]" if style else shown
         seconds = f"{image.seconds:.1f}s" if image.seconds else ""
         table.add_row(
             escape(image.name), result, ", ".join(image.actions), seconds, escape(image.log or "")
         )
     console.print(table)
     print_failures(console, outcome, verbose)
+    if outcome.dry_run:
+        print_would(console, outcome)
+        return
     done = sum(1 for i in outcome.images if i.result == ApplyResult.DONE)
     console.print(
         f"{done} done, {len(outcome.failed)} failed, "
@@ -91,6 +97,24 @@ def print_outcome(console: Console, outcome: ApplyOutcome, verbose: bool = False
         console.print(f"nodeset {escape(move.nodes)} osimage={escape(move.new or '')}")
     for problem in outcome.nodes_failed:
         console.print(f"[red]nodes not set[/red]: {escape(problem)} (the next apply retries)")
+
+
+def print_would(console: Console, outcome: ApplyOutcome) -> None:
+    """A dry run's summary: what apply would do, never "done" or "written"."""
+    would = [i for i in outcome.images if i.result == ApplyResult.DONE]
+    unchanged = sum(
+        1 for i in outcome.images if i.result in (ApplyResult.UP_TO_DATE, ApplyResult.FROZEN)
+    )
+    console.print(
+        f"dry run, nothing was changed: would apply {len(would)} image(s)"
+        f" ({len(with_build(would))} with a build), {unchanged} unchanged;"
+        f" would write {outcome.files_written} file(s), delete {outcome.files_deleted}"
+    )
+
+
+def with_build(images: list[Any]) -> list[Any]:
+    """The images whose actions include a build (genimage or pack)."""
+    return [i for i in images if {"genimage", "pack"} & {str(a) for a in i.actions}]
 
 
 def print_failures(console: Console, outcome: ApplyOutcome, verbose: bool) -> None:

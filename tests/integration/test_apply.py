@@ -204,6 +204,22 @@ def test_dry_run_prints_commands_and_changes_nothing(
     assert f"packimage -m cpio -c gzip img-login{STAGING}" in out
     assert not env.install.exists()
     assert changing_calls(env.calls()) == [], "a dry run only reads xCAT's database"
+    # it says what it would do, never "done" or "written"
+    assert " done" not in out and "file(s) written" not in out
+    assert "dry run, nothing was changed: would apply 3 image(s) (3 with a build)" in out
+    assert re.search(r"would write \d+ file\(s\), delete 0\n", out)
+    # each image's commands form one block under its name, even with parallel jobs
+    lines = out.splitlines()
+    for image in ("img-login", "img-compute", "img-lite"):
+        start = lines.index(f"# {image}: would run")
+        block = []
+        for line in lines[start + 1 :]:
+            if not line.startswith("  "):
+                break
+            block.append(line)
+        assert any(f"genimage {image}{STAGING}" in line for line in block), (image, out)
+        others = {"img-login", "img-compute", "img-lite"} - {image}
+        assert not any(f"{o}{STAGING}" in line for o in others for line in block), out
 
 
 def test_verbose_logs_each_command_and_its_duration_on_stderr(
