@@ -75,6 +75,7 @@ class ApplyResult(Word):
 
     DONE = "done"
     FAILED = "failed"
+    INTERRUPTED = "interrupted"  # Ctrl-C or SIGTERM stopped its stage; retried as a failure
     UP_TO_DATE = "up to date"
     FROZEN = "frozen"
 

@@ -629,12 +629,12 @@ def apply(
                 setup.repo,
                 options,
                 _echo if not as_json else _quiet,
-                progress.update,
+                progress.update if not dry_run else lambda _image, _stage: None,
                 lambda p: _confirm(console, p, yes or dry_run),
             )
         results.append((plan_, outcome))
         if not as_json:
-            apply_report.print_outcome(console, outcome)
+            apply_report.print_outcome(console, outcome, bool(_globals(ctx).verbose))
     if as_json:
         docs = [apply_report.outcome_json(p, o) for p, o in results]
         _print_per_director(docs)
@@ -667,26 +667,49 @@ def status(
     json_out: bool = JsonOpt,
 ) -> None:
     """The director's recorded state, drift, orphans and failed images."""
-    from .ops.reconcile import in_sync, make_director_plan, read_state
+    from .ops.reconcile import in_sync, make_director_plan, read_lock, read_state
+    from .ops.select import open_status_targets
     from .report.status import print_status, status_json
 
-    setup = _targets(ctx, site, director, branch, rev, False)
+    setup = open_status_targets(_site_root(ctx, site), director, branch, rev, _runner(ctx))
+    ctx.call_on_close(setup.repo.close)
     if not setup.targets:
         _no_director(branch)
         return
+    if setup.broken is not None:
+        _broken_status(ctx, setup, json_out)
     reports = []
     for target in setup.targets:
         state = read_state(target)
-        reports.append((target, state, make_director_plan(target, state, setup.repo)))
-    verdicts = [in_sync(state, p) for _, state, p in reports]
+        plan_ = make_director_plan(target, state, setup.repo)
+        reports.append((target, state, plan_, read_lock(target)))
+    verdicts = [in_sync(state, p) for _, state, p, _ in reports]
     if _want_json(ctx, json_out):
-        docs = [status_json(t, s, p, ok) for (t, s, p), ok in zip(reports, verdicts)]
+        docs = [status_json(t, s, p, ok, lock) for (t, s, p, lock), ok in zip(reports, verdicts)]
         _print_per_director(docs)
     else:
-        for (target, state, p), ok in zip(reports, verdicts):
-            print_status(_console(), target, state, p, ok)
+        for (target, state, p, lock), ok in zip(reports, verdicts):
+            print_status(_console(), target, state, p, ok, lock)
     if not all(verdicts):
         raise typer.Exit(2)
+
+
+def _broken_status(ctx: typer.Context, setup: Reconcile, json_out: bool) -> NoReturn:
+    """status when the site at the commit does not load: each director's record and lock
+    (reached through the nearest commit whose site loads), the reason, and exit 1."""
+    from .ops.reconcile import read_lock, read_state
+    from .report.status import broken_status_json, print_broken_status
+
+    why = setup.broken or ""
+    docs = [
+        broken_status_json(t, read_state(t), setup.commit, why, read_lock(t)) for t in setup.targets
+    ]
+    if _want_json(ctx, json_out):
+        _print_per_director(docs)
+    else:
+        for target, doc in zip(setup.targets, docs):
+            print_broken_status(_console(), target, doc)
+    raise typer.Exit(1)
 
 
 @app.command()

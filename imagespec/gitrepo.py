@@ -229,6 +229,16 @@ class GitRepo:
                 continue
         return None
 
+    def first_parents(self, commit: str, count: int) -> list[str]:
+        """`commit`'s first-parent ancestors, nearest first, `count` at most (not itself)."""
+        import git
+
+        try:
+            out = self._git("rev_list", "--first-parent", f"--max-count={count}", f"{commit}~1")
+        except git.GitCommandError:  # a root commit, or a shallow clone's edge
+            return []
+        return out.split()
+
     def ls_tree(self, *args: str) -> str:
         return self._git("ls_tree", *args)
 

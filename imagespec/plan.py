@@ -532,6 +532,8 @@ def _history(st: Optional[ImageState], builder: str) -> list[str]:
         or (st.status == BuildStatus.SKIPPED and builder != "none")
     ):
         return ["never built" if builder != "none" else "never delivered"]
+    if st.status == BuildStatus.FAILED and st.interrupted:
+        return [f"interrupted last time ({st.failed_stage or 'unknown stage'})"]
     if st.status == BuildStatus.FAILED:
         return [
             f"failed last time ({st.failed_stage or 'unknown stage'}): {st.error or 'see the log'}"

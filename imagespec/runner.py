@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shlex
 import subprocess
 import sys
@@ -48,6 +49,51 @@ class CommandError(ImagespecError):
         self.timed_out = timed_out
         tail = output.strip().splitlines()[-1] if output.strip() else "no output"
         super().__init__(f"{shlex.join(argv)} failed with exit code {returncode}: {tail}")
+
+    @property
+    def cause(self) -> str:
+        """Why it failed, in the command's own last meaningful words (see `cause_of`)."""
+        return cause_of(self.output, self.returncode)
+
+    @property
+    def command(self) -> str:
+        return shlex.join(self.argv)
+
+
+# Lines that say why a command failed: dnf's "No match for argument" and
+# "Unable to find a match", "Error:" lines, and the usual words of failing tools.
+CAUSE_WORDS = (
+    r"error|unable to|no match|cannot|can't|could not|not found|no such|denied|"
+    r"failed|fatal|timed out|no space|problem"
+)
+# a line that starts with one (after a "tool:" or "[host]:" prefix) is surer than one that
+# only has one somewhere, maybe in a path
+CAUSE_START_RE = re.compile(rf"^(\S+:\s*)?({CAUSE_WORDS})", re.IGNORECASE)
+CAUSE_RE = re.compile(CAUSE_WORDS, re.IGNORECASE)
+CAUSE_WINDOW = 10  # the last lines of the output the cause is looked for in
+CAUSE_LINES = 4  # lines of it kept at most
+CAUSE_CHARS = 500
+NON_PRINTING = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def cause_of(output: str, returncode: Optional[int] = None) -> str:
+    """The cause of a failure in a command's output, for reports and state.json.
+
+    A failing build prints its reason last (dnf ends with "Error: Unable to find
+    a match: htop", a script with its last stderr lines), after pages of
+    progress: among the last lines, from the first one that reads as an error
+    to the end (a few lines at most), else the last few lines.
+    """
+    lines = [" ".join(NON_PRINTING.sub(" ", line).split()) for line in output.splitlines()]
+    window = [line for line in lines if line][-CAUSE_WINDOW:]
+    if not window:
+        return f"exit code {returncode}, no output" if returncode is not None else "no output"
+    first = next((i for i, line in enumerate(window) if CAUSE_START_RE.match(line)), None)
+    if first is None:
+        first = next((i for i, line in enumerate(window) if CAUSE_RE.search(line)), None)
+    chosen = window[first:] if first is not None else window
+    cause = "; ".join(dict.fromkeys(chosen[-CAUSE_LINES:]))
+    return cause if len(cause) <= CAUSE_CHARS else cause[: CAUSE_CHARS - 3] + "..."
 
 
 class Interrupted(ImagespecError):
@@ -195,15 +241,41 @@ class Runner:
     echo: Callable[[str], None] = print
     trace: Optional[Callable[[str], None]] = None  # -v: each command and how long it took
 
+    def __post_init__(self) -> None:
+        self._held = threading.local()  # this thread's dry-run lines, while `grouped`
+        self._print_lock = threading.Lock()
+
     def skips(self, effect: Effect, *lines: str) -> bool:
         """Whether the caller must leave the work undone: in a dry run, a change (which is
         printed as `lines`) or a record (silently).  Reads always run."""
         if not self.dry_run or effect is Effect.READ:
             return False
         if effect is Effect.CHANGE:
+            held: Optional[list[str]] = getattr(self._held, "lines", None)
             for line in lines:
-                self.echo(line)
+                if held is not None:
+                    held.append(line)
+                else:
+                    self.echo(line)
         return True
+
+    @contextmanager
+    def grouped(self, title: str) -> Iterator[None]:
+        """In a dry run, the commands this thread would run inside the block are printed
+        together at its end, under `title`: parallel images' commands never interleave."""
+        if not self.dry_run:
+            yield
+            return
+        self._held.lines = []
+        try:
+            yield
+        finally:
+            lines, self._held.lines = self._held.lines, None
+            if lines:
+                with self._print_lock:
+                    self.echo(title)
+                    for line in lines:
+                        self.echo(f"  {line}")
 
     def run(
         self,

@@ -56,6 +56,7 @@ class ImageState:
     generation: int = 0
     error: Optional[str] = None
     failed_stage: Optional[str] = None
+    interrupted: bool = False  # the failed stage was stopped by Ctrl-C or SIGTERM
     attributes: list[str] = field(default_factory=list)  # attribute names last defined
     builder: Optional[str] = None
     rolled_back_from: Optional[int] = None  # set by `imagespec rollback` until the next pack
@@ -155,10 +156,10 @@ class State:
 
 
 def _image_doc(image: ImageState) -> dict[str, Any]:
-    """An image's record; `variants` and `director_files` only when there are some, so that
-    a state without them reads the same to an imagespec from before them."""
+    """An image's record; `variants`, `director_files` and `interrupted` only when there are
+    some, so that a state without them reads the same to an imagespec from before them."""
     doc = asdict(image)
-    for key in ("variants", "director_files"):
+    for key in ("variants", "director_files", "interrupted"):
         if not doc[key]:
             del doc[key]
     return doc
@@ -250,6 +251,7 @@ class ImageDoc(BaseModel):
     generation: Generation = 0
     error: Optional[StrictStr] = None
     failed_stage: Optional[Literal["define", "genimage", "pack", "nodeset"]] = None
+    interrupted: StrictBool = False  # absent unless true
     attributes: list[StrictStr] = Field(default_factory=list)
     builder: Optional[Literal["xcat", "native", "none"]] = None
     rolled_back_from: Optional[Generation] = None

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
-from typing import Callable, Optional
+from typing import Any, Callable, Optional
 
 from ..actions import STAGE_OF, Action, ApplyResult, BuildStatus, Stage
 from ..builders import Builder
@@ -36,12 +36,12 @@ from ..plan import (
 )
 from ..render import RenderedDirector, RenderedImage
 from ..render.layout import Layout, join
-from ..runner import GROUPS, CommandError, Runner
+from ..runner import GROUPS, CommandError, Interrupted, Runner
 from ..site import SiteView
 from ..state import MOVE_ASIDE, ImageState, State, StateError, now
 from ..transport import transport_for
 from ..transport.base import Transport
-from ..transport.lock import director_lock
+from ..transport.lock import director_lock, holder
 from .diff import changed_files, open_site_at
 
 Echo = Callable[[str], None]
@@ -188,8 +188,9 @@ class ImageOutcome:
     result: ApplyResult
     actions: list[Action] = field(default_factory=list)
     seconds: float = 0.0
-    error: Optional[str] = None
+    error: Optional[str] = None  # the stage and the cause, never the command line
     log: Optional[str] = None
+    command: Optional[str] = None  # the command that failed, for -v
 
 
 @dataclass
@@ -200,13 +201,14 @@ class ApplyOutcome:
     files_written: int = 0
     files_deleted: int = 0
     drift_saved: Optional[str] = None
+    dry_run: bool = False  # nothing was done: the report says what would be
     pruned: list[str] = field(default_factory=list)
     nodes_set: list[NodeMove] = field(default_factory=list)  # nodeset run for these
     nodes_failed: list[str] = field(default_factory=list)  # "range: why", owed to the next apply
 
     @property
     def failed(self) -> list[ImageOutcome]:
-        return [i for i in self.images if i.result == ApplyResult.FAILED]
+        return [i for i in self.images if i.result in (ApplyResult.FAILED, ApplyResult.INTERRUPTED)]
 
     @property
     def any_failed(self) -> bool:
@@ -221,6 +223,7 @@ class StateBook:
         self.state = state
         self.lock = threading.Lock()
         self.done: list[str] = []  # images whose success this apply recorded
+        self.interrupted: list[str] = []  # images whose stage an interrupt stopped
 
     @contextmanager
     def image(self, name: str) -> Iterator[ImageState]:
@@ -292,14 +295,18 @@ class ImageJob:
         self.lines.append(text)
 
     def run(self) -> ImageOutcome:
+        runner = self.target.transport.runner
+        with runner.grouped(f"# {self.image.name}: would run"):
+            return self._run()
+
+    def _run(self) -> ImageOutcome:
         start = time.monotonic()
         outcome = ImageOutcome(self.image.name, ApplyResult.DONE, list(self.all_actions))
         builder = self.target.builder
         missing = missing_director_files(self.image) if Action.PACK in self.actions else []
         if missing:  # refused before any stage: a build that cannot be packed is wasted
             refusal = ImagespecError("; ".join(cannot_pack(path) for path in missing))
-            self._failed(Action.PACK, refusal)
-            outcome.result, outcome.error = ApplyResult.FAILED, f"{Action.PACK}: {refusal}"
+            self._failed(Action.PACK, refusal, outcome)
         elif self._switch_back(builder):
             self.actions.remove(Action.GENIMAGE)
             outcome.actions.remove(Action.GENIMAGE)
@@ -310,15 +317,13 @@ class ImageJob:
             try:
                 self._stage(builder, action)
             except (CommandError, ImagespecError) as exc:
-                self._failed(action, exc)
-                outcome.result, outcome.error = ApplyResult.FAILED, f"{action}: {exc}"
+                self._failed(action, exc, outcome)
                 break
         if outcome.result == ApplyResult.DONE:
             try:
                 self._nodeset(builder)
             except (CommandError, ImagespecError) as exc:
-                self._failed("nodeset", exc)
-                outcome.result, outcome.error = ApplyResult.FAILED, f"nodeset: {exc}"
+                self._failed("nodeset", exc, outcome)
         if outcome.result == ApplyResult.DONE:
             self._succeeded(builder.name)
         outcome.seconds = time.monotonic() - start
@@ -397,24 +402,31 @@ class ImageJob:
             entry.nodeset_owed = False
             self.book.state.record_nodeset(sets, entry.generation)
 
-    def _failed(self, action: str, exc: Exception) -> None:
+    def _failed(self, action: str, exc: Exception, outcome: ImageOutcome) -> None:
         """Record the failure; the stage's digest is cleared so the next apply retries it.
 
         (xCAT's genimage and packimage work in place, so a failed stage leaves
-        nothing the recorded digest could still describe.)
+        nothing the recorded digest could still describe.)  What is recorded and
+        reported is the cause (`failure_cause`), not the command line; a stage
+        that an interrupt (Ctrl-C, SIGTERM) stopped is recorded as interrupted,
+        and retried as a failed one is.
         """
-        self.log(f"!! {action} failed: {exc}")
+        interrupted = isinstance(exc, Interrupted) or GROUPS.stopping.is_set()
+        cause = "stopped by Ctrl-C or SIGTERM" if interrupted else failure_cause(exc)
+        self.log(f"!! {action} {'interrupted' if interrupted else 'failed'}: {exc}")
         with self.book.image(self.image.name) as entry:
             if action in STAGE_OF:
                 entry.digests[STAGE_OF[Action(action)]] = None
             if action == Action.GENIMAGE:
                 entry.digests[Stage.PACK] = None
-            entry.status, entry.failed_stage, entry.error = (
-                BuildStatus.FAILED,
-                action,
-                str(exc).splitlines()[0][:300],
-            )
+            entry.status, entry.failed_stage, entry.error = BuildStatus.FAILED, action, cause
+            entry.interrupted = interrupted
             entry.commit, entry.time = self.target.commit, now()
+            if interrupted:
+                self.book.interrupted.append(self.image.name)
+        outcome.result = ApplyResult.INTERRUPTED if interrupted else ApplyResult.FAILED
+        outcome.error = f"{action}: {cause}"
+        outcome.command = exc.command if isinstance(exc, CommandError) else None
 
     def _succeeded(self, builder: str) -> None:
         with self.book.image(self.image.name) as entry:
@@ -422,6 +434,7 @@ class ImageJob:
             if builder == "none":
                 entry.digests = dict(self.image.digests)
             entry.error = entry.failed_stage = None
+            entry.interrupted = False
             entry.commit, entry.time, entry.builder = self.target.commit, now(), builder
         self.book.done.append(self.image.name)
 
@@ -439,6 +452,15 @@ class ImageJob:
 def log_path(meta: str, image: str, started: str) -> str:
     """Where a build's log lives: one file per build, named by its start time."""
     return join(meta, "logs", image, f"{started.replace(':', '')}.log")
+
+
+def failure_cause(exc: Exception) -> str:
+    """Why a stage failed, in one line: a command's last meaningful output lines (dnf's
+    "Unable to find a match", a script's last stderr lines), or imagespec's own reason."""
+    if isinstance(exc, CommandError):
+        return exc.cause
+    lines = str(exc).splitlines()
+    return lines[0][:500] if lines else type(exc).__name__
 
 
 def run_images(
@@ -480,12 +502,14 @@ def run_images(
     pool = ThreadPoolExecutor(max_workers=max(1, jobs))
     try:
         outcomes += list(pool.map(lambda job: job.run(), work))
-    except BaseException:
+    except BaseException as exc:
         # Interrupted: the builds run in process groups of their own, which the
         # interrupt does not reach.  Stop them, so the workers end at once, and
         # start no queued image.
         GROUPS.stop_all()
         pool.shutdown(wait=True, cancel_futures=True)
+        if isinstance(exc, KeyboardInterrupt):
+            raise ApplyInterrupted(target.name, book) from None
         raise
     pool.shutdown()
     return sorted(outcomes, key=lambda o: o.name)
@@ -549,6 +573,11 @@ def prune(target: Target, plan: Plan, book: StateBook) -> list[str]:
     return done
 
 
+def read_lock(target: Target) -> Optional[dict[str, Any]]:
+    """Who holds the director's lock (status), or None."""
+    return holder(target.transport, join(target.meta, "lock"))
+
+
 def lock_for(
     target: Target, wait: bool, timeout: float, echo: Echo
 ) -> AbstractContextManager[None]:
@@ -566,6 +595,24 @@ class ApplyOptions:
     wait: bool = False
     wait_timeout: float = 1800.0
     prune_images: bool = False
+
+
+class ApplyInterrupted(ImagespecError):
+    """Ctrl-C or SIGTERM during the builds: the stopped images are recorded as interrupted."""
+
+    exit_code = 130
+
+    def __init__(self, director: str, book: StateBook):
+        stopped = sorted(set(book.interrupted))
+        done = sorted(book.done)
+        text = f"interrupted: apply on director {director} stopped"
+        if stopped:
+            text += (
+                f"; {', '.join(stopped)} recorded as interrupted (the next apply builds them again)"
+            )
+        if done:
+            text += f"; {len(done)} image(s) were done and recorded: {', '.join(done)}"
+        super().__init__(text)
 
 
 class IncompleteApply(ImagespecError):
@@ -606,6 +653,9 @@ def apply_director(
         outcome = sync_files(target, plan, book, echo)
         try:
             run_and_record(target, plan, book, options, outcome, progress)
+            outcome.dry_run = target.transport.runner.dry_run
+        except ApplyInterrupted:
+            raise
         except ImagespecError as exc:
             if not book.done:
                 raise

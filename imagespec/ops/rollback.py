@@ -90,6 +90,7 @@ def rollback(
         entry.digests["build"] = generation.digests.get("build")
         entry.digests["pack"] = generation.digests.get("pack")
         entry.status, entry.error, entry.failed_stage = BuildStatus.OK, None, None
+        entry.interrupted = False
         entry.commit, entry.time = generation.commit, now()
         entry.nodeset_owed = target.builder.name == "xcat"
         target.transport.write_atomic(target.state_rel, state.to_json())

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Optional
 
-from ..errors import GitError, UsageError, choice_list, suggest
+from ..errors import ConfigError, GitError, ImagespecError, UsageError, choice_list, suggest
 from ..gitrepo import GitRepo
 from ..model import Site
 from ..render import RenderedDirector
@@ -164,6 +164,10 @@ class Reconcile:
     uncommitted: list[tuple[str, str]] = field(default_factory=list)
     rendered: str = "HEAD"  # how the commit was named: --rev, --branch or HEAD
     why: str = ""  # which directors the command chose itself, and why (Choice.line)
+    # status only: why the site at `commit` does not load; the targets are then those of
+    # `loaded`, the nearest ancestor whose site does, to reach the director and read its state
+    broken: Optional[str] = None
+    loaded: Optional[str] = None
 
 
 def uncommitted_lines(setup: Reconcile, verb: str, shown: int = 5) -> list[str]:
@@ -177,6 +181,38 @@ def uncommitted_lines(setup: Reconcile, verb: str, shown: int = 5) -> list[str]:
     if len(setup.uncommitted) > shown:
         lines.append(f"... and {len(setup.uncommitted) - shown} more site files not committed")
     return lines
+
+
+ANCESTORS = 50  # commits status looks back for a site that loads, when HEAD's does not
+
+
+def open_status_targets(
+    root: Path,
+    director: Optional[str],
+    branch: Optional[str],
+    rev: Optional[str],
+    runner: Runner,
+) -> Reconcile:
+    """open_targets, but a site that does not load at the commit is no dead end: the
+    directors are read from the nearest first-parent ancestor whose site loads, so that
+    status can still show what the director has (`broken` says why, `loaded` where)."""
+    repo = GitRepo.find(root, runner.trace)
+    try:
+        try:
+            return _targets_at(repo, root, director, branch, rev, runner)
+        except ConfigError as exc:
+            commit = _commit_to_apply(repo, rev, branch)
+            first = exc.lines()[0] if exc.lines() else str(exc)
+            more = len(exc.problems) - 1
+            why = first + (f" (and {more} more problem(s): imagespec validate)" if more else "")
+            for older in repo.first_parents(commit, ANCESTORS):
+                with suppress(ImagespecError):
+                    found = _targets_at(repo, root, director, branch, older, runner)
+                    return Reconcile(repo, commit, found.targets, broken=why, loaded=older)
+            raise
+    except BaseException:
+        repo.close()
+        raise
 
 
 def open_targets(

@@ -15,6 +15,7 @@ from ..plan import Plan
 RESULT_STYLE = {
     ApplyResult.DONE: "green",
     ApplyResult.FAILED: "red",
+    ApplyResult.INTERRUPTED: "red",
     ApplyResult.UP_TO_DATE: "dim",
     ApplyResult.FROZEN: "yellow",
 }
@@ -61,7 +62,7 @@ def print_plan(console: Console, plan: Plan) -> None:
     console.print(f"{up_to_date} image(s) up to date" + ("" if plan.work else "; nothing to do"))
 
 
-def print_outcome(console: Console, outcome: ApplyOutcome) -> None:
+def print_outcome(console: Console, outcome: ApplyOutcome, verbose: bool = False) -> None:
     table = Table(
         title=f"director {outcome.director} at {outcome.commit[:10]}",
         title_justify="left",
@@ -72,14 +73,19 @@ def print_outcome(console: Console, outcome: ApplyOutcome) -> None:
         table.add_column(column, overflow="fold")
     for image in outcome.images:
         style = RESULT_STYLE.get(image.result, "")
-        result = f"[{style}]{image.result}[/{style}]" if style else image.result
-        if image.error:
-            result += f": {escape(image.error)}"
+        shown = (
+            "would run" if outcome.dry_run and image.result == ApplyResult.DONE else image.result
+        )
+        result = f"[{style}]{shown}[/{style}]" if style else shown
         seconds = f"{image.seconds:.1f}s" if image.seconds else ""
         table.add_row(
             escape(image.name), result, ", ".join(image.actions), seconds, escape(image.log or "")
         )
     console.print(table)
+    print_failures(console, outcome, verbose)
+    if outcome.dry_run:
+        print_would(console, outcome)
+        return
     done = sum(1 for i in outcome.images if i.result == ApplyResult.DONE)
     console.print(
         f"{done} done, {len(outcome.failed)} failed, "
@@ -91,6 +97,39 @@ def print_outcome(console: Console, outcome: ApplyOutcome) -> None:
         console.print(f"nodeset {escape(move.nodes)} osimage={escape(move.new or '')}")
     for problem in outcome.nodes_failed:
         console.print(f"[red]nodes not set[/red]: {escape(problem)} (the next apply retries)")
+
+
+def print_would(console: Console, outcome: ApplyOutcome) -> None:
+    """A dry run's summary: what apply would do, never "done" or "written"."""
+    would = [i for i in outcome.images if i.result == ApplyResult.DONE]
+    unchanged = sum(
+        1 for i in outcome.images if i.result in (ApplyResult.UP_TO_DATE, ApplyResult.FROZEN)
+    )
+    console.print(
+        f"dry run, nothing was changed: would apply {len(would)} image(s)"
+        f" ({len(with_build(would))} with a build), {unchanged} unchanged;"
+        f" would write {outcome.files_written} file(s), delete {outcome.files_deleted}"
+    )
+
+
+def with_build(images: list[Any]) -> list[Any]:
+    """The images whose actions include a build (genimage or pack)."""
+    return [i for i in images if {"genimage", "pack"} & {str(a) for a in i.actions}]
+
+
+def print_failures(console: Console, outcome: ApplyOutcome, verbose: bool) -> None:
+    """Each failed image's cause on lines of its own, under the table (a narrow column
+    would bury it), with its log; the failed command only with -v."""
+    for image in outcome.failed:
+        console.print(
+            f"[red]{escape(image.name)}: {image.result}[/red] in {escape(image.error or '')}"
+        )
+        if image.log:
+            console.print(f"  log: {escape(image.log)}")
+        if image.command and verbose:
+            console.print(f"  command: {escape(image.command)}")
+        elif image.command:
+            console.print("  (-v shows the command)")
 
 
 def outcome_json(plan: Plan, outcome: ApplyOutcome) -> dict[str, Any]:
@@ -109,6 +148,7 @@ def outcome_json(plan: Plan, outcome: ApplyOutcome) -> dict[str, Any]:
                 "seconds": round(i.seconds, 3),
                 "error": i.error,
                 "log": i.log,
+                "command": i.command,
             }
             for i in outcome.images
         },

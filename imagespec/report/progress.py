@@ -9,6 +9,8 @@ from typing import Optional
 from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
 
+FINISHED = ("done", "failed", "interrupted")
+
 
 class ApplyProgress:
     """A rich progress display fed by the worker threads (thread-safe)."""
@@ -44,12 +46,12 @@ class ApplyProgress:
         """Called by a worker when an image enters a stage or finishes (done/failed)."""
         with self.lock:
             if not self.enabled:
-                if stage in ("done", "failed"):
+                if stage in FINISHED:
                     self.console.print(f"{image}: {stage}", highlight=False)
                 return
             if image not in self.tasks:
                 self.tasks[image] = self.progress.add_task(image, total=None, stage=stage)
-            finished = stage in ("done", "failed")
+            finished = stage in FINISHED
             self.progress.update(
                 self.tasks[image],
                 stage=stage,

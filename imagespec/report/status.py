@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Optional
 
 from rich.console import Console
 from rich.markup import escape
@@ -11,13 +11,54 @@ from rich.table import Table
 from ..actions import BuildStatus
 from ..plan import Plan
 from ..state import State
+from ..transport.lock import holder_text
 
 
-def status_json(target: Any, state: State, plan: Plan, in_sync: bool) -> dict[str, Any]:
+def status_json(
+    target: Any, state: State, plan: Plan, in_sync: bool, lock: Optional[dict[str, Any]] = None
+) -> dict[str, Any]:
     doc = _status_doc(target, state, plan, in_sync)
     if plan.director_files:  # only then: sites without director files keep their shape
         doc["director_files"] = dict(plan.director_files)
+    doc["lock"] = lock
     return doc
+
+
+def broken_status_json(
+    target: Any, state: State, commit: str, why: str, lock: Optional[dict[str, Any]]
+) -> dict[str, Any]:
+    """status when the site at `commit` does not load: the director's record only (the
+    same keys, nothing owed computed), with `site_error` saying why."""
+    images = {
+        name: {**_image_doc(entry), "owed": []} for name, entry in sorted(state.images.items())
+    }
+    return {
+        "director": target.name,
+        "in_sync": False,
+        "applied": state.commit,
+        "target": commit,
+        "time": state.time,
+        "images": images,
+        "nodes": {},
+        "never_applied": [],
+        "drift": [],
+        "orphans": [],
+        "failed": sorted(n for n, e in state.images.items() if e.status == BuildStatus.FAILED),
+        "site_error": why,
+        "lock": lock,
+    }
+
+
+def _image_doc(entry: Any) -> dict[str, Any]:
+    return {
+        "status": entry.status,
+        "generation": entry.generation,
+        "commit": entry.commit,
+        "time": entry.time,
+        "error": entry.error,
+        "interrupted": entry.interrupted,
+        "stage": entry.failed_stage,
+    }
 
 
 def _status_doc(target: Any, state: State, plan: Plan, in_sync: bool) -> dict[str, Any]:
@@ -29,11 +70,7 @@ def _status_doc(target: Any, state: State, plan: Plan, in_sync: bool) -> dict[st
         "time": state.time,
         "images": {
             name: {
-                "status": entry.status,
-                "generation": entry.generation,
-                "commit": entry.commit,
-                "time": entry.time,
-                "error": entry.error,
+                **_image_doc(entry),
                 "owed": [
                     *(plan.report.images[name].actions if name in plan.report.images else []),
                     *(["nodeset"] if name in plan.nodeset else []),
@@ -49,30 +86,27 @@ def _status_doc(target: Any, state: State, plan: Plan, in_sync: bool) -> dict[st
     }
 
 
-def print_status(console: Console, target: Any, state: State, plan: Plan, in_sync: bool) -> None:
-    doc = status_json(target, state, plan, in_sync)
+def print_status(
+    console: Console,
+    target: Any,
+    state: State,
+    plan: Plan,
+    in_sync: bool,
+    lock: Optional[dict[str, Any]] = None,
+) -> None:
+    doc = status_json(target, state, plan, in_sync, lock)
     verdict = "[green]in sync[/green]" if in_sync else "[yellow]not in sync[/yellow]"
     applied = (state.commit or "nothing")[:10]
     console.print(
         f"[bold]director {target.name}[/bold] ({target.transport.description}): {verdict}; applied {applied}, target {plan.commit[:10]}"
     )
-    table = Table(box=None, header_style="bold")
-    for column in ("image", "status", "gen", "commit", "time", "owed"):
-        table.add_column(column, overflow="fold")
-    for name, entry in doc["images"].items():
-        status = entry["status"] + (f": {entry['error']}" if entry["error"] else "")
-        table.add_row(
-            escape(name),
-            escape(status),
-            str(entry["generation"]),
-            (entry["commit"] or "")[:10],
-            entry["time"] or "",
-            ", ".join(entry["owed"]),
-        )
+    print_lock(console, lock)
+    table = _images_table(doc)
     for name in doc["never_applied"]:
         status = "frozen" if name in plan.frozen else "never applied"
         table.add_row(escape(name), status, "", "", "", ", ".join(plan.report.images[name].actions))
     console.print(table)
+    print_failed(console, target, doc)
     for name, seen in doc["nodes"].items():
         console.print(f"nodes of {escape(name)}: {running_text(seen)}")
     for path in doc["drift"]:
@@ -86,6 +120,60 @@ def print_status(console: Console, target: Any, state: State, plan: Plan, in_syn
         console.print(
             f"[yellow]orphaned[/yellow]: {escape(name)} is no longer in the site (apply --prune-images removes its definition)"
         )
+
+
+def _images_table(doc: dict[str, Any]) -> Table:
+    """The recorded images, one row each."""
+    table = Table(box=None, header_style="bold")
+    for column in ("image", "status", "gen", "commit", "time", "owed"):
+        table.add_column(column, overflow="fold")
+    for name, entry in doc["images"].items():
+        status = "interrupted" if entry["interrupted"] else entry["status"]
+        table.add_row(
+            escape(name),
+            escape(status),
+            str(entry["generation"]),
+            (entry["commit"] or "")[:10],
+            entry["time"] or "",
+            ", ".join(entry["owed"]),
+        )
+    return table
+
+
+def print_broken_status(console: Console, target: Any, doc: dict[str, Any]) -> None:
+    """status when the site at the target commit does not load: what the director has."""
+    applied = (doc["applied"] or "nothing")[:10]
+    console.print(
+        f"[bold]director {escape(target.name)}[/bold] ({escape(target.transport.description)}):"
+        f" applied {applied}"
+    )
+    console.print(
+        f"[red]the site at {doc['target'][:10]} does not load[/red]: {escape(doc['site_error'])};"
+        " what is owed, drift and orphans are unknown until it does (imagespec validate)"
+    )
+    print_lock(console, doc["lock"])
+    console.print(_images_table(doc))
+    print_failed(console, target, doc)
+
+
+def print_lock(console: Console, lock: Optional[dict[str, Any]]) -> None:
+    if lock is not None:
+        console.print(f"[yellow]lock[/yellow]: {escape(holder_text(lock))}")
+
+
+def print_failed(console: Console, target: Any, doc: dict[str, Any]) -> None:
+    """Each failed image's recorded cause on a line of its own, and where its logs are."""
+    for name in doc["failed"]:
+        entry = doc["images"][name]
+        how = "interrupted" if entry["interrupted"] else "failed"
+        stage = f" in {entry['stage']}" if entry.get("stage") else ""
+        console.print(f"[red]{how}[/red]: {escape(name)}{stage}: {escape(entry['error'] or '')}")
+        console.print(f"  logs: {escape(log_dir(target, name))}")
+
+
+def log_dir(target: Any, image: str) -> str:
+    """Where apply keeps an image's logs on the director."""
+    return f"{target.transport.description}/{target.meta}/logs/{image}/"
 
 
 def running_text(seen: dict[str, Any]) -> str:

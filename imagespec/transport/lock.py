@@ -25,7 +25,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, Callable, Optional
 
-from ..errors import ImagespecError
+from ..errors import ImagespecError, visible
 from ..reaper import KILL_GRACE, MARKER, group_alive
 from ..runner import GROUPS
 from ..state import now
@@ -110,6 +110,44 @@ def _held_message(kind: str, info: Optional[dict[str, Any]], groups: list[int], 
             f" in a moment, or use --wait ({where})"
         )
     return f"director is locked: {_describe(info) if info else 'lock being taken'} ({where})"
+
+
+def holder(transport: Transport, lock_rel: str) -> Optional[dict[str, Any]]:
+    """Who holds the director's lock, for status (a read: nothing is broken or waited for);
+    None when no apply holds it.  `state`: "held" (an apply is running, or one on another
+    host that only its host can tell), "reaping", "orphans" (see _examine) or "stale" (the
+    next apply breaks it)."""
+    if not transport.exists(lock_rel):
+        return None
+    info = _read_info(transport, lock_rel)
+    kind, groups = _examine(info)
+    shown = {
+        key: visible(str(value))[:100] if isinstance(value, (str, int)) else None
+        for key, value in (info or {}).items()
+        if key in ("holder", "host", "pid", "commit", "started")
+    }
+    return {
+        "holder": shown.get("holder"),
+        "host": shown.get("host"),
+        "pid": shown.get("pid"),
+        "commit": shown.get("commit"),
+        "started": shown.get("started"),
+        "state": kind,
+        "groups": groups,
+        "where": f"{transport.description}/{lock_rel}",
+    }
+
+
+def holder_text(info: dict[str, Any]) -> str:
+    """status's line about the lock: who holds it, applying which commit, since when."""
+    held = _describe(info) if info.get("holder") else "being taken (no holder recorded yet)"
+    return {
+        "held": f"an apply is running: {held}",
+        "reaping": f"an apply was killed: {held}; its reaper is stopping its builds",
+        "orphans": f"an apply was killed: {held}; its build process group(s)"
+        f" {', '.join(map(str, info.get('groups') or []))} still run",
+        "stale": f"stale lock: {held}, no longer running; the next apply breaks it",
+    }.get(str(info.get("state")), f"locked: {held}")
 
 
 def _break(transport: Transport, lock_rel: str, where: str) -> None:

@@ -111,15 +111,16 @@ def test_a_failed_build_is_recorded_others_go_on_and_the_next_apply_retries_it(
     inject_failure(env.stub_state, "genimage", f"img-compute{STAGING}")
     code, out, _ = run_main(capsys, "apply", "--yes")
     assert code == 3
-    assert "failed" in out
     state = env.state()
     assert state["images"]["img-compute"]["status"] == "failed"
     assert state["images"]["img-compute"]["failed_stage"] == "genimage"
     assert state["images"]["img-login"]["status"] == "ok"
-    log = state["images"]["img-compute"]
-    assert "injected failure" in (log["error"] or "")
+    # the cause is xCAT's own message, not the command line
+    assert state["images"]["img-compute"]["error"] == "Error: injected failure"
+    assert "img-compute: failed in genimage: Error: injected failure\n" in out
     logs = list((env.install / "p/.imagespec/logs/img-compute").glob("*.log"))
     assert logs and "injected failure" in logs[0].read_text()
+    assert f"  log: local directory {logs[0]}\n" in out
     clear_failures(env.stub_state)
     code, out, _ = run_main(capsys, "plan", "--json")
     reasons = json.loads(out)["images"]["img-compute"]["reasons"]
@@ -203,6 +204,22 @@ def test_dry_run_prints_commands_and_changes_nothing(
     assert f"packimage -m cpio -c gzip img-login{STAGING}" in out
     assert not env.install.exists()
     assert changing_calls(env.calls()) == [], "a dry run only reads xCAT's database"
+    # it says what it would do, never "done" or "written"
+    assert " done" not in out and "file(s) written" not in out
+    assert "dry run, nothing was changed: would apply 3 image(s) (3 with a build)" in out
+    assert re.search(r"would write \d+ file\(s\), delete 0\n", out)
+    # each image's commands form one block under its name, even with parallel jobs
+    lines = out.splitlines()
+    for image in ("img-login", "img-compute", "img-lite"):
+        start = lines.index(f"# {image}: would run")
+        block = []
+        for line in lines[start + 1 :]:
+            if not line.startswith("  "):
+                break
+            block.append(line)
+        assert any(f"genimage {image}{STAGING}" in line for line in block), (image, out)
+        others = {"img-login", "img-compute", "img-lite"} - {image}
+        assert not any(f"{o}{STAGING}" in line for o in others for line in block), out
 
 
 def test_verbose_logs_each_command_and_its_duration_on_stderr(

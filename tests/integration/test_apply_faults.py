@@ -297,7 +297,23 @@ def test_an_interrupted_apply_stops_its_builds_and_releases_the_lock(
     assert not marker.exists()
     assert not (env.install / "p/.imagespec/lock").exists(), "the lock was released"
     assert not any(i["status"] == "ok" for i in env.state()["images"].values())
+    # the image being built is recorded as interrupted, not failed, and said so
+    assert err.decode().splitlines() == [
+        "error: interrupted: apply on director here stopped; img-compute recorded as"
+        " interrupted (the next apply builds them again)"
+    ]
+    entry = env.state()["images"]["img-compute"]
+    assert entry["interrupted"] is True and entry["failed_stage"] == "genimage"
+    assert entry["error"] == "stopped by Ctrl-C or SIGTERM"
+    code, out, _ = run_main(capsys, "status")
+    assert code == 2
+    assert "interrupted: img-compute in genimage: stopped by Ctrl-C or SIGTERM" in out
+    code, out, _ = run_main(capsys, "plan", "--json")
+    assert json.loads(out)["images"]["img-compute"]["reasons"][0] == (
+        "interrupted last time (genimage)"
+    )
     code, out, err = run_main(capsys, "apply", "--yes")
     assert code == 0, err
     assert "stale" not in out
     assert {i["status"] for i in env.state()["images"].values()} == {"ok"}
+    assert not any("interrupted" in i for i in env.state()["images"].values())

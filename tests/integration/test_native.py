@@ -280,10 +280,8 @@ def test_kernelver_without_its_kernel_fails_clearly(
         f"kernelver 9.9.9: no kernel-9.9.9 in pkgdir or kerneldir {kernels}; put that"
         " kernel's RPMs in a repository there (createrepo_c) or correct kernelver"
     )
-    cell = table_cell(out, "img-base", "result", "actions")
-    assert cell.replace(" ", "") == f"failed: genimage: {error}".replace(" ", ""), (
-        "the table may fold the long path anywhere"
-    )
+    assert table_cell(out, "img-base", "result", "actions") == "failed"
+    assert f"img-base: failed in genimage: {error}\n" in out, "the cause has a line of its own"
     assert "install core kernel-9.9.9\n" in native.log("img-base")
 
     native.profile("base", {**base, "packages": ["core"]})
@@ -307,6 +305,40 @@ def test_missing_repository_and_package_fail_with_the_reason(
     error = native.state()["images"]["img-compute"]["error"]
     assert f"{native.repos / 'other' / 'gpu'} has no repodata; run `createrepo_c" in error
     assert "no-such-pkg" in native.log("img-base")
+
+
+def test_a_missing_package_reports_dnf_s_cause_and_the_log_not_the_command(
+    native: NativeSite, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """dnf's own last words, on a line of their own under the table, in state.json and in
+    status and plan; the command line only with -v."""
+    native.profile("base", {**NATIVE_PROFILES["base"], "packages": ["core", "kernel", "htop"]})
+    native.commit("a package the repositories do not have")
+    code, out, _ = run_main(capsys, "apply", "--yes", "--only", "img-base")
+    assert code == 3
+    entry = native.state()["images"]["img-base"]
+    cause = "No match for argument: htop; Error: Unable to find a match: htop"
+    assert entry["error"] == cause and entry["failed_stage"] == "genimage"
+    assert "interrupted" not in entry
+    assert f"img-base: failed in genimage: {cause}\n" in out
+    log = sorted((native.install / "p/.imagespec/logs/img-base").iterdir())[-1]
+    assert f"  log: local directory {log}\n" in out
+    assert "--installroot" not in out and "-v shows the command" in out
+    assert "--installroot" in log.read_text(), "the log keeps the command"
+
+    code, out, _ = run_main(capsys, "-v", "apply", "--yes", "--only", "img-base")
+    assert code == 3
+    command = next(line for line in out.splitlines() if line.startswith("  command: "))
+    assert "--installroot=" in command and command.endswith(" htop")
+
+    code, out, _ = run_main(capsys, "status")
+    assert code == 2
+    assert f"failed: img-base in genimage: {cause}\n" in out
+    assert "--installroot" not in out and "env HOME" not in out
+    assert f"logs: local directory {native.install}/p/.imagespec/logs/img-base/" in out
+    code, out, _ = run_main(capsys, "plan", "--json")
+    reasons = json.loads(out)["images"]["img-base"]["reasons"]
+    assert f"failed last time (genimage): {cause}" in reasons
 
 
 def test_cross_architecture_needs_qemu_user_static(
