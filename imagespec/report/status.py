@@ -56,23 +56,13 @@ def print_status(console: Console, target: Any, state: State, plan: Plan, in_syn
     console.print(
         f"[bold]director {target.name}[/bold] ({target.transport.description}): {verdict}; applied {applied}, target {plan.commit[:10]}"
     )
-    table = Table(box=None, header_style="bold")
-    for column in ("image", "status", "gen", "commit", "time", "owed"):
-        table.add_column(column, overflow="fold")
-    for name, entry in doc["images"].items():
-        status = entry["status"] + (f": {entry['error']}" if entry["error"] else "")
-        table.add_row(
-            escape(name),
-            escape(status),
-            str(entry["generation"]),
-            (entry["commit"] or "")[:10],
-            entry["time"] or "",
-            ", ".join(entry["owed"]),
-        )
-    for name in doc["never_applied"]:
-        status = "frozen" if name in plan.frozen else "never applied"
-        table.add_row(escape(name), status, "", "", "", ", ".join(plan.report.images[name].actions))
+    table = _images_table(console, doc, plan)
     console.print(table)
+    for name, entry in doc["images"].items():
+        if entry["error"]:
+            console.print(
+                f"[red]{escape(entry['status'])}[/red] {escape(name)}: {escape(entry['error'])}"
+            )
     for name, seen in doc["nodes"].items():
         console.print(f"nodes of {escape(name)}: {running_text(seen)}")
     for path in doc["drift"]:
@@ -86,6 +76,38 @@ def print_status(console: Console, target: Any, state: State, plan: Plan, in_syn
         console.print(
             f"[yellow]orphaned[/yellow]: {escape(name)} is no longer in the site (apply --prune-images removes its definition)"
         )
+
+
+WIDE = 100  # the time column is shown from this width on
+
+
+def _images_table(console: Console, doc: dict[str, Any], plan: Plan) -> Table:
+    """One short row per image; names never wrap, errors go below the table, and the
+    build time only where there is room for it (a pipe or CI log is 200 columns wide)."""
+    wide = console.width >= WIDE
+    table = Table(box=None, header_style="bold", pad_edge=False)
+    table.add_column("image", no_wrap=True)
+    table.add_column("status")
+    table.add_column("gen", no_wrap=True, justify="right")
+    table.add_column("commit", no_wrap=True)
+    if wide:
+        table.add_column("time", no_wrap=True)
+    table.add_column("owed")
+    for name, entry in doc["images"].items():
+        time = [entry["time"] or ""] if wide else []
+        table.add_row(
+            escape(name),
+            escape(entry["status"]),
+            str(entry["generation"]),
+            (entry["commit"] or "")[:10],
+            *time,
+            ", ".join(entry["owed"]),
+        )
+    for name in doc["never_applied"]:
+        status = "frozen" if name in plan.frozen else "never applied"
+        owed = ", ".join(plan.report.images[name].actions)
+        table.add_row(escape(name), status, "", "", *([""] if wide else []), owed)
+    return table
 
 
 def running_text(seen: dict[str, Any]) -> str:

@@ -77,3 +77,44 @@ def test_apply_shows_its_prompt_and_yes_applies(env: Env) -> None:
     assert ["genimage", "img-login"] in build_calls(env.calls())
     assert env.state()["commit"] == env.repo.head.commit.hexsha
     assert "3 done, 0 failed" in out
+
+
+# The example site's longest names: an 80-column table must keep each whole.
+LONG = {
+    "img-login": "rocky8-x86_64-netboot-datamover",
+    "img-compute": "rocky8-x86_64-netboot-compute-min",
+    "img-lite": "rocky8-x86_64-statelite-compute",
+    "img-old": "centos7-x86_64-netboot-compute",
+}
+
+
+def long_names(env: Env) -> None:
+    """The apply site with the example site's long image names, committed."""
+    text = (env.site / "imagespec.yaml").read_text()
+    for short, long in LONG.items():
+        text = text.replace(f"{short}:", f"{long}:")
+    env.commit("long names", {"imagespec.yaml": text})
+
+
+def whole_names(out: str) -> list[str]:
+    """The image names that appear whole on one line, as a word of their own."""
+    return [n for n in LONG.values() if re.search(rf"(^|\s){re.escape(n)}(\s|$)", out, re.M)]
+
+
+def test_tables_keep_names_whole_at_80_columns(env: Env) -> None:
+    long_names(env)
+    code, out = finish(spawn(env.site, "plan"))
+    assert code == 0, out
+    assert sorted(whole_names(out)) == sorted(LONG.values()), out
+    assert "frozen: never touched" not in out and "never touched by" in out
+    code, out = finish(spawn(env.site, "apply", "--yes"))
+    assert code == 0, out
+    table = out[out.index("director here at") :].splitlines()
+    assert sorted(whole_names(out)) == sorted(LONG.values()), out
+    assert all(len(line) <= 80 for line in table[: len(LONG) + 2]), out
+    assert len(table) <= len(LONG) + 4, "one line per image, the logs' directory, a summary"
+    assert "build logs: " in out and "/.imagespec/logs/<image>/" in out
+    code, out = finish(spawn(env.site, "status"))
+    assert code == 0, out
+    assert sorted(whole_names(out)) == sorted(LONG.values()), out
+    assert all(len(line) <= 80 for line in out.splitlines()[1:]), out
