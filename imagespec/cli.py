@@ -103,12 +103,17 @@ app = typer.Typer(
     help="Declarative GitOps pipeline for xCAT node images.",
     context_settings={"help_option_names": ["-h", "--help"]},
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # click's plain help: flags without a `<bool>` type after them
 )
 
-SiteOpt = typer.Option(None, "--site", help="Site directory (default: walk up to imagespec.yaml).")
+SiteOpt = typer.Option(
+    None, "--site", metavar="PATH", help="Site directory (default: walk up to imagespec.yaml)."
+)
 JsonOpt = typer.Option(False, "--json", help="Print the machine-readable report.")
-DirectorOpt = typer.Option(None, "--director", "-d", help="Director to act on.")
-BranchOpt = typer.Option(None, "--branch", help="Act on the director following this git branch.")
+DirectorOpt = typer.Option(None, "--director", "-d", metavar="NAME", help="Director to act on.")
+BranchOpt = typer.Option(
+    None, "--branch", metavar="BRANCH", help="Act on the director following this git branch."
+)
 
 
 @dataclass
@@ -473,7 +478,7 @@ def _diff_built(
 # ------------------------------------------------------------------ directors: plan, apply, status
 
 RevOpt = typer.Option(
-    None, "--rev", help="Commit to reconcile to (default: the branch tip or HEAD)."
+    None, "--rev", metavar="REV", help="Commit to reconcile to (default: the branch tip or HEAD)."
 )
 
 
@@ -634,7 +639,7 @@ def apply(
             )
         results.append((plan_, outcome))
         if not as_json:
-            apply_report.print_outcome(console, outcome, bool(_globals(ctx).verbose))
+            apply_report.print_outcome(console, outcome, _globals(ctx).verbose > 0)
     if as_json:
         docs = [apply_report.outcome_json(p, o) for p, o in results]
         _print_per_director(docs)

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import posixpath
 from typing import Any
 
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from ..actions import ApplyResult, Status
-from ..ops.reconcile import ApplyOutcome
+from ..actions import Action, ApplyResult, Status
+from ..ops.reconcile import ApplyOutcome, ImageOutcome
 from ..plan import Plan
 
 RESULT_STYLE = {
@@ -42,16 +43,18 @@ def print_plan(console: Console, plan: Plan) -> None:
         )
     )
     table = Table(show_header=True, header_style="bold", box=None, pad_edge=False)
-    for column in ("image", "actions", "why"):
-        table.add_column(column, overflow="fold")
+    table.add_column("image", no_wrap=True)  # a name is never split; the reasons wrap
+    table.add_column("actions")
+    table.add_column("why")
     busy = 0
     for name, image in sorted(plan.report.images.items()):
         owed = [*image.actions, *(["nodeset"] if name in plan.nodeset else [])]
         if not owed and image.status != Status.REMOVED and name not in plan.frozen:
             continue
         busy += 1
-        actions = ", ".join(owed) or ("frozen" if name in plan.frozen else image.status)
-        table.add_row(escape(name), actions, escape("; ".join(image.reasons)))
+        frozen = name in plan.frozen
+        actions = ", ".join(owed) or ("frozen" if frozen else image.status)
+        table.add_row(escape(name), actions, escape(_why(image.reasons, frozen)))
     if busy:
         console.print(table)
     for note in plan.notes:
@@ -62,37 +65,52 @@ def print_plan(console: Console, plan: Plan) -> None:
     console.print(f"{up_to_date} image(s) up to date" + ("" if plan.work else "; nothing to do"))
 
 
+def _why(reasons: list[str], frozen: bool) -> str:
+    """The reasons, once "frozen" is said in the actions column: not "frozen: a; frozen: b"."""
+    if frozen:
+        reasons = [r.removeprefix("frozen: ") for r in reasons]
+    return "; ".join(reasons)
+
+
+def _result(image: ImageOutcome, dry_run: bool = False) -> str:
+    """The result word; an image whose files were only synced says so, not "up to date",
+    and a dry run's image "would run", never "done"."""
+    if image.result == ApplyResult.UP_TO_DATE and Action.SYNC in image.actions:
+        return "[green]synced[/green]"
+    style = RESULT_STYLE.get(image.result, "")
+    shown = "would run" if dry_run and image.result == ApplyResult.DONE else str(image.result)
+    return f"[{style}]{shown}[/{style}]" if style else shown
+
+
 def print_outcome(console: Console, outcome: ApplyOutcome, verbose: bool = False) -> None:
+    """One short row per image; failures, then log paths, on lines of their own below.
+
+    Names never wrap (no_wrap); the long values (errors, log paths) are not
+    columns, so a 9-image apply stays a dozen lines at 80 columns.  Logs of
+    failed images are always shown, the others' with -v."""
     table = Table(
-        title=f"director {outcome.director} at {outcome.commit[:10]}",
+        title=f"director {escape(outcome.director)} at {outcome.commit[:10]}",
         title_justify="left",
         box=None,
         header_style="bold",
+        pad_edge=False,
     )
-    for column in ("image", "result", "actions", "time", "log"):
-        table.add_column(column, overflow="fold")
+    table.add_column("image", no_wrap=True)
+    table.add_column("result", no_wrap=True)
+    table.add_column("actions")
+    table.add_column("time", no_wrap=True, justify="right")
     for image in outcome.images:
-        style = RESULT_STYLE.get(image.result, "")
-        shown = (
-            "would run" if outcome.dry_run and image.result == ApplyResult.DONE else image.result
-        )
-        result = f"[{style}]{shown}[/{style}]" if style else shown
         seconds = f"{image.seconds:.1f}s" if image.seconds else ""
         table.add_row(
-            escape(image.name), result, ", ".join(image.actions), seconds, escape(image.log or "")
+            escape(image.name), _result(image, outcome.dry_run), ", ".join(image.actions), seconds
         )
     console.print(table)
     print_failures(console, outcome, verbose)
     if outcome.dry_run:
         print_would(console, outcome)
         return
-    done = sum(1 for i in outcome.images if i.result == ApplyResult.DONE)
-    console.print(
-        f"{done} done, {len(outcome.failed)} failed, "
-        f"{sum(1 for i in outcome.images if i.result in (ApplyResult.UP_TO_DATE, ApplyResult.FROZEN))} unchanged; "
-        f"{outcome.files_written} file(s) written, {outcome.files_deleted} deleted"
-        + (f"; pruned {', '.join(outcome.pruned)}" if outcome.pruned else "")
-    )
+    _print_logs(console, outcome, verbose)
+    console.print(_summary(outcome))
     for move in outcome.nodes_set:
         console.print(f"nodeset {escape(move.nodes)} osimage={escape(move.new or '')}")
     for problem in outcome.nodes_failed:
@@ -130,6 +148,35 @@ def print_failures(console: Console, outcome: ApplyOutcome, verbose: bool) -> No
             console.print(f"  command: {escape(image.command)}")
         elif image.command:
             console.print("  (-v shows the command)")
+
+
+def _print_logs(console: Console, outcome: ApplyOutcome, verbose: bool) -> None:
+    """Every build log with -v; else the one directory that holds them."""
+    logs = [i.log for i in outcome.images if i.log and i.result != ApplyResult.FAILED]
+    if not logs:
+        return
+    if verbose:
+        for image in outcome.images:
+            if image.log and image.result != ApplyResult.FAILED:
+                console.print(f"log of {escape(image.name)}: {escape(image.log)}")
+        return
+    where = posixpath.dirname(posixpath.dirname(logs[0]))  # .../logs/<image>/<time>.log
+    console.print(f"build logs: {escape(where)}/<image>/ (-v lists each)")
+
+
+def _summary(outcome: ApplyOutcome) -> str:
+    """'8 done, 1 synced, 1 failed, 1 unchanged; ...': a synced image is not unchanged."""
+    images = outcome.images
+    synced = sum(1 for i in images if "synced" in _result(i))
+    unchanged = sum(1 for i in images if i.result in (ApplyResult.UP_TO_DATE, ApplyResult.FROZEN))
+    done = sum(1 for i in images if i.result == ApplyResult.DONE)
+    return (
+        f"{done} done, "
+        + (f"{synced} synced, " if synced else "")
+        + f"{len(outcome.failed)} failed, {unchanged - synced} unchanged; "
+        f"{outcome.files_written} file(s) written, {outcome.files_deleted} deleted"
+        + (f"; pruned {', '.join(outcome.pruned)}" if outcome.pruned else "")
+    )
 
 
 def outcome_json(plan: Plan, outcome: ApplyOutcome) -> dict[str, Any]:

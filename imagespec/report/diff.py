@@ -141,30 +141,39 @@ def _short(rev: str) -> str:
     return rev[:10] if len(rev) == 40 else rev
 
 
-def _grouped(report: DiffReport) -> list[tuple[Action, list[ImageDiff]]]:
-    groups: list[tuple[Action, list[ImageDiff]]] = []
+FROZEN_TITLE = "frozen: changes not applied"
+
+
+def _grouped(report: DiffReport) -> list[tuple[str, list[ImageDiff]]]:
+    """Changed images by heaviest action; frozen ones apart, last: they are not rebuilt."""
+    changed = [
+        i for _, i in sorted(report.images.items()) if i.heaviest and i.status != Status.REMOVED
+    ]
+    groups: list[tuple[str, list[ImageDiff]]] = []
     for group in HEAVIEST_FIRST:
-        members = [
-            i
-            for _, i in sorted(report.images.items())
-            if i.heaviest == group and i.status != Status.REMOVED
-        ]
+        members = [i for i in changed if i.heaviest == group and not i.frozen]
         if members:
-            groups.append((group, members))
+            groups.append((GROUP_TITLES[group], members))
+    frozen = [i for i in changed if i.frozen]
+    if frozen:
+        groups.append((FROZEN_TITLE, frozen))
     return groups
 
 
 def print_text(console: Console, report: DiffReport) -> None:
     """Grouped by heaviest action, heaviest first; unchanged images only counted."""
     summary = report.summary()
-    changed = sum(len(summary[g]) for g in HEAVIEST_FIRST)
+    groups = _grouped(report)
+    changed = sum(len(m) for title, m in groups if title != FROZEN_TITLE)
+    frozen = sum(len(m) for title, m in groups if title == FROZEN_TITLE)
     console.print(
         f"[bold]{_short(report.base)}..{_short(report.head)}[/bold] on director "
         f"[bold]{report.director}[/bold]: {changed} image(s) change, "
-        f"{len(summary['removed'])} removed, {summary['unchanged']} unchanged"
+        + (f"{frozen} frozen (not applied), " if frozen else "")
+        + f"{len(summary['removed'])} removed, {summary['unchanged']} unchanged"
     )
-    for group, members in _grouped(report):
-        console.print(f"\n[bold]{GROUP_TITLES[group]}[/bold] ({len(members)})")
+    for title, members in groups:
+        console.print(f"\n[bold]{title}[/bold] ({len(members)})")
         for image in members:
             status = (
                 "[green]added[/green]" if image.status == Status.ADDED else ", ".join(image.actions)
@@ -211,9 +220,9 @@ def render_markdown(report: DiffReport, command: str = "imagespec diff") -> str:
         ]
         head.append("")
     head += ["| what happens | images |", "|---|---|"]
-    for group in HEAVIEST_FIRST:
-        if summary[group]:
-            head.append(f"| {GROUP_TITLES[group]} | {len(summary[group])} |")
+    groups = _grouped(report)
+    for title, members in groups:
+        head.append(f"| {title} | {len(members)} |")
     if summary["removed"]:
         head.append(f"| removed (left on the director) | {len(summary['removed'])} |")
     head.append(f"| unchanged | {summary['unchanged']} |")
@@ -224,7 +233,7 @@ def render_markdown(report: DiffReport, command: str = "imagespec diff") -> str:
         "|---|---|---|---|" + ("---|" if boots else ""),
     ]
     details: list[str] = []
-    for _group, members in _grouped(report):
+    for _title, members in groups:
         for image in members:
             head.append(
                 f"| `{image.name}` | {image.status}{' (frozen)' if image.frozen else ''} | "

@@ -13,13 +13,17 @@ FINISHED = ("done", "failed", "interrupted")
 
 
 class ApplyProgress:
-    """A rich progress display fed by the worker threads (thread-safe)."""
+    """A rich progress display fed by the worker threads (thread-safe).
+
+    The display starts with the first image's first stage, not on entry: apply
+    asks for confirmation in between, and a live display would hide the prompt."""
 
     def __init__(self, console: Console, enabled: bool = True):
         self.enabled = enabled and console.is_terminal
         self.console = console
         self.lock = threading.Lock()
         self.tasks: dict[str, TaskID] = {}
+        self.started = False
         self.progress = Progress(
             SpinnerColumn(),
             TextColumn("{task.description}"),
@@ -29,8 +33,6 @@ class ApplyProgress:
         )
 
     def __enter__(self) -> ApplyProgress:
-        if self.enabled:
-            self.progress.start()
         return self
 
     def __exit__(
@@ -39,7 +41,7 @@ class ApplyProgress:
         exc: Optional[BaseException],
         tb: Optional[TracebackType],
     ) -> None:
-        if self.enabled:
+        if self.started:
             self.progress.stop()
 
     def update(self, image: str, stage: str) -> None:
@@ -49,6 +51,9 @@ class ApplyProgress:
                 if stage in FINISHED:
                     self.console.print(f"{image}: {stage}", highlight=False)
                 return
+            if not self.started:
+                self.started = True
+                self.progress.start()
             if image not in self.tasks:
                 self.tasks[image] = self.progress.add_task(image, total=None, stage=stage)
             finished = stage in FINISHED

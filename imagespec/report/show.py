@@ -62,25 +62,34 @@ def _where(origin: Origin) -> Text:
 
 
 def _section(console: Console, title: str, rows: list[tuple[str, Origin]]) -> None:
-    _table(console, title, [(value, _where(origin)) for value, origin in rows])
+    _table(console, title, [(Text(value), _where(origin)) for value, origin in rows])
 
 
 def _table(console: Console, title: str, rows: list[tuple[Union[str, Text], Text]]) -> None:
-    """A titled two-column table: each value beside where it came from."""
+    """A titled list: each value beside where it came from when both fit the terminal,
+    else the value on its line and where it came from indented below it.  A path or
+    an entry is never broken mid-word."""
     if not rows:
         return
-    table = Table(
-        title=f"{title} ({len(rows)})",
-        title_justify="left",
-        show_header=False,
-        box=None,
-        pad_edge=False,
-    )
-    table.add_column("value", overflow="fold")
-    table.add_column("from", overflow="fold")
+    widest = max(Text(v).cell_len if isinstance(v, str) else v.cell_len for v, _ in rows)
+    if widest + 2 + max(w.cell_len for _, w in rows) <= console.width:
+        table = Table(
+            title=f"{title} ({len(rows)})",
+            title_justify="left",
+            show_header=False,
+            box=None,
+            pad_edge=False,
+        )
+        table.add_column("value", no_wrap=True)
+        table.add_column("from", no_wrap=True)
+        for value, where in rows:
+            table.add_row(value, where)
+        console.print(table)
+        return
+    console.print(Text(f"{title} ({len(rows)})", style="italic"))
     for value, where in rows:
-        table.add_row(value, where)
-    console.print(table)
+        console.print(value, soft_wrap=True)
+        console.print(Text("    ").append_text(where), soft_wrap=True)
 
 
 def print_show(console: Console, image: RenderedImage, lite: Optional[LiteView] = None) -> None:
@@ -114,7 +123,9 @@ def print_show(console: Console, image: RenderedImage, lite: Optional[LiteView] 
         attr_rows.append((f"{name}={value}", origin))
     _section(console, "attributes", attr_rows)
     _print_variants(console, image)
-    digest_table = Table(title="digests", title_justify="left", show_header=False, box=None)
+    digest_table = Table(
+        title="digests", title_justify="left", show_header=False, box=None, pad_edge=False
+    )
     for name, value in image.digests.items():
         digest_table.add_row(name, value)
     console.print(digest_table)

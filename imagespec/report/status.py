@@ -101,11 +101,7 @@ def print_status(
         f"[bold]director {target.name}[/bold] ({target.transport.description}): {verdict}; applied {applied}, target {plan.commit[:10]}"
     )
     print_lock(console, lock)
-    table = _images_table(doc)
-    for name in doc["never_applied"]:
-        status = "frozen" if name in plan.frozen else "never applied"
-        table.add_row(escape(name), status, "", "", "", ", ".join(plan.report.images[name].actions))
-    console.print(table)
+    console.print(_images_table(console, doc, plan))
     print_failed(console, target, doc)
     for name, seen in doc["nodes"].items():
         console.print(f"nodes of {escape(name)}: {running_text(seen)}")
@@ -122,21 +118,38 @@ def print_status(
         )
 
 
-def _images_table(doc: dict[str, Any]) -> Table:
-    """The recorded images, one row each."""
-    table = Table(box=None, header_style="bold")
-    for column in ("image", "status", "gen", "commit", "time", "owed"):
-        table.add_column(column, overflow="fold")
+WIDE = 100  # the time column is shown from this width on
+
+
+def _images_table(console: Console, doc: dict[str, Any], plan: Optional[Plan]) -> Table:
+    """One short row per image; names never wrap, errors go below the table, and the
+    build time only where there is room for it (a pipe or CI log is 200 columns wide)."""
+    wide = console.width >= WIDE
+    table = Table(box=None, header_style="bold", pad_edge=False)
+    table.add_column("image", no_wrap=True)
+    table.add_column("status")
+    table.add_column("gen", no_wrap=True, justify="right")
+    table.add_column("commit", no_wrap=True)
+    if wide:
+        table.add_column("time", no_wrap=True)
+    table.add_column("owed")
     for name, entry in doc["images"].items():
+        time = [entry["time"] or ""] if wide else []
         status = "interrupted" if entry["interrupted"] else entry["status"]
         table.add_row(
             escape(name),
             escape(status),
             str(entry["generation"]),
             (entry["commit"] or "")[:10],
-            entry["time"] or "",
+            *time,
             ", ".join(entry["owed"]),
         )
+    if plan is None:  # the site does not load: only what the director recorded
+        return table
+    for name in doc["never_applied"]:
+        status = "frozen" if name in plan.frozen else "never applied"
+        owed = ", ".join(plan.report.images[name].actions)
+        table.add_row(escape(name), status, "", "", *([""] if wide else []), owed)
     return table
 
 
@@ -152,7 +165,7 @@ def print_broken_status(console: Console, target: Any, doc: dict[str, Any]) -> N
         " what is owed, drift and orphans are unknown until it does (imagespec validate)"
     )
     print_lock(console, doc["lock"])
-    console.print(_images_table(doc))
+    console.print(_images_table(console, doc, None))
     print_failed(console, target, doc)
 
 

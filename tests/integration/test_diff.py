@@ -410,6 +410,9 @@ def test_frozen_image_change_is_still_reported(
         "  img-legacy: sync, genimage, pack (via legacy; frozen: will not be applied)"
         in run.out.splitlines()
     )
+    assert "1 frozen (not applied)" in run.out.splitlines()[0]
+    assert "0 image(s) change" in run.out.splitlines()[0]
+    assert "frozen: changes not applied (1)" in run.out.splitlines()
 
 
 def test_freezing_an_image_needs_nothing_on_a_director(

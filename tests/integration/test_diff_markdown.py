@@ -123,7 +123,8 @@ def test_details_once_per_changed_image_and_none_for_removed(
 ) -> None:
     text = markdown(capsys, repo, "v1", "v2")
     summaries = re.findall(r"<details><summary><code>([^<]+)</code>", text)
-    assert summaries == ["img-aux", "img-extra", "img-legacy", "img-login", "img-compute"]
+    # the frozen image last: its change is reported, never applied
+    assert summaries == ["img-aux", "img-extra", "img-login", "img-compute", "img-legacy"]
     assert text.count("<details>") == text.count("</details>") == 5
     assert "| `img-lite` | removed | | |" in text.splitlines()
     assert "<code>img-lite</code>" not in text
@@ -150,6 +151,8 @@ def test_freezing_an_image_is_visible_in_markdown(
     head = repo.branch("freeze", "v1", edits)
     lines = markdown(capsys, repo, "v1", head).splitlines()
     assert "| `img-compute` | changed (frozen) | sync, genimage, pack | compute |" in lines
+    assert "| frozen: changes not applied | 1 |" in lines
+    assert not any(line.startswith("| rebuild") for line in lines), "a frozen image is not rebuilt"
     assert (
         "<details><summary><code>img-compute</code>: sync, genimage, pack"
         " (via compute; frozen: will not be applied)</summary>"
