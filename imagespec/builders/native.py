@@ -20,7 +20,7 @@ from __future__ import annotations
 import os
 import posixpath
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Optional
@@ -96,15 +96,27 @@ class Repos:
     other: dict[str, Repo]  # otherpkglist directory part -> repository in the local otherpkgdir
     other_urls: list[Repo] = field(default_factory=list)  # otherpkgdir URLs, for every section
 
-    def config(self) -> bytes:
-        """dnf.conf for the build: only these repositories, unsigned local media allowed."""
-        lines = ["[main]", "reposdir=/dev/null", "gpgcheck=0", "skip_if_unavailable=False", ""]
-        for repo in [*self.base, *self.other_urls, *self.other.values()]:
+    def all(self) -> list[Repo]:
+        """Every repository, each checked: a baseurl becomes a line of dnf's configuration."""
+        repos = [*self.base, *self.other_urls, *self.other.values()]
+        for repo in repos:
             if unsafe_char(repo.baseurl) is not None or " " in repo.baseurl:
                 raise BuildError(
                     f"repository {repo.baseurl!r} holds spaces or control characters, which would"
                     " inject lines into dnf's configuration; rename it"
                 )
+        return repos
+
+    def for_other(self, subdirs: Iterable[str]) -> list[Repo]:
+        """What an otherpkglist install transaction enables: pkgdir's repositories,
+        otherpkgdir's URLs and the local subdirectories it installs from."""
+        local = [self.other.get(d) for d in sorted(subdirs)]
+        return [*self.base, *self.other_urls, *(r for r in local if r is not None)]
+
+    def config(self) -> bytes:
+        """dnf.conf for the build: only these repositories, unsigned local media allowed."""
+        lines = ["[main]", "reposdir=/dev/null", "gpgcheck=0", "skip_if_unavailable=False", ""]
+        for repo in self.all():
             lines += [
                 f"[{repo.id}]",
                 f"name={repo.id}",
@@ -247,10 +259,8 @@ class NativeBuilder:
     def _start(self, image: RenderedImage, others: list[OtherPass], log: Log) -> Build:
         """A fresh staging directory with the build's dnf configuration."""
         dirs = ImageDirs(image.rootimgdir)
-        attrs = image.attributes
-        kernelver = attrs.get("kernelver", "")
-        install_root = self.rendered.layout.install_root
-        kerneldir = attrs.get("kerneldir") or posixpath.join(install_root, "kernels")
+        kernelver = image.attributes.get("kernelver", "")
+        kerneldir = self.kerneldir(image)
         repos = self._repositories(image, others, kerneldir if kernelver else "", log)
         dnf = self._dnf_options(image, dirs, log)
         build = Build(image, dirs, repos, dnf, _environ(image), kernelver, kerneldir, log)
@@ -262,23 +272,38 @@ class NativeBuilder:
         )
         return build
 
-    def _dnf_options(self, image: RenderedImage, dirs: ImageDirs, log: Log) -> list[str]:
-        """dnf's options as genimage gives them (rh/genimage rpm_installroot_command, 107-125):
-        on EL8 and later also the module platform, without which dnf hides every
-        package of a module stream."""
+    def kerneldir(self, image: RenderedImage) -> str:
+        install_root = self.rendered.layout.install_root
+        return image.attributes.get("kerneldir") or posixpath.join(install_root, "kernels")
+
+    def repositories(self, image: RenderedImage, log: Log) -> tuple[Repos, list[OtherPass]]:
+        """The repositories a build of the image installs from, as genimage configures them,
+        and its otherpkglist's transactions (for `plan --check-packages`, which only reads)."""
+        others = parse_otherpkglist(self._list(image, "otherpkglist"))
+        kernelver = image.attributes.get("kernelver", "")
+        kerneldir = self.kerneldir(image) if kernelver else ""
+        return self._repositories(image, others, kerneldir, log), others
+
+    @staticmethod
+    def release_options(image: RenderedImage) -> list[str]:
+        """The release and, on EL8 and later, the module platform, without which dnf hides
+        every package of a module stream."""
         osvers = image.attributes.get("osvers", "")
         major = el_major(osvers)
         platform = (
             [f"--setopt=module_platform_id=platform:el{major}"] if major and major > 7 else []
         )
+        return [f"--releasever={releasever(osvers)}", *platform]
+
+    def _dnf_options(self, image: RenderedImage, dirs: ImageDirs, log: Log) -> list[str]:
+        """dnf's options as genimage gives them (rh/genimage rpm_installroot_command, 107-125)."""
         return [
             "dnf",
             "-y",
             "-c",
             f"{dirs.staging}/dnf.conf",
             f"--installroot={dirs.staging}/rootimg",
-            f"--releasever={releasever(osvers)}",
-            *platform,
+            *self.release_options(image),
             *self._arch_options(image.attributes.get("osarch", ""), log),
         ]
 
@@ -294,9 +319,7 @@ class NativeBuilder:
         """-name erases before, then the install, then --name erases (erase failures ignored)."""
         ids = build.base_ids()
         if other.install:
-            ids += [f"--enablerepo={r.id}" for r in build.repos.other_urls]
-            local = [build.repos.other.get(d) for d in sorted(other.install)]
-            ids += [f"--enablerepo={r.id}" for r in local if r is not None]
+            ids = [f"--enablerepo={r.id}" for r in build.repos.for_other(other.install)]
         if other.pre_remove:
             self._erase(build.command(other.env, ids, "remove", *other.pre_remove), build.log)
         names = [n for d in sorted(other.install) for n in other.install[d]]
