@@ -45,6 +45,7 @@ from .source import WorktreeSource, find_site_root
 
 if TYPE_CHECKING:
     from .ops.reconcile import Target
+    from .ops.repocheck import PackageCheck
 
 VERBOSE = re.compile(r"-v+|--verbose")
 
@@ -211,6 +212,11 @@ def _image(view: SiteView, rendered: RenderedDirector, name: str) -> RenderedIma
 def validate(
     ctx: typer.Context,
     strict: bool = typer.Option(False, "--strict", help="Treat warnings as errors."),
+    repos: bool = typer.Option(
+        False,
+        "--repos",
+        help="Also look up every package in its image's repositories on each director (dnf).",
+    ),
     site: Optional[Path] = SiteOpt,
     json_out: bool = JsonOpt,
 ) -> None:
@@ -222,10 +228,22 @@ def validate(
             _print_json({"ok": False, "problems": [_problem_json(p) for p in exc.problems]})
             raise typer.Exit(1) from None
         raise
+    checks = _check_site_packages(ctx, view) if repos else []
+    missing = [m for c in checks for m in c.missing]
     if _want_json(ctx, json_out):
-        _print_json({"ok": True, "problems": [_problem_json(p) for p in view.warnings]})
+        problems = [_problem_json(p) for p in view.warnings]
+        problems += [_missing_json(m) for m in missing]
+        doc: dict[str, Any] = {"ok": not missing, "problems": problems}
+        if repos:
+            doc["packages_not_checked"] = [r for c in checks for r in c.not_checked]
+        _print_json(doc)
+        if missing:
+            raise typer.Exit(1)
         return
     _warn(view)
+    _print_checks(checks, True)
+    if missing:
+        raise typer.Exit(1)
     docs = view.docs
     _console().print(
         f"ok: {len(docs.profiles)} profiles, {len(docs.site.model.images)} images, "
@@ -236,6 +254,26 @@ def validate(
             else ""
         )
     )
+
+
+def _check_site_packages(ctx: typer.Context, view: SiteView) -> list[PackageCheck]:
+    """validate --repos: the package check on every director of the working tree."""
+    from .ops.reconcile import make_target
+
+    runner = _runner(ctx)
+    targets = [make_target(view, name, "", runner) for name in view.docs.site.model.directors]
+    return _check_packages(targets, set())
+
+
+def _missing_json(missing: Any) -> dict[str, Any]:
+    pos = missing.pos
+    return {
+        "file": pos.path or None,
+        "line": pos.line or None,
+        "column": pos.col or None,
+        "severity": "error",
+        "message": missing.detail,
+    }
 
 
 def _problem_json(problem: Any) -> dict[str, Any]:
@@ -554,6 +592,11 @@ def plan(
     fmt: DiffFormat = typer.Option(DiffFormat.text, "--format", "-f", help="Output format."),
     only: list[str] = typer.Option([], "--only", help="Only these images (repeatable)."),
     rebuild: list[str] = typer.Option([], "--rebuild", help="Force genimage + pack (repeatable)."),
+    check_packages: bool = typer.Option(
+        False,
+        "--check-packages",
+        help="Look up every package in its image's repositories on the director (dnf).",
+    ),
     director: Optional[str] = DirectorOpt,
     branch: Optional[str] = BranchOpt,
     site: Optional[Path] = SiteOpt,
@@ -574,8 +617,11 @@ def plan(
         plans.append(
             make_director_plan(target, read_state(target), setup.repo, set(only), set(rebuild))
         )
+    checks = _check_packages(setup.targets, set(only)) if check_packages else []
     if _want_json(ctx, json_out) or fmt is DiffFormat.json:
         docs = [p.as_json() for p in plans]
+        for doc, check in zip(docs, checks):
+            doc["packages"] = check.as_json()
         _print_per_director(docs)
     elif fmt is DiffFormat.markdown:
         for p in plans:
@@ -583,8 +629,28 @@ def plan(
     else:
         for p in plans:
             apply_report.print_plan(_console(), p)
+    _print_checks(checks, not (_want_json(ctx, json_out) or fmt is DiffFormat.json))
+    if any(c.missing for c in checks):
+        raise typer.Exit(1)
     if exit_code and any(p.work for p in plans):
         raise typer.Exit(2)
+
+
+def _check_packages(targets: list[Target], only: set[str]) -> list[PackageCheck]:
+    from .ops.repocheck import check_packages
+
+    return [check_packages(target, only or None) for target in targets]
+
+
+def _print_checks(checks: list[PackageCheck], summary: bool) -> None:
+    """Missing packages and what was not checked on stderr; the summary for people."""
+    from .report.packages import summary as summary_line
+    from .report.packages import write_problems
+
+    for check in checks:
+        write_problems(sys.stderr, check)
+        if summary:
+            _console().print(summary_line(check))
 
 
 @app.command()

@@ -8,7 +8,9 @@ in rpm's own order (`rpmvercmp`, a faithful port of rpm's lib/rpmvercmp.c).
 
 from __future__ import annotations
 
+import fnmatch
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import cmp_to_key
 from typing import Any
@@ -246,3 +248,29 @@ def _by_key(packages: list[Package]) -> dict[tuple[str, str], list[Package]]:
     for package in sort_packages(packages):
         found.setdefault((package.name, package.arch), []).append(package)
     return found
+
+
+# dnf repoquery --qf: the fields of parse_query, one package a line
+REPOQUERY_FORMAT = "%{name}\\t%{epoch}\\t%{version}\\t%{release}\\t%{arch}"
+
+
+def spec_forms(package: Package) -> list[str]:
+    """The names dnf's install accepts for a package, without provides: name, name.arch,
+    name-version, name-version-release, with and without arch and epoch."""
+    n, v, r, a = package.name, package.version, package.release, package.arch
+    forms = [n, f"{n}.{a}", f"{n}-{v}", f"{n}-{v}-{r}", f"{n}-{v}-{r}.{a}"]
+    epoch = f"{package.epoch}:"
+    forms += [f"{n}-{epoch}{v}", f"{n}-{epoch}{v}-{r}", f"{n}-{epoch}{v}-{r}.{a}"]
+    return forms
+
+
+def spec_matches(spec: str, package: Package) -> bool:
+    """Whether a package list entry (globs allowed, case ignored, as dnf matches) names it."""
+    pattern = spec.lower()
+    return any(fnmatch.fnmatchcase(form.lower(), pattern) for form in spec_forms(package))
+
+
+def unmatched_specs(specs: Iterable[str], packages: list[Package]) -> list[str]:
+    """The entries no package of a repository query answers (sorted): missing, or named
+    by something a package provides (a capability or a file), which dnf also installs."""
+    return sorted(s for s in set(specs) if not any(spec_matches(s, p) for p in packages))

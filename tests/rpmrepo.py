@@ -23,6 +23,7 @@ class Pkg:
     files: dict[str, str] = field(default_factory=dict)  # absolute path -> content
     requires: Sequence[str] = ()
     recommends: Sequence[str] = ()
+    provides: Sequence[str] = ()  # capabilities besides its name
     version: str = "1.0"
     executables: Sequence[str] = ()  # paths installed with mode 0755
     host_files: dict[str, str] = field(default_factory=dict)  # path -> a file here, mode 0755
@@ -38,6 +39,7 @@ def _subpackage(pkg: Pkg) -> str:
     ]
     lines += [f"Requires: {r}" for r in pkg.requires]
     lines += [f"Recommends: {r}" for r in pkg.recommends]
+    lines += [f"Provides: {p}" for p in pkg.provides]
     lines += [f"%description -n {pkg.name}", f"Test package {pkg.name} for imagespec.", ""]
     for header, body in pkg.scriptlets.items():
         word, _, rest = header.partition(" ")

@@ -495,7 +495,7 @@ BASEOS = [
 ]
 APPSTREAM = [
     Pkg("tool-a", {"/usr/bin/tool-a": "a\n"}, requires=["core"]),
-    Pkg("tool-b", {"/usr/bin/tool-b": "b\n"}),
+    Pkg("tool-b", {"/usr/bin/tool-b": "b\n"}, provides=["tool-b-compat"]),
 ]
 HPC = [
     Pkg("hpc-app", {"/opt/hpc/bin/app": "app\n"}, requires=["hpc-lib", "core"]),

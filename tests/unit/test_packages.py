@@ -12,6 +12,8 @@ from imagespec.packages import (
     parse_manifest,
     parse_query,
     rpmvercmp,
+    spec_matches,
+    unmatched_specs,
 )
 
 # rpm's own cases (tests/rpmvercmp.at in rpm 4.18): a, b, rpmvercmp(a, b); the last six
@@ -204,3 +206,25 @@ def test_rpm_query_output_becomes_a_sorted_manifest_that_reads_back() -> None:
 def test_a_manifest_imagespec_did_not_write_is_refused(data: bytes) -> None:
     with pytest.raises(ManifestError):
         parse_manifest(data)
+
+
+def test_spec_matches_the_forms_dnf_install_reads() -> None:
+    pkg = Package("kernel-core", 1, "4.18.0", "513.el8", "x86_64")
+    for spec in (
+        "kernel-core",
+        "KERNEL-core",
+        "kernel-core.x86_64",
+        "kernel-core-4.18.0",
+        "kernel-core-4.18.0-513.el8",
+        "kernel-core-4.18.0-513.el8.x86_64",
+        "kernel-core-1:4.18.0-513.el8",
+        "kernel-*",
+    ):
+        assert spec_matches(spec, pkg), spec
+    for spec in ("kernel", "kernel-core.i686", "kernel-core-4.19", "kernel-core-2:4.18.0"):
+        assert not spec_matches(spec, pkg), spec
+
+
+def test_unmatched_specs_are_the_ones_no_package_answers() -> None:
+    found = [Package("core", 0, "1.0", "1", "noarch")]
+    assert unmatched_specs(["core", "htop", "core-1.0", "htop"], found) == ["htop"]
