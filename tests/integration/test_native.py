@@ -160,10 +160,17 @@ def test_failed_postinstall_keeps_the_image_in_use_and_is_retried(
     assert native.current("img-base") == ".base.imagespec/1"
     assert cpio_members(native.rootimgdir("img-base") / "rootimg.cpio.gz")
     assert native.state()["images"]["img-base"]["status"] == "failed"
-    native.write("postinstall/10-record", RECORD)
+    native.write("postinstall/10-record", RECORD + "# fixed\n")
     native.commit("fixed")
     assert run_main(capsys, "apply", "--yes", "--only", "img-base")[0] == 0
     assert native.current("img-base") == ".base.imagespec/2"
+    assert native.state()["images"]["img-base"]["status"] == "ok"
+    # reverting to the inputs of generation 1 builds nothing: it is kept, so apply switches
+    native.write("postinstall/10-record", RECORD)
+    native.commit("back to the first script")
+    assert run_main(capsys, "apply", "--yes", "--only", "img-base")[0] == 0
+    assert native.current("img-base") == ".base.imagespec/1"
+    assert "no genimage" in native.log("img-base")
 
 
 def test_failed_pack_is_retried_without_repeating_genimage(
