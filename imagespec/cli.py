@@ -45,6 +45,7 @@ from .source import WorktreeSource, find_site_root
 
 if TYPE_CHECKING:
     from .ops.reconcile import Target
+    from .plan import Plan
 
 VERBOSE = re.compile(r"-v+|--verbose")
 
@@ -499,9 +500,12 @@ def _targets(
     branch: Optional[str],
     rev: Optional[str],
     dry_run: bool,
+    connect: bool = True,
 ) -> Reconcile:
-    """The targets of plan, apply, status and rollback; the repository closes with the command."""
-    setup = open_targets(_site_root(ctx, site), director, branch, rev, _runner(ctx, dry_run))
+    """The targets of plan, apply, status and rollback; the repository closes with the command.
+    `connect=False`: the directors are chosen, but no transport is made (plan --offline)."""
+    root = _site_root(ctx, site)
+    setup = open_targets(root, director, branch, rev, _runner(ctx, dry_run), connect)
     ctx.call_on_close(setup.repo.close)
     if setup.why:
         _trace(setup.why)
@@ -554,37 +558,78 @@ def plan(
     fmt: DiffFormat = typer.Option(DiffFormat.text, "--format", "-f", help="Output format."),
     only: list[str] = typer.Option([], "--only", help="Only these images (repeatable)."),
     rebuild: list[str] = typer.Option([], "--rebuild", help="Force genimage + pack (repeatable)."),
+    offline: bool = typer.Option(
+        False, "--offline", help="Plan from --state FILE; never contact the director."
+    ),
+    state_file: Optional[Path] = typer.Option(
+        None,
+        "--state",
+        metavar="FILE",
+        help="The director's state.json, or `status --json` output (implies --offline).",
+    ),
     director: Optional[str] = DirectorOpt,
     branch: Optional[str] = BranchOpt,
     site: Optional[Path] = SiteOpt,
     json_out: bool = JsonOpt,
 ) -> None:
     """What apply would do against the director's real state, with reasons."""
-    from .ops.reconcile import make_director_plan, read_state
     from .report import apply as apply_report
 
-    setup = _targets(ctx, site, director, branch, rev, False)
+    if offline and state_file is None:
+        raise UsageError(
+            "plan --offline needs --state FILE: a copy of the director's .imagespec/state.json,"
+            " or the output of `imagespec status --json` saved where the director is reachable"
+        )
+    setup = _targets(ctx, site, director, branch, rev, False, connect=state_file is None)
     _say_uncommitted(setup, "plan")
-    if not setup.targets:
+    if not setup.names:
         _no_director(branch)
         return
-    plans = []
-    for target in setup.targets:
-        check_images(target.rendered, [*only, *rebuild])
-        plans.append(
-            make_director_plan(target, read_state(target), setup.repo, set(only), set(rebuild))
-        )
+    for name in setup.names:
+        check_images(_rendered(setup, name), [*only, *rebuild])
+    plans = _plans(setup, state_file, set(only), set(rebuild))
     if _want_json(ctx, json_out) or fmt is DiffFormat.json:
         docs = [p.as_json() for p in plans]
         _print_per_director(docs)
     elif fmt is DiffFormat.markdown:
         for p in plans:
             sys.stdout.write(diff_report.render_markdown(p.report, "imagespec plan"))
+            sys.stdout.write(apply_report.offline_markdown(p))
     else:
         for p in plans:
             apply_report.print_plan(_console(), p)
     if exit_code and any(p.work for p in plans):
         raise typer.Exit(2)
+
+
+def _rendered(setup: Reconcile, name: str) -> RenderedDirector:
+    assert setup.view is not None  # open_targets always sets it
+    return setup.view.render(name)
+
+
+def _plans(
+    setup: Reconcile, state_file: Optional[Path], only: set[str], rebuild: set[str]
+) -> list[Plan]:
+    """Each director's plan: against the director, or (offline) against the state file."""
+    from .ops.reconcile import (
+        Wanted,
+        make_director_plan,
+        make_offline_plan,
+        read_state,
+        read_state_file,
+    )
+
+    if state_file is None:
+        return [
+            make_director_plan(t, read_state(t), setup.repo, only, rebuild) for t in setup.targets
+        ]
+    assert setup.view is not None
+    plans = []
+    for name in setup.names:
+        wanted = Wanted(setup.view, name, setup.commit, only, rebuild)
+        state = read_state_file(state_file, name)
+        plans.append(make_offline_plan(wanted, state, str(state_file), setup.repo))
+    return plans
 
 
 @app.command()
