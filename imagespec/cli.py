@@ -208,7 +208,7 @@ def _image(view: SiteView, rendered: RenderedDirector, name: str) -> RenderedIma
 # ------------------------------------------------------------------ commands
 
 
-@app.command()
+@app.command(short_help="Check the whole site; each problem as file:line:col.")
 def validate(
     ctx: typer.Context,
     strict: bool = typer.Option(False, "--strict", help="Treat warnings as errors."),
@@ -257,7 +257,7 @@ class GraphFormat(str, Enum):
     json = "json"
 
 
-@app.command()
+@app.command(short_help="The profile DAG and the images on it.")
 def graph(
     ctx: typer.Context,
     fmt: GraphFormat = typer.Option(GraphFormat.text, "--format", "-f", help="Output format."),
@@ -277,7 +277,7 @@ def graph(
     sys.stdout.write(render(view.docs, view.graph))
 
 
-@app.command()
+@app.command(short_help="One image merged, with where each entry came from.")
 def show(
     ctx: typer.Context,
     image: str = typer.Argument(..., help="Image name."),
@@ -333,7 +333,7 @@ def _show_built(
         print_built(_console(), report)
 
 
-@app.command()
+@app.command(short_help="Where an entry was added, overridden or removed.")
 def explain(
     ctx: typer.Context,
     image: str = typer.Argument(..., help="Image name."),
@@ -359,7 +359,7 @@ def explain(
     explain_report.print_explain(_console(), result)
 
 
-@app.command()
+@app.command(short_help="Write the director tree as it would land.")
 def render(
     ctx: typer.Context,
     out: Path = typer.Option(..., "--out", "-o", help="Directory to write the director tree into."),
@@ -398,7 +398,7 @@ class DiffFormat(str, Enum):
     json = "json"
 
 
-@app.command()
+@app.command(short_help="Per-image changes and actions between two revisions.")
 def diff(
     ctx: typer.Context,
     base: Optional[str] = typer.Argument(None, help="BASE revision, or BASE..HEAD (default HEAD)."),
@@ -548,7 +548,7 @@ def _no_director(branch: Optional[str]) -> None:
     _console().print(f"no director follows branch '{branch}'; nothing to do")
 
 
-@app.command()
+@app.command(short_help="What apply would do on the director, and why.")
 def plan(
     ctx: typer.Context,
     rev: Optional[str] = RevOpt,
@@ -556,8 +556,12 @@ def plan(
         False, "--exit-code", help="Exit 2 when there is work, 0 when not."
     ),
     fmt: DiffFormat = typer.Option(DiffFormat.text, "--format", "-f", help="Output format."),
-    only: list[str] = typer.Option([], "--only", help="Only these images (repeatable)."),
-    rebuild: list[str] = typer.Option([], "--rebuild", help="Force genimage + pack (repeatable)."),
+    only: list[str] = typer.Option(
+        [], "--only", metavar="IMAGE", help="Only these images (repeatable)."
+    ),
+    rebuild: list[str] = typer.Option(
+        [], "--rebuild", metavar="IMAGE", help="Force genimage + pack (repeatable)."
+    ),
     offline: bool = typer.Option(
         False, "--offline", help="Plan from --state FILE; never contact the director."
     ),
@@ -632,7 +636,7 @@ def _plans(
     return plans
 
 
-@app.command()
+@app.command(short_help="Sync, define and build what changed, from a commit.")
 def apply(
     ctx: typer.Context,
     rev: Optional[str] = RevOpt,
@@ -640,8 +644,12 @@ def apply(
     jobs: Optional[int] = typer.Option(
         None, "--jobs", "-j", min=1, help="Images built in parallel."
     ),
-    only: list[str] = typer.Option([], "--only", help="Only these images (repeatable)."),
-    rebuild: list[str] = typer.Option([], "--rebuild", help="Force genimage + pack (repeatable)."),
+    only: list[str] = typer.Option(
+        [], "--only", metavar="IMAGE", help="Only these images (repeatable)."
+    ),
+    rebuild: list[str] = typer.Option(
+        [], "--rebuild", metavar="IMAGE", help="Force genimage + pack (repeatable)."
+    ),
     dry_run: bool = typer.Option(
         False, "--dry-run", help="Print the commands instead of running them."
     ),
@@ -707,7 +715,7 @@ def _confirm(console: Console, plan_: Any, yes: bool) -> bool:
     return typer.confirm("apply this plan?", default=False)
 
 
-@app.command()
+@app.command(short_help="The director's state, drift, orphans and failures.")
 def status(
     ctx: typer.Context,
     rev: Optional[str] = RevOpt,
@@ -762,7 +770,7 @@ def _broken_status(ctx: typer.Context, setup: Reconcile, json_out: bool) -> NoRe
     raise typer.Exit(1)
 
 
-@app.command()
+@app.command(short_help="Switch an image back to a kept generation.")
 def rollback(
     ctx: typer.Context,
     image: str = typer.Argument(..., help="Image name."),
@@ -787,7 +795,7 @@ def rollback(
         print_rollback(_console(), done)
 
 
-@app.command()
+@app.command(short_help="An image's build logs: the latest, one, or --follow.")
 def logs(
     ctx: typer.Context,
     image: str = typer.Argument(..., help="Image name."),
@@ -844,7 +852,7 @@ def _trace_note(line: str) -> None:
     sys.stderr.flush()
 
 
-@app.command()
+@app.command(short_help="The generations kept for an image.")
 def generations(
     ctx: typer.Context,
     image: str = typer.Argument(..., help="Image name."),
@@ -865,11 +873,13 @@ def generations(
         print_generations(_console(), found)
 
 
-@app.command()
+@app.command(short_help="Record what a director already built as built.")
 def adopt(
     ctx: typer.Context,
     rev: Optional[str] = RevOpt,
-    only: list[str] = typer.Option([], "--only", help="Only these images (repeatable)."),
+    only: list[str] = typer.Option(
+        [], "--only", metavar="IMAGE", help="Only these images (repeatable)."
+    ),
     dry_run: bool = typer.Option(
         False, "--dry-run", help="Compare and report; record nothing, move nothing."
     ),
@@ -892,7 +902,7 @@ def adopt(
         print_adopt(_console(), report)
 
 
-@app.command()
+@app.command(short_help="Reboot nodes onto their image's generation, in batches.")
 def rollout(
     ctx: typer.Context,
     image: Optional[str] = typer.Argument(None, help="Only the nodes of this image (or variant)."),
@@ -941,7 +951,7 @@ def rollout(
 # ------------------------------------------------------------------ entry point
 
 
-@app.command("import")
+@app.command("import", short_help="An existing xCAT site as a new imagespec site.")
 def import_(
     ctx: typer.Context,
     stanzas: Optional[Path] = typer.Option(
