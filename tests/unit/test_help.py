@@ -44,7 +44,7 @@ def test_every_command_summary_fits_80_columns_uncut(
     rows = out[out.index("Commands:") :].splitlines()[1:]
     listed = {row.split()[0]: row for row in rows if row.strip()}
     assert sorted(listed) == COMMANDS
-    for name, row in listed.items():
+    for row in listed.values():
         assert not row.rstrip().endswith("..."), row
         assert len(row.split(None, 1)[1]) > 20, row  # a summary, not an empty cell
 
