@@ -46,6 +46,7 @@ from .source import WorktreeSource, find_site_root
 if TYPE_CHECKING:
     from .ops.reconcile import Target
     from .ops.repocheck import PackageCheck
+    from .plan import Plan
 
 VERBOSE = re.compile(r"-v+|--verbose")
 
@@ -208,7 +209,7 @@ def _image(view: SiteView, rendered: RenderedDirector, name: str) -> RenderedIma
 # ------------------------------------------------------------------ commands
 
 
-@app.command()
+@app.command(short_help="Check the whole site; each problem as file:line:col.")
 def validate(
     ctx: typer.Context,
     strict: bool = typer.Option(False, "--strict", help="Treat warnings as errors."),
@@ -294,7 +295,7 @@ class GraphFormat(str, Enum):
     json = "json"
 
 
-@app.command()
+@app.command(short_help="The profile DAG and the images on it.")
 def graph(
     ctx: typer.Context,
     fmt: GraphFormat = typer.Option(GraphFormat.text, "--format", "-f", help="Output format."),
@@ -314,7 +315,7 @@ def graph(
     sys.stdout.write(render(view.docs, view.graph))
 
 
-@app.command()
+@app.command(short_help="One image merged, with where each entry came from.")
 def show(
     ctx: typer.Context,
     image: str = typer.Argument(..., help="Image name."),
@@ -370,7 +371,7 @@ def _show_built(
         print_built(_console(), report)
 
 
-@app.command()
+@app.command(short_help="Where an entry was added, overridden or removed.")
 def explain(
     ctx: typer.Context,
     image: str = typer.Argument(..., help="Image name."),
@@ -396,7 +397,7 @@ def explain(
     explain_report.print_explain(_console(), result)
 
 
-@app.command()
+@app.command(short_help="Write the director tree as it would land.")
 def render(
     ctx: typer.Context,
     out: Path = typer.Option(..., "--out", "-o", help="Directory to write the director tree into."),
@@ -435,7 +436,7 @@ class DiffFormat(str, Enum):
     json = "json"
 
 
-@app.command()
+@app.command(short_help="Per-image changes and actions between two revisions.")
 def diff(
     ctx: typer.Context,
     base: Optional[str] = typer.Argument(None, help="BASE revision, or BASE..HEAD (default HEAD)."),
@@ -537,9 +538,12 @@ def _targets(
     branch: Optional[str],
     rev: Optional[str],
     dry_run: bool,
+    connect: bool = True,
 ) -> Reconcile:
-    """The targets of plan, apply, status and rollback; the repository closes with the command."""
-    setup = open_targets(_site_root(ctx, site), director, branch, rev, _runner(ctx, dry_run))
+    """The targets of plan, apply, status and rollback; the repository closes with the command.
+    `connect=False`: the directors are chosen, but no transport is made (plan --offline)."""
+    root = _site_root(ctx, site)
+    setup = open_targets(root, director, branch, rev, _runner(ctx, dry_run), connect)
     ctx.call_on_close(setup.repo.close)
     if setup.why:
         _trace(setup.why)
@@ -582,7 +586,7 @@ def _no_director(branch: Optional[str]) -> None:
     _console().print(f"no director follows branch '{branch}'; nothing to do")
 
 
-@app.command()
+@app.command(short_help="What apply would do on the director, and why.")
 def plan(
     ctx: typer.Context,
     rev: Optional[str] = RevOpt,
@@ -590,8 +594,21 @@ def plan(
         False, "--exit-code", help="Exit 2 when there is work, 0 when not."
     ),
     fmt: DiffFormat = typer.Option(DiffFormat.text, "--format", "-f", help="Output format."),
-    only: list[str] = typer.Option([], "--only", help="Only these images (repeatable)."),
-    rebuild: list[str] = typer.Option([], "--rebuild", help="Force genimage + pack (repeatable)."),
+    only: list[str] = typer.Option(
+        [], "--only", metavar="IMAGE", help="Only these images (repeatable)."
+    ),
+    rebuild: list[str] = typer.Option(
+        [], "--rebuild", metavar="IMAGE", help="Force genimage + pack (repeatable)."
+    ),
+    offline: bool = typer.Option(
+        False, "--offline", help="Plan from --state FILE; never contact the director."
+    ),
+    state_file: Optional[Path] = typer.Option(
+        None,
+        "--state",
+        metavar="FILE",
+        help="The director's state.json, or `status --json` output (implies --offline).",
+    ),
     check_packages: bool = typer.Option(
         False,
         "--check-packages",
@@ -603,20 +620,25 @@ def plan(
     json_out: bool = JsonOpt,
 ) -> None:
     """What apply would do against the director's real state, with reasons."""
-    from .ops.reconcile import make_director_plan, read_state
     from .report import apply as apply_report
 
-    setup = _targets(ctx, site, director, branch, rev, False)
+    if offline and state_file is None:
+        raise UsageError(
+            "plan --offline needs --state FILE: a copy of the director's .imagespec/state.json,"
+            " or the output of `imagespec status --json` saved where the director is reachable"
+        )
+    if check_packages and state_file is not None:
+        raise UsageError(
+            "--check-packages asks the director's dnf; it cannot run offline (--state)"
+        )
+    setup = _targets(ctx, site, director, branch, rev, False, connect=state_file is None)
     _say_uncommitted(setup, "plan")
-    if not setup.targets:
+    if not setup.names:
         _no_director(branch)
         return
-    plans = []
-    for target in setup.targets:
-        check_images(target.rendered, [*only, *rebuild])
-        plans.append(
-            make_director_plan(target, read_state(target), setup.repo, set(only), set(rebuild))
-        )
+    for name in setup.names:
+        check_images(_rendered(setup, name), [*only, *rebuild])
+    plans = _plans(setup, state_file, set(only), set(rebuild))
     checks = _check_packages(setup.targets, set(only)) if check_packages else []
     if _want_json(ctx, json_out) or fmt is DiffFormat.json:
         docs = [p.as_json() for p in plans]
@@ -626,6 +648,7 @@ def plan(
     elif fmt is DiffFormat.markdown:
         for p in plans:
             sys.stdout.write(diff_report.render_markdown(p.report, "imagespec plan"))
+            sys.stdout.write(apply_report.offline_markdown(p))
     else:
         for p in plans:
             apply_report.print_plan(_console(), p)
@@ -653,7 +676,37 @@ def _print_checks(checks: list[PackageCheck], summary: bool) -> None:
             _console().print(summary_line(check))
 
 
-@app.command()
+def _rendered(setup: Reconcile, name: str) -> RenderedDirector:
+    assert setup.view is not None  # open_targets always sets it
+    return setup.view.render(name)
+
+
+def _plans(
+    setup: Reconcile, state_file: Optional[Path], only: set[str], rebuild: set[str]
+) -> list[Plan]:
+    """Each director's plan: against the director, or (offline) against the state file."""
+    from .ops.reconcile import (
+        Wanted,
+        make_director_plan,
+        make_offline_plan,
+        read_state,
+        read_state_file,
+    )
+
+    if state_file is None:
+        return [
+            make_director_plan(t, read_state(t), setup.repo, only, rebuild) for t in setup.targets
+        ]
+    assert setup.view is not None
+    plans = []
+    for name in setup.names:
+        wanted = Wanted(setup.view, name, setup.commit, only, rebuild)
+        state = read_state_file(state_file, name)
+        plans.append(make_offline_plan(wanted, state, str(state_file), setup.repo))
+    return plans
+
+
+@app.command(short_help="Sync, define and build what changed, from a commit.")
 def apply(
     ctx: typer.Context,
     rev: Optional[str] = RevOpt,
@@ -661,8 +714,12 @@ def apply(
     jobs: Optional[int] = typer.Option(
         None, "--jobs", "-j", min=1, help="Images built in parallel."
     ),
-    only: list[str] = typer.Option([], "--only", help="Only these images (repeatable)."),
-    rebuild: list[str] = typer.Option([], "--rebuild", help="Force genimage + pack (repeatable)."),
+    only: list[str] = typer.Option(
+        [], "--only", metavar="IMAGE", help="Only these images (repeatable)."
+    ),
+    rebuild: list[str] = typer.Option(
+        [], "--rebuild", metavar="IMAGE", help="Force genimage + pack (repeatable)."
+    ),
     dry_run: bool = typer.Option(
         False, "--dry-run", help="Print the commands instead of running them."
     ),
@@ -728,7 +785,7 @@ def _confirm(console: Console, plan_: Any, yes: bool) -> bool:
     return typer.confirm("apply this plan?", default=False)
 
 
-@app.command()
+@app.command(short_help="The director's state, drift, orphans and failures.")
 def status(
     ctx: typer.Context,
     rev: Optional[str] = RevOpt,
@@ -783,7 +840,7 @@ def _broken_status(ctx: typer.Context, setup: Reconcile, json_out: bool) -> NoRe
     raise typer.Exit(1)
 
 
-@app.command()
+@app.command(short_help="Switch an image back to a kept generation.")
 def rollback(
     ctx: typer.Context,
     image: str = typer.Argument(..., help="Image name."),
@@ -808,7 +865,7 @@ def rollback(
         print_rollback(_console(), done)
 
 
-@app.command()
+@app.command(short_help="An image's build logs: the latest, one, or --follow.")
 def logs(
     ctx: typer.Context,
     image: str = typer.Argument(..., help="Image name."),
@@ -865,7 +922,7 @@ def _trace_note(line: str) -> None:
     sys.stderr.flush()
 
 
-@app.command()
+@app.command(short_help="The generations kept for an image.")
 def generations(
     ctx: typer.Context,
     image: str = typer.Argument(..., help="Image name."),
@@ -886,11 +943,13 @@ def generations(
         print_generations(_console(), found)
 
 
-@app.command()
+@app.command(short_help="Record what a director already built as built.")
 def adopt(
     ctx: typer.Context,
     rev: Optional[str] = RevOpt,
-    only: list[str] = typer.Option([], "--only", help="Only these images (repeatable)."),
+    only: list[str] = typer.Option(
+        [], "--only", metavar="IMAGE", help="Only these images (repeatable)."
+    ),
     dry_run: bool = typer.Option(
         False, "--dry-run", help="Compare and report; record nothing, move nothing."
     ),
@@ -913,7 +972,7 @@ def adopt(
         print_adopt(_console(), report)
 
 
-@app.command()
+@app.command(short_help="Reboot nodes onto their image's generation, in batches.")
 def rollout(
     ctx: typer.Context,
     image: Optional[str] = typer.Argument(None, help="Only the nodes of this image (or variant)."),
@@ -962,7 +1021,7 @@ def rollout(
 # ------------------------------------------------------------------ entry point
 
 
-@app.command("import")
+@app.command("import", short_help="An existing xCAT site as a new imagespec site.")
 def import_(
     ctx: typer.Context,
     stanzas: Optional[Path] = typer.Option(

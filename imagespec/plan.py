@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import posixpath
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Optional, Union
 
 from .actions import Action, BuildStatus, Stage, Status, stage_actions
@@ -112,6 +112,22 @@ def with_director_files(
     return replace(rendered, images=images)
 
 
+def with_recorded_director_files(rendered: RenderedDirector, state: State) -> RenderedDirector:
+    """with_director_files without the director (`plan --offline`): each image's director
+    files taken to be as its last pack recorded them.  An image with a director file its
+    record does not have keeps its rendered pack digest, which no record matches: it owes
+    a pack, as it would online (its synclist changed, or it was never packed)."""
+    images = {}
+    for name, image in rendered.images.items():
+        done = state.images[name].director_files if name in state.images else {}
+        if image.director_files and all(path in done for path in image.director_files):
+            found: dict[str, Optional[str]] = {p: done[p] for p in image.director_files}
+            pack = effective_pack_digest(image.digests[Stage.PACK], found)
+            image = replace(image, digests={**image.digests, Stage.PACK.value: pack})
+        images[name] = image
+    return replace(rendered, images=images)
+
+
 def missing_director_files(image: RenderedImage) -> list[str]:
     """The director files the image packs that plan found missing (or unreadable)."""
     return sorted(p for p, have in (image.director_hashes or {}).items() if have is None)
@@ -154,6 +170,15 @@ class FileOps:
 
 
 @dataclass
+class Offline:
+    """A plan made from a copy of the recorded state, without the director (`plan --offline`):
+    where the state came from, and what only the director could have told."""
+
+    state: str  # the state file, as named
+    unknown: list[str] = field(default_factory=list)  # "topic: what the plan could not see"
+
+
+@dataclass
 class Plan:
     director: str
     builder: str
@@ -169,6 +194,7 @@ class Plan:
     running: dict[str, dict[str, Any]] = field(default_factory=dict)
     # per image that owes a pack for them: its director files that changed or are missing
     director_files: dict[str, list[str]] = field(default_factory=dict)
+    offline: Optional[Offline] = None  # planned from a state file, without the director
 
     @property
     def work(self) -> bool:
@@ -184,8 +210,10 @@ class Plan:
                 "owed": name in self.nodeset,
                 "nodes": self.nodeset.get(name),
             }
+        offline = {"offline": asdict(self.offline)} if self.offline else {}
         return {
             "director": self.director,
+            **offline,
             **doc,
             "drift": sorted(self.files.drift),
             "orphans": list(self.orphans),

@@ -8,6 +8,7 @@ apply leaves exactly the stages still owed, which the next apply performs.
 
 from __future__ import annotations
 
+import json
 import posixpath
 import secrets
 import threading
@@ -16,6 +17,7 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable, Optional
 
 from ..actions import STAGE_OF, Action, ApplyResult, BuildStatus, Stage
@@ -27,12 +29,15 @@ from ..digest import sha256_hex
 from ..errors import ImagespecError
 from ..gitrepo import GitRepo
 from ..plan import (
+    Observed,
+    Offline,
     Plan,
     cannot_pack,
     make_plan,
     missing_director_files,
     upgrade_digests,
     with_director_files,
+    with_recorded_director_files,
 )
 from ..render import RenderedDirector, RenderedImage
 from ..render.layout import Layout, join
@@ -136,19 +141,21 @@ def clean_leftovers(target: Target, state: State, echo: Echo) -> None:
         echo(f"removed {len(removed)} temporary file(s) left by an interrupted apply")
 
 
-def previous_changes(target: Target, state: State, repo: GitRepo) -> Optional[DiffReport]:
+def previous_changes(
+    view: SiteView, name: str, commit: str, state: State, repo: GitRepo
+) -> Optional[DiffReport]:
     """The diff from the commit the director last applied, for readable reasons."""
     if not state.commit:
         return None
-    root = target.view.docs.source.root
+    root = view.docs.source.root
     try:
         old = open_site_at(repo, state.commit, root, state.commit[:10])
     except ImagespecError:
         return None
-    if old is None or target.name not in old.directors:
+    if old is None or name not in old.directors:
         return None
-    changed = changed_files(old, target.view)
-    return compare(old, target.view, target.name, changed, state.commit, target.commit)
+    changed = changed_files(old, view)
+    return compare(old, view, name, changed, state.commit, commit)
 
 
 def make_director_plan(
@@ -159,27 +166,133 @@ def make_director_plan(
     rebuild: Optional[set[str]] = None,
     record: bool = False,
 ) -> Plan:
+    """The plan against what the director really has: its files' hashes, its director
+    files and (xcat) its definitions and nodes, read through the target's transport."""
     target.read_director_files(record)
     rendered = target.rendered
     actual = target.transport.hashes(set(rendered.files) | set(state.files))
-    changes = previous_changes(target, state, repo)
     settings = target.view.docs.site.model.directors[target.name]
     observed = observe(target.transport) if settings.builder == "xcat" else None
+    wanted = Wanted(target.view, target.name, target.commit, only, rebuild)
+    return plan_against(wanted, rendered, state, repo, actual, observed)
+
+
+@dataclass(frozen=True)
+class Wanted:
+    """What a plan is asked for: the site at a commit, one of its directors, the options."""
+
+    view: SiteView
+    name: str
+    commit: str
+    only: Optional[set[str]] = None
+    rebuild: Optional[set[str]] = None
+
+
+def plan_against(
+    wanted: Wanted,
+    rendered: RenderedDirector,
+    state: State,
+    repo: GitRepo,
+    actual: dict[str, Optional[str]],
+    observed: Optional[Observed],
+) -> Plan:
+    """make_plan with the reasons from the last applied commit: the one planner of the
+    online plan (what the director has) and the offline one (what its state recorded)."""
+    settings = wanted.view.docs.site.model.directors[wanted.name]
     return make_plan(
         rendered,
         state,
         actual,
         settings.builder,
-        target.commit,
-        changes,
-        only,
-        rebuild,
+        wanted.commit,
+        previous_changes(wanted.view, wanted.name, wanted.commit, state, repo),
+        wanted.only,
+        wanted.rebuild,
         observed,
         dict(settings.nodes),
     )
 
 
-# ------------------------------------------------------------------ apply
+# ------------------------------------------------------------------ plan --offline
+
+OFFLINE_FILES = "files: drift, or files not written by imagespec (taken to be as recorded)"
+OFFLINE_XCAT = (
+    "definitions: osimage definitions changed in xCAT since imagespec defined them",
+    "nodes: which nodes boot each image, so the nodeset a boot attribute owes",
+)
+OFFLINE_DIRECTOR_FILES = (
+    "director files: `from: director` files changed since the last pack ({images})"
+)
+
+
+def make_offline_plan(wanted: Wanted, state: State, where: str, repo: GitRepo) -> Plan:
+    """The plan against a copy of the director's recorded state, without the director
+    (`plan --offline --state FILE`, e.g. a CI runner that cannot reach it): the same
+    planner as make_director_plan, with the director's files taken to be as recorded,
+    its director files as their last pack recorded them, and nothing read from xCAT.
+    The plan says what it could therefore not tell (`Plan.offline`)."""
+    rendered = with_recorded_director_files(wanted.view.render(wanted.name), state)
+    plan = plan_against(wanted, rendered, state, repo, dict(state.files), None)
+    unknown = [OFFLINE_FILES]
+    if wanted.view.docs.site.model.directors[wanted.name].builder == "xcat":
+        unknown += OFFLINE_XCAT
+    packing = sorted(n for n, i in rendered.images.items() if i.director_files)
+    if packing:
+        unknown.append(OFFLINE_DIRECTOR_FILES.format(images=", ".join(packing)))
+    plan.offline = Offline(where, unknown)
+    return plan
+
+
+STATE_AGAIN = (
+    "copy the director's state again (its .imagespec/state.json, or `imagespec status --json`"
+    " run where the director is reachable)"
+)
+
+
+def read_state_file(path: Path, director: str) -> State:
+    """The recorded state of `director` from a file, checked as the director's own is:
+    a copy of its `.imagespec/state.json`, or the output of `imagespec status --json`
+    (its `state`; with several directors, the one of `director`)."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise StateError(
+            f"cannot read --state {path}: {exc.strerror or exc}; {STATE_AGAIN}"
+        ) from None
+    where = str(path)
+    try:
+        doc = json.loads(data)
+    except ValueError:
+        doc = None  # State.from_json says what is wrong with it
+    if isinstance(doc, dict) and "directors" in doc and "version" not in doc:
+        found = (
+            [d for d in doc["directors"] if isinstance(d, dict) and d.get("director") == director]
+            if isinstance(doc["directors"], list)
+            else []
+        )
+        if not found:
+            raise StateError(f"{where} has no status of director {director}; {STATE_AGAIN}")
+        doc = found[0]
+    if isinstance(doc, dict) and "in_sync" in doc and "version" not in doc:
+        if not isinstance(doc.get("state"), dict):
+            raise StateError(
+                f"{where} is status output without the recorded state (from an older"
+                f" imagespec); {STATE_AGAIN}"
+            )
+        data = json.dumps(doc["state"]).encode()
+    try:
+        state = State.from_json(data, director, where)
+    except StateError as exc:
+        raise StateError(str(exc).replace(MOVE_ASIDE, STATE_AGAIN)) from None
+    if state.director != director:
+        raise StateError(
+            f"{where} is the state of director {state.director}, not {director};"
+            f" plan that director with --director {state.director}, or pass {director}'s state"
+        )
+    return state
+
+
+# ------------------------------------------------------------------ apply# ------------------------------------------------------------------ apply
 
 
 @dataclass

@@ -13,6 +13,7 @@ from ..gitrepo import GitRepo
 from ..model import Site
 from ..render import RenderedDirector
 from ..runner import Runner
+from ..site import SiteView
 
 if TYPE_CHECKING:
     from .reconcile import Target
@@ -168,6 +169,9 @@ class Reconcile:
     # `loaded`, the nearest ancestor whose site does, to reach the director and read its state
     broken: Optional[str] = None
     loaded: Optional[str] = None
+    # the site at `commit` and the directors chosen, also when no target was made (offline)
+    view: Optional[SiteView] = None
+    names: list[str] = field(default_factory=list)
 
 
 def uncommitted_lines(setup: Reconcile, verb: str, shown: int = 5) -> list[str]:
@@ -221,14 +225,16 @@ def open_targets(
     branch: Optional[str],
     rev: Optional[str],
     runner: Runner,
+    connect: bool = True,
 ) -> Reconcile:
-    """The commit to reconcile to (never the working tree) and the directors to act on.
+    """The commit to reconcile to (never the working tree) and the directors to act on;
+    `connect=False` (plan --offline): no target, so no transport, is made for them.
 
     The caller closes `repo` when it is done (its git processes end with it).
     """
     repo = GitRepo.find(root, runner.trace)
     try:
-        return _targets_at(repo, root, director, branch, rev, runner)
+        return _targets_at(repo, root, director, branch, rev, runner, connect)
     except BaseException:
         repo.close()  # on success the caller closes it; on an error nobody else can
         raise
@@ -241,6 +247,7 @@ def _targets_at(
     branch: Optional[str],
     rev: Optional[str],
     runner: Runner,
+    connect: bool = True,
 ) -> Reconcile:
     from ..overlap import check_director_root
     from .diff import open_site_at
@@ -258,9 +265,12 @@ def _targets_at(
         )
     for name in names:
         check_director_root(view.docs.site, name, view.render(name), root)
-    targets = [make_target(view, name, commit, runner) for name in names]
+    targets = [make_target(view, name, commit, runner) for name in names] if connect else []
     uncommitted = repo.uncommitted(root) if commit == repo.resolve("HEAD") else []
-    return Reconcile(repo, commit, targets, uncommitted, rev or branch or "HEAD", choice.line())
+    how = rev or branch or "HEAD"
+    return Reconcile(
+        repo, commit, targets, uncommitted, how, choice.line(), view=view, names=list(names)
+    )
 
 
 def _commit_to_apply(repo: GitRepo, rev: Optional[str], branch: Optional[str]) -> str:

@@ -28,6 +28,7 @@ def print_plan(console: Console, plan: Plan) -> None:
         f"[bold]plan for director {plan.director}[/bold] ({plan.builder} builder): "
         f"{str(plan.report.base)[:10]} -> {plan.commit[:10]}"
     )
+    print_offline(console, plan)
     console.print(
         f"files: {len(files.write)} to write, {len(files.delete)} to delete"
         + (f", {len(files.drift)} drifted (saved before overwrite)" if files.drift else "")
@@ -63,6 +64,31 @@ def print_plan(console: Console, plan: Plan) -> None:
     for move in plan.report.nodes:
         console.print(f"nodeset owed: {escape(str(move))}")
     console.print(f"{up_to_date} image(s) up to date" + ("" if plan.work else "; nothing to do"))
+
+
+def print_offline(console: Console, plan: Plan) -> None:
+    """What an offline plan read, and what it could not tell without the director."""
+    if plan.offline is None:
+        return
+    console.print(
+        f"[yellow]offline[/yellow]: planned from the state in {escape(plan.offline.state)},"
+        " without the director; it cannot tell:"
+    )
+    for unknown in plan.offline.unknown:
+        console.print(f"  - {escape(unknown)}")
+
+
+def offline_markdown(plan: Plan) -> str:
+    """The same for a pull request comment: empty for a plan made against the director."""
+    if plan.offline is None:
+        return ""
+    lines = [
+        f"> Planned offline from the recorded state `{plan.offline.state}`, without the"
+        " director. It cannot tell:",
+        *(f"> - {unknown}" for unknown in plan.offline.unknown),
+        "",
+    ]
+    return "\n".join(lines) + "\n"
 
 
 def _why(reasons: list[str], frozen: bool) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any, Optional
 
 from rich.console import Console
@@ -21,6 +22,14 @@ def status_json(
     if plan.director_files:  # only then: sites without director files keep their shape
         doc["director_files"] = dict(plan.director_files)
     doc["lock"] = lock
+    doc["state"] = recorded(state)
+    return doc
+
+
+def recorded(state: State) -> dict[str, Any]:
+    """The state as the director records it (state.json), which `plan --offline --state`
+    reads back from a saved copy of this output."""
+    doc: dict[str, Any] = json.loads(state.to_json())
     return doc
 
 
@@ -46,6 +55,7 @@ def broken_status_json(
         "failed": sorted(n for n, e in state.images.items() if e.status == BuildStatus.FAILED),
         "site_error": why,
         "lock": lock,
+        "state": recorded(state),
     }
 
 

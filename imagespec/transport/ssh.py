@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import os
 import posixpath
+import re
 import shlex
 import tempfile
 from collections.abc import Iterable, Sequence
@@ -94,6 +95,24 @@ def ssh_argv(host: str, command: str) -> list[str]:
     return [*ssh_base(), "--", check_host(host), command]
 
 
+# What OpenSSH itself prints when it cannot open the session (it then exits 255).
+SSH_FAILURES = re.compile(
+    r"^ssh: |Connection (refused|timed out|closed)|No route to host|Network is unreachable"
+    r"|Permission denied \(|Host key verification failed|kex_exchange_identification",
+)
+
+
+def unreachable(returncode: int, output: bytes) -> Optional[str]:
+    """Why ssh could not reach the host (its own message), or None when it did: exit 255
+    with one of OpenSSH's connection errors, not a remote command's own failure."""
+    if returncode != 255:
+        return None
+    for line in output.decode("utf-8", "replace").splitlines():
+        if SSH_FAILURES.search(line.strip()):
+            return first_line(line.strip())[:200]
+    return None
+
+
 def rsync_cause(output: str) -> str:
     """The line of rsync's output that says what went wrong (not its closing summary)."""
     lines = [line.strip() for line in output.splitlines() if line.strip()]
@@ -124,7 +143,18 @@ class SshTransport(CommandsThroughWrap):
         )
         if done.timed_out:
             raise TransportError(self._timed_out())
+        cause = unreachable(done.returncode, done.stdout if merge else done.stderr)
+        if cause:
+            raise TransportError(self._unreachable(cause))
         return done
+
+    def _unreachable(self, cause: str) -> str:
+        return (
+            f"cannot reach the director's host {self.host} ({cause}); plan, status and"
+            " apply (--dry-run too) read the director over ssh: run them where"
+            f" `ssh {self.host}` works, or plan from a saved copy of its state with"
+            " `imagespec plan --offline --state FILE`"
+        )
 
     def _sh(
         self,

@@ -12,7 +12,7 @@ from imagespec.diff import compare
 from imagespec.digest import effective_pack_digest
 from imagespec.errors import ConfigError
 from imagespec.ops.explain import explain
-from imagespec.plan import make_plan, with_director_files
+from imagespec.plan import make_plan, with_director_files, with_recorded_director_files
 from imagespec.report.diff import change_lines
 from imagespec.report.show import show_json
 from imagespec.safe import is_director_file
@@ -284,6 +284,33 @@ def test_a_missing_director_file_says_the_image_cannot_be_packed() -> None:
         "director file /etc/hosts is missing or unreadable on the director, so the image"
         " cannot be packed; create it there (or drop the sync entry), then apply again"
     ]
+
+
+def offline(recorded: dict[str, str], packed: Optional[dict[str, str]] = None) -> Any:
+    """plan --offline's plan: the director files as the last pack recorded them."""
+    rendered = site(HOSTS).render("main")
+    done = with_director_files(rendered, packed or recorded).images[IMAGE].digests
+    state = State("main")
+    state.images[IMAGE] = ImageState(
+        digests=dict(done), status="ok", generation=1, director_files=recorded
+    )
+    now = with_recorded_director_files(rendered, state)
+    return make_plan(now, state, {p: None for p in now.files}, "native", COMMIT)
+
+
+def test_offline_director_files_are_taken_as_recorded() -> None:
+    plan = offline({"/etc/hosts": H1})
+    assert plan.report.images[IMAGE].actions == ["sync"]
+    assert plan.director_files == {}
+
+
+def test_offline_an_image_never_packed_with_its_director_file_owes_a_pack() -> None:
+    """The record lacks the file (a new sync entry): a pack is owed, and nothing is said to
+    be missing, which only the director could tell."""
+    plan = offline({}, packed={"/etc/hosts": H1})
+    image = plan.report.images[IMAGE]
+    assert image.actions == ["sync", "pack"]
+    assert not any("missing" in reason for reason in image.reasons)
 
 
 def test_state_records_director_files_only_when_there_are_some() -> None:

@@ -54,3 +54,12 @@ def test_control_characters_and_length_are_tamed() -> None:
 def test_a_line_starting_with_an_error_wins_over_a_word_inside_a_path() -> None:
     output = "cd /x; ./genimage --rootimgdir /tmp/test_failed_build/staging img\nError: injected\n"
     assert cause_of(output) == "Error: injected"
+
+
+def test_only_ssh_failing_to_connect_counts_as_an_unreachable_host() -> None:
+    from imagespec.transport.ssh import unreachable
+
+    refused = b"ssh: connect to host d1 port 22: Connection refused\n"
+    assert unreachable(255, refused) == "ssh: connect to host d1 port 22: Connection refused"
+    assert unreachable(255, b"lsdef: no such object\n") is None  # the remote command's own 255
+    assert unreachable(1, refused) is None

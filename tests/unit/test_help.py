@@ -31,3 +31,42 @@ def test_apply_help_names_its_flags_and_values(capsys: pytest.CaptureFixture[str
     out = capsys.readouterr().out
     assert "-y, --yes " in out
     assert "--rev REV " in out and "-d, --director NAME " in out and "--site PATH " in out
+
+
+def test_every_command_summary_fits_80_columns_uncut(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """click cuts a summary that does not fit with "..."; each command has a short one."""
+    monkeypatch.setenv("COLUMNS", "80")
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    out = capsys.readouterr().out
+    rows = out[out.index("Commands:") :].splitlines()[1:]
+    listed = {row.split()[0]: row for row in rows if row.strip()}
+    assert sorted(listed) == COMMANDS
+    for row in listed.values():
+        assert not row.rstrip().endswith("..."), row
+        assert len(row.split(None, 1)[1]) > 20, row  # a summary, not an empty cell
+
+
+@pytest.mark.parametrize(
+    ("command", "options"),
+    [
+        ("plan", ["--only", "--rebuild"]),
+        ("apply", ["--only", "--rebuild"]),
+        ("adopt", ["--only"]),
+    ],
+)
+def test_list_options_name_what_they_take(
+    command: str,
+    options: list[str],
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("COLUMNS", "80")
+    with pytest.raises(SystemExit):
+        main([command, "--help"])
+    out = capsys.readouterr().out
+    assert "list[" not in out
+    for option in options:
+        assert f"{option} IMAGE " in out, out
