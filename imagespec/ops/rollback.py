@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import posixpath
-import shlex
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
 from ..actions import BuildStatus
-from ..builders.generations import ImageDirs, Survey, survey, switch
+from ..builders.generations import ImageDirs, Survey, rpm_query, survey, switch
 from ..errors import ImagespecError, UsageError
+from ..packages import parse_query
 from ..render import RenderedImage
 from ..runner import CommandError, Effect
 from ..state import ImageState, State, now
@@ -142,6 +142,7 @@ class Built:
     requested: list[str]
     erased: list[str]
     unchecked: list[str] = field(default_factory=list)  # @groups: not resolvable from rpm -qa
+    versions: dict[str, list[str]] = field(default_factory=dict)  # name -> ["evr.arch", ...]
 
     @property
     def missing(self) -> list[str]:
@@ -163,6 +164,7 @@ class Built:
             "erased": self.erased,
             "erased_but_installed": self.still_installed,
             "unchecked": self.unchecked,
+            "versions": self.versions,
         }
 
 
@@ -183,12 +185,8 @@ def _requested(image: RenderedImage) -> tuple[list[str], list[str], list[str]]:
 def built_packages(target: Target, image: RenderedImage) -> Built:
     """rpm -qa of the built root on the director, next to what the profiles request."""
     root = posixpath.join(image.rootimgdir, "rootimg")
-    query = (
-        f"test -d {shlex.quote(root)}/var/lib/rpm || exit 3; "
-        f"rpm --root {shlex.quote(root)} --dbpath /var/lib/rpm -qa --qf '%{{NAME}}\\n'"
-    )
     try:
-        out = target.transport.run(["sh", "-c", query], effect=Effect.READ).output
+        out = target.transport.run(["sh", "-c", rpm_query(root)], effect=Effect.READ).output
     except CommandError as exc:
         if exc.returncode == 3:
             raise ImagespecError(
@@ -197,5 +195,10 @@ def built_packages(target: Target, image: RenderedImage) -> Built:
             ) from None
         raise
     requested, erased, groups = _requested(image)
-    installed = sorted(set(out.split()))
-    return Built(target.name, image.name, root, installed, requested, erased, groups)
+    versions: dict[str, list[str]] = {}
+    for package in parse_query(out):
+        versions.setdefault(package.name, []).append(f"{package.evr}.{package.arch}")
+    versions = {name: sorted(found) for name, found in sorted(versions.items())}
+    return Built(
+        target.name, image.name, root, sorted(versions), requested, erased, groups, versions
+    )

@@ -15,16 +15,18 @@ def print_built(console: Console, built: Built) -> None:
         f"[bold]{escape(built.image)}[/bold] on director {escape(built.director)}:"
         f" {len(built.installed)} packages installed in {escape(built.root)}"
     )
-    table = Table(box=None, header_style="bold")
-    for column in ("package", "requested", "installed"):
-        table.add_column(column)
+    table = Table(box=None, header_style="bold", pad_edge=False)
+    table.add_column("package", no_wrap=True)
+    for column in ("requested", "installed"):
+        table.add_column(column, no_wrap=True)
+    table.add_column("version")
     requested = set(built.requested)
     for name in sorted(requested | set(built.installed) | set(built.erased)):
         wanted = "yes" if name in requested else ("erase" if name in built.erased else "")
         have = "yes" if name in built.installed else "[red]missing[/red]"
         if name in built.erased and name not in built.installed:
             have = "no"
-        table.add_row(escape(name), wanted, have)
+        table.add_row(escape(name), wanted, have, escape(", ".join(built.versions.get(name, []))))
     console.print(table)
     if missing:
         console.print(f"[red]requested but not installed:[/red] {escape(', '.join(missing))}")

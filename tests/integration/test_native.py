@@ -483,8 +483,10 @@ def test_show_built_lists_installed_packages_and_flags_missing_ones(
     assert doc["requested"] == ["core", "kernel"]
     assert doc["missing"] == ["kernel"]
     assert doc["erased"] == ["extra-rec"] and doc["erased_but_installed"] == []
+    assert doc["versions"] == {"core": ["1.0-1.noarch"], "libcore": ["1.0-1.noarch"]}
     code, out, _ = run_main(capsys, "show", "img-base", "--built")
     assert "requested but not installed: kernel" in out
+    assert any(line.split()[:1] == ["core"] and "1.0-1.noarch" in line for line in out.splitlines())
 
 
 def test_native_build_on_a_remote_director_over_ssh(
