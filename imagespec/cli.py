@@ -28,12 +28,20 @@ from typer.core import TyperGroup
 
 from . import __version__
 from .cache import DiskCache
+from .completion import complete_directors, complete_images, complete_profiles
 from .errors import ConfigError, ImagespecError, UsageError
 from .ops.diff import run_diff
 from .ops.explain import LiteView, director_litefile
 from .ops.explain import explain as explain_entry
 from .ops.render import write_tree
-from .ops.select import Reconcile, check_images, choose_one, open_targets, uncommitted_lines
+from .ops.select import (
+    Reconcile,
+    check_images,
+    choose_one,
+    open_targets,
+    select_images,
+    uncommitted_lines,
+)
 from .render import RenderedDirector, RenderedImage
 from .report import diff as diff_report
 from .report import explain as explain_report
@@ -98,7 +106,7 @@ def _command_index(args: list[str]) -> int:
 
 app = typer.Typer(
     cls=GlobalsAnywhere,
-    add_completion=False,
+    add_completion=True,
     no_args_is_help=True,
     help="Declarative GitOps pipeline for xCAT node images.",
     context_settings={"help_option_names": ["-h", "--help"]},
@@ -110,7 +118,36 @@ SiteOpt = typer.Option(
     None, "--site", metavar="PATH", help="Site directory (default: walk up to imagespec.yaml)."
 )
 JsonOpt = typer.Option(False, "--json", help="Print the machine-readable report.")
-DirectorOpt = typer.Option(None, "--director", "-d", metavar="NAME", help="Director to act on.")
+DirectorOpt = typer.Option(
+    None,
+    "--director",
+    "-d",
+    metavar="NAME",
+    help="Director to act on.",
+    autocompletion=complete_directors,
+)
+OnlyOpt = typer.Option(
+    [],
+    "--only",
+    metavar="IMAGE",
+    help="Only these images: names or globs ('rocky8-*'; repeatable).",
+    autocompletion=complete_images,
+)
+ProfileOpt = typer.Option(
+    [],
+    "--profile",
+    metavar="PROFILE",
+    help="Only the images whose chain includes this profile (repeatable).",
+    autocompletion=complete_profiles,
+)
+RebuildOpt = typer.Option(
+    [],
+    "--rebuild",
+    metavar="IMAGE",
+    help="Force genimage + pack (repeatable).",
+    autocompletion=complete_images,
+)
+ImageArg = typer.Argument(..., help="Image name.", autocompletion=complete_images)
 BranchOpt = typer.Option(
     None, "--branch", metavar="BRANCH", help="Act on the director following this git branch."
 )
@@ -279,7 +316,7 @@ def graph(
 @app.command()
 def show(
     ctx: typer.Context,
-    image: str = typer.Argument(..., help="Image name."),
+    image: str = ImageArg,
     director: Optional[str] = DirectorOpt,
     branch: Optional[str] = BranchOpt,
     site: Optional[Path] = SiteOpt,
@@ -335,7 +372,7 @@ def _show_built(
 @app.command()
 def explain(
     ctx: typer.Context,
-    image: str = typer.Argument(..., help="Image name."),
+    image: str = ImageArg,
     entry: str = typer.Argument(..., help="A package, exclude pattern, path, script or attribute."),
     director: Optional[str] = DirectorOpt,
     branch: Optional[str] = BranchOpt,
@@ -552,8 +589,9 @@ def plan(
         False, "--exit-code", help="Exit 2 when there is work, 0 when not."
     ),
     fmt: DiffFormat = typer.Option(DiffFormat.text, "--format", "-f", help="Output format."),
-    only: list[str] = typer.Option([], "--only", help="Only these images (repeatable)."),
-    rebuild: list[str] = typer.Option([], "--rebuild", help="Force genimage + pack (repeatable)."),
+    only: list[str] = OnlyOpt,
+    profile: list[str] = ProfileOpt,
+    rebuild: list[str] = RebuildOpt,
     director: Optional[str] = DirectorOpt,
     branch: Optional[str] = BranchOpt,
     site: Optional[Path] = SiteOpt,
@@ -570,9 +608,10 @@ def plan(
         return
     plans = []
     for target in setup.targets:
-        check_images(target.rendered, [*only, *rebuild])
+        chosen = select_images(target.rendered, only, profile)
+        check_images(target.rendered, rebuild)
         plans.append(
-            make_director_plan(target, read_state(target), setup.repo, set(only), set(rebuild))
+            make_director_plan(target, read_state(target), setup.repo, chosen, set(rebuild))
         )
     if _want_json(ctx, json_out) or fmt is DiffFormat.json:
         docs = [p.as_json() for p in plans]
@@ -595,8 +634,9 @@ def apply(
     jobs: Optional[int] = typer.Option(
         None, "--jobs", "-j", min=1, help="Images built in parallel."
     ),
-    only: list[str] = typer.Option([], "--only", help="Only these images (repeatable)."),
-    rebuild: list[str] = typer.Option([], "--rebuild", help="Force genimage + pack (repeatable)."),
+    only: list[str] = OnlyOpt,
+    profile: list[str] = ProfileOpt,
+    rebuild: list[str] = RebuildOpt,
     dry_run: bool = typer.Option(
         False, "--dry-run", help="Print the commands instead of running them."
     ),
@@ -622,12 +662,13 @@ def apply(
     if not setup.targets:
         _no_director(branch)
         return
-    options = ApplyOptions(jobs, set(only), set(rebuild), wait, wait_timeout, prune_images)
     console = _console()
     as_json = _want_json(ctx, json_out)
     results = []
     for target in setup.targets:
-        check_images(target.rendered, [*only, *rebuild])
+        chosen = select_images(target.rendered, only, profile)
+        check_images(target.rendered, rebuild)
+        options = ApplyOptions(jobs, chosen, set(rebuild), wait, wait_timeout, prune_images)
         with ApplyProgress(console, enabled=not as_json and not dry_run) as progress:
             plan_, outcome = apply_director(
                 target,
@@ -720,7 +761,7 @@ def _broken_status(ctx: typer.Context, setup: Reconcile, json_out: bool) -> NoRe
 @app.command()
 def rollback(
     ctx: typer.Context,
-    image: str = typer.Argument(..., help="Image name."),
+    image: str = ImageArg,
     to: Optional[int] = typer.Option(
         None, "--to", help="Generation to switch to (default: the one before the current)."
     ),
@@ -745,7 +786,7 @@ def rollback(
 @app.command()
 def logs(
     ctx: typer.Context,
-    image: str = typer.Argument(..., help="Image name."),
+    image: str = ImageArg,
     build: Optional[int] = typer.Option(
         None, "--build", min=1, help="The build log N of --list (default: the latest)."
     ),
@@ -802,7 +843,7 @@ def _trace_note(line: str) -> None:
 @app.command()
 def generations(
     ctx: typer.Context,
-    image: str = typer.Argument(..., help="Image name."),
+    image: str = ImageArg,
     director: Optional[str] = DirectorOpt,
     branch: Optional[str] = BranchOpt,
     site: Optional[Path] = SiteOpt,
@@ -824,7 +865,8 @@ def generations(
 def adopt(
     ctx: typer.Context,
     rev: Optional[str] = RevOpt,
-    only: list[str] = typer.Option([], "--only", help="Only these images (repeatable)."),
+    only: list[str] = OnlyOpt,
+    profile: list[str] = ProfileOpt,
     dry_run: bool = typer.Option(
         False, "--dry-run", help="Compare and report; record nothing, move nothing."
     ),
@@ -839,8 +881,8 @@ def adopt(
     from .report.adopt import print_adopt
 
     target = _one_target(ctx, site, director, branch, rev, dry_run, "adopt")
-    check_images(target.rendered, only)
-    report = do_adopt(target, set(only), wait, _echo if not _want_json(ctx, json_out) else _quiet)
+    chosen = select_images(target.rendered, only, profile)
+    report = do_adopt(target, chosen, wait, _echo if not _want_json(ctx, json_out) else _quiet)
     if _want_json(ctx, json_out):
         _print_json(report.as_json())
     else:
@@ -850,7 +892,9 @@ def adopt(
 @app.command()
 def rollout(
     ctx: typer.Context,
-    image: Optional[str] = typer.Argument(None, help="Only the nodes of this image (or variant)."),
+    image: Optional[str] = typer.Argument(
+        None, help="Only the nodes of this image (or variant).", autocompletion=complete_images
+    ),
     nodes: Optional[str] = typer.Option(
         None, "--nodes", help="Only these nodes (an xCAT noderange: cn[001-004],rack1)."
     ),
