@@ -28,12 +28,20 @@ from typer.core import TyperGroup
 
 from . import __version__
 from .cache import DiskCache
+from .completion import complete_directors, complete_images, complete_profiles
 from .errors import ConfigError, ImagespecError, UsageError
 from .ops.diff import run_diff
 from .ops.explain import LiteView, director_litefile
 from .ops.explain import explain as explain_entry
 from .ops.render import write_tree
-from .ops.select import Reconcile, check_images, choose_one, open_targets, uncommitted_lines
+from .ops.select import (
+    Reconcile,
+    check_images,
+    choose_one,
+    open_targets,
+    select_images,
+    uncommitted_lines,
+)
 from .render import RenderedDirector, RenderedImage
 from .report import diff as diff_report
 from .report import explain as explain_report
@@ -100,7 +108,7 @@ def _command_index(args: list[str]) -> int:
 
 app = typer.Typer(
     cls=GlobalsAnywhere,
-    add_completion=False,
+    add_completion=True,
     no_args_is_help=True,
     help="Declarative GitOps pipeline for xCAT node images.",
     context_settings={"help_option_names": ["-h", "--help"]},
@@ -112,7 +120,36 @@ SiteOpt = typer.Option(
     None, "--site", metavar="PATH", help="Site directory (default: walk up to imagespec.yaml)."
 )
 JsonOpt = typer.Option(False, "--json", help="Print the machine-readable report.")
-DirectorOpt = typer.Option(None, "--director", "-d", metavar="NAME", help="Director to act on.")
+DirectorOpt = typer.Option(
+    None,
+    "--director",
+    "-d",
+    metavar="NAME",
+    help="Director to act on.",
+    autocompletion=complete_directors,
+)
+OnlyOpt = typer.Option(
+    [],
+    "--only",
+    metavar="IMAGE",
+    help="Only these images: names or globs ('rocky8-*'; repeatable).",
+    autocompletion=complete_images,
+)
+ProfileOpt = typer.Option(
+    [],
+    "--profile",
+    metavar="PROFILE",
+    help="Only the images whose chain includes this profile (repeatable).",
+    autocompletion=complete_profiles,
+)
+RebuildOpt = typer.Option(
+    [],
+    "--rebuild",
+    metavar="IMAGE",
+    help="Force genimage + pack (repeatable).",
+    autocompletion=complete_images,
+)
+ImageArg = typer.Argument(..., help="Image name.", autocompletion=complete_images)
 BranchOpt = typer.Option(
     None, "--branch", metavar="BRANCH", help="Act on the director following this git branch."
 )
@@ -263,7 +300,7 @@ def _check_site_packages(ctx: typer.Context, view: SiteView) -> list[PackageChec
 
     runner = _runner(ctx)
     targets = [make_target(view, name, "", runner) for name in view.docs.site.model.directors]
-    return _check_packages(targets, set())
+    return _check_packages(targets, {t.name: set() for t in targets})
 
 
 def _missing_json(missing: Any) -> dict[str, Any]:
@@ -318,7 +355,7 @@ def graph(
 @app.command(short_help="One image merged, with where each entry came from.")
 def show(
     ctx: typer.Context,
-    image: str = typer.Argument(..., help="Image name."),
+    image: str = ImageArg,
     director: Optional[str] = DirectorOpt,
     branch: Optional[str] = BranchOpt,
     site: Optional[Path] = SiteOpt,
@@ -374,7 +411,7 @@ def _show_built(
 @app.command(short_help="Where an entry was added, overridden or removed.")
 def explain(
     ctx: typer.Context,
-    image: str = typer.Argument(..., help="Image name."),
+    image: str = ImageArg,
     entry: str = typer.Argument(..., help="A package, exclude pattern, path, script or attribute."),
     director: Optional[str] = DirectorOpt,
     branch: Optional[str] = BranchOpt,
@@ -594,12 +631,9 @@ def plan(
         False, "--exit-code", help="Exit 2 when there is work, 0 when not."
     ),
     fmt: DiffFormat = typer.Option(DiffFormat.text, "--format", "-f", help="Output format."),
-    only: list[str] = typer.Option(
-        [], "--only", metavar="IMAGE", help="Only these images (repeatable)."
-    ),
-    rebuild: list[str] = typer.Option(
-        [], "--rebuild", metavar="IMAGE", help="Force genimage + pack (repeatable)."
-    ),
+    only: list[str] = OnlyOpt,
+    profile: list[str] = ProfileOpt,
+    rebuild: list[str] = RebuildOpt,
     offline: bool = typer.Option(
         False, "--offline", help="Plan from --state FILE; never contact the director."
     ),
@@ -636,10 +670,11 @@ def plan(
     if not setup.names:
         _no_director(branch)
         return
+    chosen = {name: select_images(_rendered(setup, name), only, profile) for name in setup.names}
     for name in setup.names:
-        check_images(_rendered(setup, name), [*only, *rebuild])
-    plans = _plans(setup, state_file, set(only), set(rebuild))
-    checks = _check_packages(setup.targets, set(only)) if check_packages else []
+        check_images(_rendered(setup, name), rebuild)
+    plans = _plans(setup, state_file, chosen, set(rebuild))
+    checks = _check_packages(setup.targets, chosen) if check_packages else []
     if _want_json(ctx, json_out) or fmt is DiffFormat.json:
         docs = [p.as_json() for p in plans]
         for doc, check in zip(docs, checks):
@@ -659,10 +694,10 @@ def plan(
         raise typer.Exit(2)
 
 
-def _check_packages(targets: list[Target], only: set[str]) -> list[PackageCheck]:
+def _check_packages(targets: list[Target], chosen: dict[str, set[str]]) -> list[PackageCheck]:
     from .ops.repocheck import check_packages
 
-    return [check_packages(target, only or None) for target in targets]
+    return [check_packages(target, chosen[target.name] or None) for target in targets]
 
 
 def _print_checks(checks: list[PackageCheck], summary: bool) -> None:
@@ -682,7 +717,10 @@ def _rendered(setup: Reconcile, name: str) -> RenderedDirector:
 
 
 def _plans(
-    setup: Reconcile, state_file: Optional[Path], only: set[str], rebuild: set[str]
+    setup: Reconcile,
+    state_file: Optional[Path],
+    chosen: dict[str, set[str]],
+    rebuild: set[str],
 ) -> list[Plan]:
     """Each director's plan: against the director, or (offline) against the state file."""
     from .ops.reconcile import (
@@ -695,12 +733,13 @@ def _plans(
 
     if state_file is None:
         return [
-            make_director_plan(t, read_state(t), setup.repo, only, rebuild) for t in setup.targets
+            make_director_plan(t, read_state(t), setup.repo, chosen[t.name], rebuild)
+            for t in setup.targets
         ]
     assert setup.view is not None
     plans = []
     for name in setup.names:
-        wanted = Wanted(setup.view, name, setup.commit, only, rebuild)
+        wanted = Wanted(setup.view, name, setup.commit, chosen[name], rebuild)
         state = read_state_file(state_file, name)
         plans.append(make_offline_plan(wanted, state, str(state_file), setup.repo))
     return plans
@@ -714,12 +753,9 @@ def apply(
     jobs: Optional[int] = typer.Option(
         None, "--jobs", "-j", min=1, help="Images built in parallel."
     ),
-    only: list[str] = typer.Option(
-        [], "--only", metavar="IMAGE", help="Only these images (repeatable)."
-    ),
-    rebuild: list[str] = typer.Option(
-        [], "--rebuild", metavar="IMAGE", help="Force genimage + pack (repeatable)."
-    ),
+    only: list[str] = OnlyOpt,
+    profile: list[str] = ProfileOpt,
+    rebuild: list[str] = RebuildOpt,
     dry_run: bool = typer.Option(
         False, "--dry-run", help="Print the commands instead of running them."
     ),
@@ -745,12 +781,13 @@ def apply(
     if not setup.targets:
         _no_director(branch)
         return
-    options = ApplyOptions(jobs, set(only), set(rebuild), wait, wait_timeout, prune_images)
     console = _console()
     as_json = _want_json(ctx, json_out)
     results = []
     for target in setup.targets:
-        check_images(target.rendered, [*only, *rebuild])
+        chosen = select_images(target.rendered, only, profile)
+        check_images(target.rendered, rebuild)
+        options = ApplyOptions(jobs, chosen, set(rebuild), wait, wait_timeout, prune_images)
         with ApplyProgress(console, enabled=not as_json and not dry_run) as progress:
             plan_, outcome = apply_director(
                 target,
@@ -843,7 +880,7 @@ def _broken_status(ctx: typer.Context, setup: Reconcile, json_out: bool) -> NoRe
 @app.command(short_help="Switch an image back to a kept generation.")
 def rollback(
     ctx: typer.Context,
-    image: str = typer.Argument(..., help="Image name."),
+    image: str = ImageArg,
     to: Optional[int] = typer.Option(
         None, "--to", help="Generation to switch to (default: the one before the current)."
     ),
@@ -868,7 +905,7 @@ def rollback(
 @app.command(short_help="An image's build logs: the latest, one, or --follow.")
 def logs(
     ctx: typer.Context,
-    image: str = typer.Argument(..., help="Image name."),
+    image: str = ImageArg,
     build: Optional[int] = typer.Option(
         None, "--build", min=1, help="The build log N of --list (default: the latest)."
     ),
@@ -925,7 +962,7 @@ def _trace_note(line: str) -> None:
 @app.command(short_help="The generations kept for an image.")
 def generations(
     ctx: typer.Context,
-    image: str = typer.Argument(..., help="Image name."),
+    image: str = ImageArg,
     director: Optional[str] = DirectorOpt,
     branch: Optional[str] = BranchOpt,
     site: Optional[Path] = SiteOpt,
@@ -947,9 +984,8 @@ def generations(
 def adopt(
     ctx: typer.Context,
     rev: Optional[str] = RevOpt,
-    only: list[str] = typer.Option(
-        [], "--only", metavar="IMAGE", help="Only these images (repeatable)."
-    ),
+    only: list[str] = OnlyOpt,
+    profile: list[str] = ProfileOpt,
     dry_run: bool = typer.Option(
         False, "--dry-run", help="Compare and report; record nothing, move nothing."
     ),
@@ -964,8 +1000,8 @@ def adopt(
     from .report.adopt import print_adopt
 
     target = _one_target(ctx, site, director, branch, rev, dry_run, "adopt")
-    check_images(target.rendered, only)
-    report = do_adopt(target, set(only), wait, _echo if not _want_json(ctx, json_out) else _quiet)
+    chosen = select_images(target.rendered, only, profile)
+    report = do_adopt(target, chosen, wait, _echo if not _want_json(ctx, json_out) else _quiet)
     if _want_json(ctx, json_out):
         _print_json(report.as_json())
     else:
@@ -975,7 +1011,9 @@ def adopt(
 @app.command(short_help="Reboot nodes onto their image's generation, in batches.")
 def rollout(
     ctx: typer.Context,
-    image: Optional[str] = typer.Argument(None, help="Only the nodes of this image (or variant)."),
+    image: Optional[str] = typer.Argument(
+        None, help="Only the nodes of this image (or variant).", autocompletion=complete_images
+    ),
     nodes: Optional[str] = typer.Option(
         None, "--nodes", help="Only these nodes (an xCAT noderange: cn[001-004],rack1)."
     ),

@@ -195,6 +195,9 @@ class Plan:
     # per image that owes a pack for them: its director files that changed or are missing
     director_files: dict[str, list[str]] = field(default_factory=dict)
     offline: Optional[Offline] = None  # planned from a state file, without the director
+    # files on the director that frozen images use and apply would overwrite -> those
+    # images (apply refuses them: docs/decisions.md, "Frozen images keep their files")
+    frozen_files: dict[str, list[str]] = field(default_factory=dict)
 
     @property
     def work(self) -> bool:
@@ -223,6 +226,7 @@ class Plan:
                 "delete": sorted(self.files.delete),
                 "kept": sorted(self.files.kept),
             },
+            "frozen_files": {path: list(names) for path, names in self.frozen_files.items()},
         }
 
 
@@ -372,7 +376,40 @@ def make_plan(
         if Action.PACK in images[name].actions
         and (reasons := director_file_reasons(image, state.images.get(name)))
     }
+    plan.frozen_files = frozen_overwrites(rendered, files, actual)
+    _refuse(images, rendered, plan.frozen_files)
     return plan
+
+
+def frozen_overwrites(
+    rendered: RenderedDirector, files: FileOps, actual: dict[str, Optional[str]]
+) -> dict[str, list[str]]:
+    """Files frozen images use that apply would overwrite on the director -> those images.
+
+    A frozen image's nodes boot its postscripts and its definition names its
+    files: changing one under it unfreezes it.  A file not on the director
+    yet changes nothing the frozen image had."""
+    users: dict[str, list[str]] = {}
+    for name, image in sorted(rendered.images.items()):
+        if image.frozen:
+            for path in image.files:
+                if path in files.write and actual.get(path) is not None:
+                    users.setdefault(path, []).append(name)
+    return dict(sorted(users.items()))
+
+
+def _refuse(
+    images: dict[str, ImageDiff], rendered: RenderedDirector, frozen_files: dict[str, list[str]]
+) -> None:
+    """Say, on each image that would change a frozen image's file, that apply refuses it."""
+    for name, image in sorted(rendered.images.items()):
+        if image.frozen or Action.SYNC not in images[name].actions:
+            continue
+        for path in image.files:
+            if path in frozen_files:
+                images[name].reasons.append(
+                    f"refused: {path} is used by frozen {', '.join(frozen_files[path])}"
+                )
 
 
 def node_generations(

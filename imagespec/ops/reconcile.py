@@ -749,6 +749,8 @@ def apply_director(
         plan = make_director_plan(
             target, state, repo, options.only or None, options.rebuild, record=True
         )
+        if plan.frozen_files:
+            raise frozen_refusal(target, plan)
         upgraded = upgrade_digests(target.rendered, state)
         outcome = ApplyOutcome(target.name, target.commit)
         if not plan.work and not (options.prune_images and plan.orphans):
@@ -777,6 +779,22 @@ def apply_director(
                 f" {', '.join(sorted(book.done))}"
             ) from None
         return plan, outcome
+
+
+def frozen_refusal(target: Target, plan: Plan) -> ImagespecError:
+    """apply's one line when it would overwrite a file a frozen image uses: where the
+    first such image is frozen, the files, and the ways forward."""
+    frozen = sorted({name for names in plan.frozen_files.values() for name in names})
+    where = target.view.docs.site.pos("images", frozen[0], "frozen")
+    paths = list(plan.frozen_files)
+    shown = ", ".join(paths[:3]) + (f" and {len(paths) - 3} more" if len(paths) > 3 else "")
+    return ImagespecError(
+        f"{where}: apply refused: frozen {', '.join(frozen)} use{'s' * (len(frozen) == 1)}"
+        f" {shown}, which this commit changes on director {target.name}; keep those files"
+        " as they are and give the other images the new content under a new name in a"
+        f" profile {frozen[0]} does not use, or unfreeze it (frozen: false); nothing was"
+        " changed"
+    )
 
 
 def run_and_record(

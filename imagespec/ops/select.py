@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import difflib
 import os
+import re
 from contextlib import suppress
 from dataclasses import dataclass, field
+from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Optional
 
@@ -299,3 +302,48 @@ def check_images(rendered: RenderedDirector, names: list[str]) -> None:
             raise UsageError(
                 f"unknown image '{name}'{suggest(name, known)} (images: {choice_list(known)})"
             )
+
+
+GLOB = re.compile(r"[*?\[]")
+
+
+def select_images(
+    rendered: RenderedDirector, only: list[str], profiles: Optional[list[str]] = None
+) -> set[str]:
+    """The images `--only NAME|GLOB` and `--profile NAME` choose on the director: a glob
+    matches image names (fnmatch, case-sensitive), a profile the images whose chain
+    includes it.  Every name, glob and profile must choose at least one image."""
+    chosen: set[str] = set()
+    names = sorted(rendered.images)
+    for pattern in only:
+        if not GLOB.search(pattern):
+            check_images(rendered, [pattern])
+            chosen.add(pattern)
+            continue
+        matched = {n for n in names if fnmatchcase(n, pattern)}
+        if not matched:
+            raise UsageError(
+                f"--only '{pattern}' matches no image of director {rendered.name}"
+                f" (nearest: {', '.join(nearest(pattern, names))})"
+            )
+        chosen |= matched
+    for profile in profiles or []:
+        matched = {n for n in names if profile in rendered.images[n].resolved.chain}
+        if not matched:
+            used = {p for image in rendered.images.values() for p in image.resolved.chain}
+            raise UsageError(
+                f"--profile '{profile}': no image of director {rendered.name} has it in its"
+                f" chain{suggest(profile, used)} (profiles: {choice_list(used)})"
+            )
+        chosen |= matched
+    return chosen
+
+
+def nearest(pattern: str, names: list[str], count: int = 3) -> list[str]:
+    """The names most like a glob's literal start (the whole pattern when it has none)."""
+    literal = GLOB.split(pattern)[0] or GLOB.sub("", pattern)
+
+    def likeness(name: str) -> float:
+        return difflib.SequenceMatcher(None, literal, name[: len(literal)]).ratio()
+
+    return sorted(names, key=lambda n: (-likeness(n), n))[:count]

@@ -365,13 +365,16 @@ APPLY_PROFILES = {
         "litefile": {"/var/log/": "persistent"},
         "sync": [{"dest": "/etc/motd", "drop": True}],
     },
+    # the frozen image's own profile: the tests that edit base's files change no file of it
+    # (test_apply_frozen.py shares them on purpose)
+    "old": {"packages": ["bash"], "postscripts": ["50-old"]},
 }
 APPLY_IMAGES = {
     "img-login": {"profile": "login", "distro": "rocky8"},
     "img-compute": {"profile": "compute", "distro": "rocky8"},
     "img-lite": {"profile": "lite", "distro": "rocky8", "attributes": {"provmethod": "statelite"}},
     "img-old": {
-        "profile": "compute",
+        "profile": "old",
         "distro": "rocky8",
         "frozen": True,
         "attributes": {"rootimgdir": "INSTALL/netboot/old"},
@@ -381,6 +384,7 @@ APPLY_FILES: Files = {
     "synclists/etc/motd": "welcome\n",
     "postinstall/10-a": "#!/bin/sh\nexit 0\n",
     "postscripts/50-site": "#!/bin/sh\nexit 0\n",
+    "postscripts/50-old": "#!/bin/sh\nexit 0\n",
 }
 
 

@@ -117,6 +117,7 @@ def test_a_new_director_gets_every_file_and_every_stage() -> None:
         "orphans": [],
         "notes": [],
         "files": {"write": EVERY_FILE, "delete": [], "kept": []},
+        "frozen_files": {},
     }
     assert plan.work
 
@@ -315,6 +316,23 @@ def test_a_frozen_image_is_never_touched_and_keeps_its_own_files() -> None:
     # the postscript is shared with img-a, so it is still written
     assert sorted(plan.files.write) == [PKG_A, STANZA_A, SYNC_A, POSTSCRIPT]
     assert plan.as_json()["images"]["img-b"]["frozen"] is True
+
+
+def test_a_shared_file_a_frozen_image_uses_is_listed_only_when_apply_would_overwrite_it() -> None:
+    tree = render(frozen_b=True)
+    # not on the director yet: writing it changes nothing the frozen image had
+    assert make_plan(tree, State("main"), {}, "xcat", COMMIT).frozen_files == {}
+    # already right: nothing is written
+    assert make_plan(tree, applied(tree), on_disk(tree), "xcat", COMMIT).frozen_files == {}
+    # other content on the director (an older commit's): apply would overwrite it
+    disk = {**on_disk(tree), POSTSCRIPT: OTHER}
+    state = applied(tree)
+    state.files[POSTSCRIPT] = OTHER
+    plan = make_plan(tree, state, disk, "xcat", COMMIT)
+    assert plan.frozen_files == {POSTSCRIPT: ["img-b"]}
+    assert plan.as_json()["frozen_files"] == {POSTSCRIPT: ["img-b"]}
+    assert reasons(plan)["img-a"][-1] == f"refused: {POSTSCRIPT} is used by frozen img-b"
+    assert reasons(plan)["img-b"] == ["frozen: never touched by imagespec"]
 
 
 def test_a_frozen_image_with_changes_says_they_are_not_applied() -> None:
