@@ -120,6 +120,7 @@ SiteOpt = typer.Option(
     None, "--site", metavar="PATH", help="Site directory (default: walk up to imagespec.yaml)."
 )
 JsonOpt = typer.Option(False, "--json", help="Print the machine-readable report.")
+WaitOpt = typer.Option(False, "--wait", help="Wait for a running apply or rollout to finish.")
 DirectorOpt = typer.Option(
     None,
     "--director",
@@ -759,7 +760,7 @@ def apply(
     dry_run: bool = typer.Option(
         False, "--dry-run", help="Print the commands instead of running them."
     ),
-    wait: bool = typer.Option(False, "--wait", help="Wait for another apply to finish."),
+    wait: bool = WaitOpt,
     wait_timeout: float = typer.Option(
         1800, "--wait-timeout", help="Seconds --wait waits at most."
     ),
@@ -884,7 +885,7 @@ def rollback(
     to: Optional[int] = typer.Option(
         None, "--to", help="Generation to switch to (default: the one before the current)."
     ),
-    wait: bool = typer.Option(False, "--wait", help="Wait for a running apply to finish."),
+    wait: bool = WaitOpt,
     director: Optional[str] = DirectorOpt,
     branch: Optional[str] = BranchOpt,
     site: Optional[Path] = SiteOpt,
@@ -989,7 +990,7 @@ def adopt(
     dry_run: bool = typer.Option(
         False, "--dry-run", help="Compare and report; record nothing, move nothing."
     ),
-    wait: bool = typer.Option(False, "--wait", help="Wait for a running apply to finish."),
+    wait: bool = WaitOpt,
     director: Optional[str] = DirectorOpt,
     branch: Optional[str] = BranchOpt,
     site: Optional[Path] = SiteOpt,
@@ -1030,7 +1031,7 @@ def rollout(
         None, "--wait-boot", min=0.1, help="Seconds a batch may take to boot (default 900)."
     ),
     dry_run: bool = typer.Option(False, "--dry-run", help="Show the batches; reboot nothing."),
-    wait: bool = typer.Option(False, "--wait", help="Wait for a running apply or rollout."),
+    wait: bool = WaitOpt,
     director: Optional[str] = DirectorOpt,
     branch: Optional[str] = BranchOpt,
     site: Optional[Path] = SiteOpt,
