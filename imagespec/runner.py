@@ -91,8 +91,11 @@ def cause_of(output: str, returncode: Optional[int] = None) -> str:
     first = next((i for i, line in enumerate(window) if CAUSE_START_RE.match(line)), None)
     if first is None:
         first = next((i for i, line in enumerate(window) if CAUSE_RE.search(line)), None)
-    chosen = window[first:] if first is not None else window
-    cause = "; ".join(dict.fromkeys(chosen[-CAUSE_LINES:]))
+    # from the first error on: the first one is the cause, later ones its consequences
+    # (rsync's "could not make way ..." before its "rsync error: ... (code 23)");
+    # without one, the last lines
+    chosen = window[first:][:CAUSE_LINES] if first is not None else window[-CAUSE_LINES:]
+    cause = "; ".join(dict.fromkeys(chosen))
     return cause if len(cause) <= CAUSE_CHARS else cause[: CAUSE_CHARS - 3] + "..."
 
 

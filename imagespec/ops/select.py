@@ -67,8 +67,10 @@ def pick_directors(
         return Choice([_known(site, env, f" ({ENV_DIRECTOR})")], f"{ENV_DIRECTOR} is set")
     facts = _git_facts(site, site_root)
     current = facts.current
+    # The current branch's own director is the documented rule and goes without saying;
+    # every guess beyond it is said on stderr.
     for followed, why in (
-        (current, f"it follows the current branch '{current}'"),
+        (current, ""),
         (base_branch, f"it follows the base branch '{base_branch}'"),
         *facts.inferred,
     ):

@@ -281,6 +281,9 @@ def test_an_interrupted_apply_stops_its_builds_and_releases_the_lock(
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         start_new_session=True,
+        # a test run started in the background (`cmd &` in a script) inherits SIGINT
+        # ignored, and so would the apply: give it the disposition a terminal gives
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     try:
         wait_for(lambda: genimage_started(flag))

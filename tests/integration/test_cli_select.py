@@ -180,10 +180,8 @@ def test_a_feature_branch_uses_the_director_of_the_branch_it_was_created_from(
     two.branch("from-main", "main", {"profiles/aux.yaml": "packages: [other]\n"}, "from-main")
     assert chosen(capsys, two.site)[0] == "prod"
     two.repo.git.checkout("-q", "main")
-    assert chosen(capsys, two.site) == (
-        "prod",
-        ["imagespec: director prod: it follows the current branch 'main'; -d NAME chooses another"],
-    )
+    # the current branch's own director is the documented rule: nothing to say
+    assert chosen(capsys, two.site) == ("prod", [])
 
 
 def test_default_director_and_the_environment_decide_when_git_cannot(

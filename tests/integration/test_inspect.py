@@ -142,7 +142,7 @@ def test_diff_built_shows_what_a_rebuild_changed_without_a_git_change(
     assert (lib["epoch"], lib["version"], lib["release"], lib["arch"]) == (0, "1.0", "1", "noarch")
 
     shutil.rmtree(other / "hpc")
-    newer = [Pkg(p.name, p.files, p.requires, p.recommends, "1.10") for p in HPC]
+    newer = [Pkg(p.name, p.files, p.requires, p.recommends, version="1.10") for p in HPC]
     build_repo(other / "hpc", [*newer, Pkg("hpc-extra", {"/opt/hpc/extra": "x\n"})])
     assert run_main(capsys, "apply", "--yes", "--rebuild", "img-compute")[0] == 0
     doc = run_main(capsys, "diff", "--built", "img-compute", "--json").json()
