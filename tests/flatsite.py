@@ -312,3 +312,14 @@ def write_files(
     stanzas.write_text(site.stanzas)
     litefile.write_text(site.litefile)
     return stanzas, litefile
+
+
+def load_into_stub(stub_bin: Path, site: FlatSite, install_dir: Path, where: Path) -> None:
+    """Define the flat site's osimages and litefile rows in the xCAT stand-in, as the
+    director's own database holds them (mkdef -z of the lsdef text, tabrestore)."""
+    import subprocess
+
+    _stanzas, litefile = write_files(install_dir, site, where)
+    mkdef, tabrestore = str(stub_bin / "mkdef"), str(stub_bin / "tabrestore")
+    subprocess.run([mkdef, "-z"], input=site.stanzas.encode(), check=True, capture_output=True)
+    subprocess.run([tabrestore, str(litefile)], check=True, capture_output=True)

@@ -8,13 +8,18 @@ The director is the xCAT stand-in with the flat site's osimages (mkdef -z of
 from __future__ import annotations
 
 import os
-import subprocess
 from pathlib import Path
 
 import pytest
 from ruamel.yaml import YAML
 
-from tests.flatsite import FlatSite, write_files, write_msc_site, write_sample_site
+from tests.flatsite import (
+    FlatSite,
+    load_into_stub,
+    write_files,
+    write_msc_site,
+    write_sample_site,
+)
 from tests.helpers import dump_yaml
 from tests.integration.sites import Clock, SiteRepo, new_repo, run_main, work_in
 from tests.sshd import SshServer
@@ -28,16 +33,12 @@ class Director:
     def __init__(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
         self.state = tmp_path / "xcat"
         self.install = tmp_path / "install"
-        stub_bin = install_stub(tmp_path / "xcat-bin", self.state, installdir=self.install)
-        monkeypatch.setenv("PATH", f"{stub_bin}{os.pathsep}{os.environ['PATH']}")
+        self.bin = install_stub(tmp_path / "xcat-bin", self.state, installdir=self.install)
+        monkeypatch.setenv("PATH", f"{self.bin}{os.pathsep}{os.environ['PATH']}")
         self.tmp = tmp_path
 
     def load(self, site: FlatSite) -> None:
-        _stanzas, litefile = write_files(self.install, site, self.tmp)
-        subprocess.run(
-            ["mkdef", "-z"], input=site.stanzas.encode(), check=True, capture_output=True
-        )
-        subprocess.run(["tabrestore", str(litefile)], check=True, capture_output=True)
+        load_into_stub(self.bin, site, self.install, self.tmp)
 
     def builds(self, since: int = 0) -> list[list[str]]:
         calls = read_calls(self.state)[since:]
@@ -163,9 +164,7 @@ def test_adopt_over_ssh_reads_the_definitions_and_files_on_the_director(
         monkeypatch.setenv(key, value)
     install = tmp_path / "remote-install"
     flat = write_sample_site(install, str(install))
-    _stanzas, litefile = write_files(install, flat, tmp_path)
-    subprocess.run([str(stub_bin / "mkdef"), "-z"], input=flat.stanzas.encode(), check=True)
-    subprocess.run([str(stub_bin / "tabrestore"), str(litefile)], check=True)
+    load_into_stub(stub_bin, flat, install, tmp_path)
     out = tmp_path / "site"
     run = run_main(
         capsys, "import", "--host", sshd.alias, "--install-root", str(install), "--out", str(out)

@@ -10,7 +10,13 @@ import pytest
 from ruamel.yaml import YAML
 
 from imagespec.importer.factor import duplicated_entries
-from tests.flatsite import FlatSite, write_files, write_msc_site, write_sample_site
+from tests.flatsite import (
+    FlatSite,
+    load_into_stub,
+    write_files,
+    write_msc_site,
+    write_sample_site,
+)
 from tests.integration.sites import run_main
 from tests.sshd import SshServer
 
@@ -212,11 +218,7 @@ def test_import_over_ssh(
         monkeypatch.setenv(key, value)
     install = tmp_path / "remote-install"
     site = write_sample_site(install, str(install))
-    _stanzas, litefile = write_files(install, site, tmp_path)
-    import subprocess
-
-    subprocess.run([str(stub_bin / "mkdef"), "-z"], input=site.stanzas.encode(), check=True)
-    subprocess.run([str(stub_bin / "tabrestore"), str(litefile)], check=True)
+    load_into_stub(stub_bin, site, install, tmp_path)
     out = tmp_path / "out"
     code, stdout, stderr = run_main(
         capsys,
