@@ -37,6 +37,7 @@ from ..builders.generations import (
 )
 from ..builders.xcat import observe
 from ..errors import UsageError
+from ..importer.files import Overlay
 from ..importer.meaning import meaning, rendered_files, rendered_meaning, stage_differences
 from ..litetree import TableRow, parse_table
 from ..plan import cannot_pack, drifted_attributes, missing_director_files
@@ -111,12 +112,13 @@ def adopt(
             raise UsageError(f"cannot read the director's definitions: {'; '.join(seen.notes)}")
         rows = _litefile_table(target)
         files = TransportFiles(target.transport)
+        landing = rendered_files(target.rendered, files)  # the site as apply would land it
         for name in sorted(target.rendered.images):
             if only and name not in only:
                 continue
             image = target.rendered.images[name]
             definition = seen.definitions.get(name)
-            done = _adopt_image(target, files, state, image, definition, rows)
+            done = _adopt_image(target, files, landing, state, image, definition, rows)
             report.images.append(done)
             if done.stages:
                 target.transport.write_atomic(target.state_rel, state.to_json())
@@ -126,6 +128,7 @@ def adopt(
 def _adopt_image(
     target: Target,
     files: TransportFiles,
+    landing: Overlay,
     state: State,
     image: RenderedImage,
     definition: Optional[dict[str, str]],
@@ -142,7 +145,7 @@ def _adopt_image(
     if definition is None:
         done.reasons.append(f"no osimage {image.name} on the director: apply defines and builds it")
         return done
-    differences = compare_definition(target, files, image, definition, rows)
+    differences = compare_definition(target, files, landing, image, definition, rows)
     found = _built(target, image)
     if differences[Stage.BUILD]:
         done.reasons += [f"build inputs differ: {d}" for d in differences[Stage.BUILD]]
@@ -255,6 +258,7 @@ def _litefile_table(target: Target) -> list[TableRow]:
 def compare_definition(
     target: Target,
     files: TransportFiles,
+    landing: Overlay,
     image: RenderedImage,
     definition: dict[str, str],
     rows: list[TableRow],
@@ -266,7 +270,5 @@ def compare_definition(
     have = dict(definition)
     have.pop("objtype", None)
     old = meaning(have, files, own_rows, builtins)
-    new = rendered_meaning(
-        target.rendered, image.name, rendered_files(target.rendered, files), builtins
-    )
+    new = rendered_meaning(target.rendered, image.name, landing, builtins)
     return stage_differences(old, new)
