@@ -93,11 +93,12 @@ def meaning(
     """
     unreadable: list[str] = []
     statelite = attributes.get("provmethod") == "statelite"
+    exclude, include = _exlist(attributes.get("exlist", ""), files, unreadable)
     return Meaning(
         packages=_packages(attributes.get("pkglist", ""), files, unreadable),
         otherpkgs=_otherpkgs(attributes.get("otherpkglist", ""), files, unreadable),
-        exclude=_exlist(attributes.get("exlist", ""), files, unreadable)[0],
-        include=_exlist(attributes.get("exlist", ""), files, [])[1],
+        exclude=exclude,
+        include=include,
         sync=_sync(attributes.get("synclists", ""), files, unreadable),
         litefile=tuple(sorted((f, o or "tmpfs,rw") for f, o in litefile_rows)) if statelite else (),
         postinstall=_postinstall(attributes.get("postinstall", ""), files),
