@@ -113,11 +113,22 @@ def unreachable(returncode: int, output: bytes) -> Optional[str]:
     return None
 
 
+RSYNC_CAUSE_LINES = 3
+RSYNC_CAUSE_CHARS = 500
+
+
 def rsync_cause(output: str) -> str:
-    """The line of rsync's output that says what went wrong (not its closing summary)."""
+    """The lines of rsync's output that say what went wrong (not its closing summary).
+
+    rsync's sender, generator and receiver write to stderr each on its own, so
+    over ssh the order of their lines varies from run to run ("cannot delete
+    non-empty directory: X" may come before or after "could not make way for
+    new regular file: X"): the first few distinct ones are kept, in the order seen.
+    """
     lines = [line.strip() for line in output.splitlines() if line.strip()]
     causes = [line for line in lines if not line.startswith(("rsync error:", "Warning:"))]
-    return (causes or lines or ["no output"])[0][:300]
+    kept = "; ".join(dict.fromkeys((causes or lines or ["no output"])[:RSYNC_CAUSE_LINES]))
+    return kept if len(kept) <= RSYNC_CAUSE_CHARS else kept[: RSYNC_CAUSE_CHARS - 3] + "..."
 
 
 class SshTransport(CommandsThroughWrap):

@@ -63,3 +63,17 @@ def test_only_ssh_failing_to_connect_counts_as_an_unreachable_host() -> None:
     assert unreachable(255, refused) == "ssh: connect to host d1 port 22: Connection refused"
     assert unreachable(255, b"lsdef: no such object\n") is None  # the remote command's own 255
     assert unreachable(1, refused) is None
+
+
+def test_rsync_s_cause_keeps_both_lines_whatever_order_its_processes_wrote_them() -> None:
+    from imagespec.transport.ssh import rsync_cause
+
+    summary = "rsync error: some files/attrs were not transferred (code 23) at main.c(1338)"
+    make_way = "could not make way for new regular file: postscripts/p/50-site"
+    not_empty = "cannot delete non-empty directory: postscripts/p/50-site"
+    for first, second in ((make_way, not_empty), (not_empty, make_way)):
+        cause = rsync_cause(f"{first}\n{second}\n{summary}\n")
+        assert cause == f"{first}; {second}"
+    assert rsync_cause(f"{summary}\n") == summary
+    assert rsync_cause("") == "no output"
+    assert len(rsync_cause("x" * 2000)) == 500
